@@ -1,0 +1,99 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Board } from '../../boards/entities/board.entity';
+import { CreatedAt, UpdatedAt } from '../../database/columns';
+import { Gateway } from '../../gateways/entities/gateway.entity';
+
+export const AGENT_STATUS = {
+  provisioning: 'provisioning',
+  online: 'online',
+  offline: 'offline',
+  updating: 'updating',
+  deleting: 'deleting',
+} as const;
+
+@Entity('agents')
+export class Agent {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  /** Null for a gateway's main agent; otherwise the board the agent works on. */
+  @Index('ix_agents_board_id')
+  @Column({ type: 'uuid', nullable: true })
+  boardId!: string | null;
+
+  @ManyToOne(() => Board, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'board_id' })
+  board?: Board | null;
+
+  @Index('ix_agents_gateway_id')
+  @Column({ type: 'uuid' })
+  gatewayId!: string;
+
+  @ManyToOne(() => Gateway, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'gateway_id' })
+  gateway?: Gateway;
+
+  @Index('ix_agents_name')
+  @Column({ type: 'varchar' })
+  name!: string;
+
+  @Index('ix_agents_status')
+  @Column({ type: 'varchar', default: AGENT_STATUS.provisioning })
+  status!: string;
+
+  /** The gateway session key, e.g. `agent:mc-<id>:main`. */
+  @Index('ix_agents_openclaw_session_id')
+  @Column({ type: 'varchar', nullable: true })
+  openclawSessionId!: string | null;
+
+  /**
+   * Digest of the agent token (see auth/agent-token.ts), unique so that a token resolves to its
+   * agent with one indexed lookup.
+   */
+  @Index('ix_agents_agent_token_hash', { unique: true })
+  @Column({ type: 'varchar', nullable: true })
+  agentTokenHash!: string | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  heartbeatConfig!: Record<string, unknown> | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  identityProfile!: Record<string, string> | null;
+
+  @Column({ type: 'text', nullable: true })
+  identityTemplate!: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  soulTemplate!: string | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  provisionRequestedAt!: Date | null;
+
+  @Index('ix_agents_provision_confirm_token_hash')
+  @Column({ type: 'varchar', nullable: true })
+  provisionConfirmTokenHash!: string | null;
+
+  @Index('ix_agents_provision_action')
+  @Column({ type: 'varchar', nullable: true })
+  provisionAction!: string | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  deleteRequestedAt!: Date | null;
+
+  @Index('ix_agents_delete_confirm_token_hash')
+  @Column({ type: 'varchar', nullable: true })
+  deleteConfirmTokenHash!: string | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  lastSeenAt!: Date | null;
+
+  @Index('ix_agents_is_board_lead')
+  @Column({ type: 'boolean', default: false })
+  isBoardLead!: boolean;
+
+  @CreatedAt()
+  createdAt!: Date;
+
+  @UpdatedAt()
+  updatedAt!: Date;
+}

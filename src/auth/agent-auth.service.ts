@@ -1,0 +1,49 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { Agent } from '../agents/entities/agent.entity';
+import { agentTokenDigest } from './agent-token';
+
+/** An agent's presence is refreshed at most this often (contract §2.2). */
+export const PRESENCE_TOUCH_INTERVAL_SECONDS = 30;
+
+@Injectable()
+export class AgentAuthService {
+  constructor(@InjectRepository(Agent) private readonly agents: Repository<Agent>) {}
+
+  /** The agent holding this token: one lookup on the unique digest index. */
+  async authenticate(token: string | null): Promise<Agent | null> {
+    if (!token) return null;
+    const agent = await this.agents.findOne({ where: { agentTokenHash: agentTokenDigest(token) } });
+    if (agent) await this.touchPresence(agent);
+    return agent;
+  }
+
+  /**
+   * Marks the agent seen (and online, unless it is being updated or deleted) when it was last
+   * seen over 30 s ago. One conditional UPDATE, so concurrent requests cannot undo each other.
+   */
+  async touchPresence(agent: Agent): Promise<void> {
+    const result = await this.agents
+      .createQueryBuilder()
+      .update(Agent)
+      .set({
+        lastSeenAt: () => 'now()',
+        updatedAt: () => 'now()',
+        status: () => "CASE WHEN status IN ('updating', 'deleting') THEN status ELSE 'online' END",
+      })
+      .where('id = :id', { id: agent.id })
+      .andWhere(
+        `(last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => :interval))`,
+        { interval: PRESENCE_TOUCH_INTERVAL_SECONDS },
+      )
+      .returning(['last_seen_at', 'updated_at', 'status'])
+      .execute();
+    const row = (result.raw as { last_seen_at: Date; updated_at: Date; status: string }[])[0];
+    if (row) {
+      agent.lastSeenAt = row.last_seen_at;
+      agent.updatedAt = row.updated_at;
+      agent.status = row.status;
+    }
+  }
+}

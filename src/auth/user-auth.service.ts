@@ -1,0 +1,159 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  JWTPayload,
+  jwtVerify,
+  JWTVerifyGetKey,
+  JWTVerifyOptions,
+} from 'jose';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Repository } from 'typeorm';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { User } from '../users/entities/user.entity';
+
+/** Who a valid bearer token says the caller is. */
+export interface VerifiedIdentity {
+  subject: string;
+  email: string | null;
+  name: string | null;
+}
+
+export const LOCAL_USER_IDENTITY: VerifiedIdentity = {
+  subject: 'local-auth-user',
+  email: 'admin@home.local',
+  name: 'Local User',
+};
+
+const JWKS_CACHE_MS = 300_000;
+const JWKS_REFETCH_COOLDOWN_MS = 30_000;
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Compares two secrets in time independent of where they differ (and of their lengths). */
+export function constantTimeEquals(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+function firstNonBlank(...values: unknown[]): string | null {
+  for (const value of values) {
+    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  }
+  return null;
+}
+
+/** Email and name from OIDC/Clerk-style claims, with the upstream fallbacks. */
+export function identityFromClaims(claims: JWTPayload): VerifiedIdentity | null {
+  const subject = firstNonBlank(claims.sub);
+  if (!subject) return null;
+  const c = claims as Record<string, unknown>;
+  let email = firstNonBlank(c.email, c.email_address, c.primary_email_address);
+  if (!email && Array.isArray(c.email_addresses)) {
+    const entries = c.email_addresses as unknown[];
+    const emailOf = (entry: unknown): string | null =>
+      typeof entry === 'string'
+        ? firstNonBlank(entry)
+        : entry && typeof entry === 'object'
+          ? firstNonBlank(
+              (entry as Record<string, unknown>).email_address,
+              (entry as Record<string, unknown>).email,
+            )
+          : null;
+    const primary = entries.find(
+      (entry) =>
+        entry !== null &&
+        typeof entry === 'object' &&
+        (entry as Record<string, unknown>).id === c.primary_email_address_id,
+    );
+    email = (primary ? emailOf(primary) : null) ?? entries.map(emailOf).find((value) => value) ?? null;
+  }
+  const given = firstNonBlank(c.given_name, c.first_name);
+  const family = firstNonBlank(c.family_name, c.last_name);
+  const name =
+    firstNonBlank(c.name, c.full_name) ??
+    (given || family ? [given, family].filter(Boolean).join(' ') : null);
+  return { subject, email: email ? email.toLowerCase() : null, name };
+}
+
+/**
+ * Turns an `Authorization: Bearer` token into a user row: the shared local token (AUTH_MODE=local)
+ * or a verified JWT (AUTH_MODE=jwt). Returns null for anything that does not verify.
+ */
+@Injectable()
+export class UserAuthService {
+  private readonly logger = new Logger(UserAuthService.name);
+  private readonly jwks?: JWTVerifyGetKey;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectRepository(User) private readonly users: Repository<User>,
+  ) {
+    if (config.auth.mode === 'jwt' && config.auth.jwksUrl) {
+      // jose caches the key set and refetches it when a token names an unknown `kid`.
+      this.jwks = createRemoteJWKSet(new URL(config.auth.jwksUrl), {
+        cacheMaxAge: JWKS_CACHE_MS,
+        cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+      });
+    }
+  }
+
+  async authenticate(bearerToken: string | null): Promise<User | null> {
+    if (!bearerToken) return null;
+    const identity = await this.verify(bearerToken);
+    return identity ? this.syncUser(identity) : null;
+  }
+
+  async verify(token: string): Promise<VerifiedIdentity | null> {
+    const auth = this.config.auth;
+    if (auth.mode === 'local') {
+      return constantTimeEquals(token, auth.localToken) ? LOCAL_USER_IDENTITY : null;
+    }
+    try {
+      const { alg } = decodeProtectedHeader(token);
+      const options: JWTVerifyOptions = {
+        issuer: auth.issuer,
+        audience: auth.audience,
+        clockTolerance: auth.clockToleranceSeconds,
+      };
+      let payload: JWTPayload;
+      if (alg === 'HS256' && auth.jwtSecret) {
+        const key = new TextEncoder().encode(auth.jwtSecret);
+        ({ payload } = await jwtVerify(token, key, { ...options, algorithms: ['HS256'] }));
+      } else if ((alg === 'RS256' || alg === 'ES256') && this.jwks) {
+        ({ payload } = await jwtVerify(token, this.jwks, { ...options, algorithms: ['RS256', 'ES256'] }));
+      } else {
+        return null;
+      }
+      return identityFromClaims(payload);
+    } catch (error) {
+      this.logger.debug(`Bearer token rejected: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  /** Get or create the user for an identity; fill the profile from the claims. */
+  async syncUser(identity: VerifiedIdentity): Promise<User> {
+    let user = await this.users.findOne({ where: { clerkUserId: identity.subject } });
+    if (!user) {
+      // Concurrent first requests from one user race here; the unique key makes one insert win.
+      await this.users
+        .createQueryBuilder()
+        .insert()
+        .values({ clerkUserId: identity.subject, email: identity.email, name: identity.name })
+        .orIgnore()
+        .execute();
+      user = await this.users.findOneOrFail({ where: { clerkUserId: identity.subject } });
+    }
+    const changes: Partial<User> = {};
+    if (identity.email && identity.email !== user.email) changes.email = identity.email;
+    if (identity.name && !user.name?.trim()) changes.name = identity.name;
+    if (Object.keys(changes).length > 0) {
+      await this.users.update({ id: user.id }, changes);
+      Object.assign(user, changes);
+    }
+    return user;
+  }
+}

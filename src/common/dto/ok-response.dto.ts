@@ -1,0 +1,6 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export class OkResponse {
+  @ApiProperty({ example: true })
+  ok!: true;
+}

@@ -1,0 +1,58 @@
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AppError, AppErrorKind, RequestValidationError } from '../errors/app-error';
+import { reasonPhrase, sendErrorEnvelope } from './error-envelope';
+
+const APP_ERROR_STATUS: Record<AppErrorKind, number> = {
+  unauthorized: HttpStatus.UNAUTHORIZED,
+  forbidden: HttpStatus.FORBIDDEN,
+  not_found: HttpStatus.NOT_FOUND,
+  conflict: HttpStatus.CONFLICT,
+  invalid: HttpStatus.UNPROCESSABLE_ENTITY,
+};
+
+/**
+ * The catch-all: domain errors, validation errors and Nest's own HTTP exceptions become the
+ * upstream envelope; anything else is logged and answered 500 "Internal Server Error" with no
+ * internals. Gateway errors are handled by GatewayExceptionFilter, registered after this one.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Exceptions');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+
+    if (exception instanceof RequestValidationError) {
+      sendErrorEnvelope(req, res, HttpStatus.UNPROCESSABLE_ENTITY, exception.issues);
+      return;
+    }
+    if (exception instanceof AppError) {
+      const status = APP_ERROR_STATUS[exception.kind];
+      const headers: Record<string, string> =
+        exception.kind === 'unauthorized' ? { 'WWW-Authenticate': 'Bearer' } : {};
+      sendErrorEnvelope(req, res, status, exception.detail ?? reasonPhrase(status), headers);
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      if (status >= 500) this.logger.error(exception.message, exception.stack);
+      // Nest's own texts ("Cannot GET /x") name routes; the reason phrase is the upstream detail.
+      sendErrorEnvelope(req, res, status, reasonPhrase(status));
+      return;
+    }
+
+    const error = exception instanceof Error ? exception : new Error(String(exception));
+    this.logger.error(`${req.method} ${req.originalUrl} failed: ${error.message}`, error.stack);
+    sendErrorEnvelope(req, res, HttpStatus.INTERNAL_SERVER_ERROR, 'Internal Server Error');
+  }
+}

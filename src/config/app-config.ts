@@ -1,0 +1,202 @@
+import { plainToInstance, Transform, Type } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+export const AUTH_MODES = ['local', 'jwt'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+/** Local tokens that look like a value someone forgot to replace. Compared case-insensitively. */
+const PLACEHOLDER_TOKENS = new Set([
+  'change-me',
+  'changeme',
+  'replace-me',
+  'replace-with-strong-random-token',
+]);
+
+const trimmedOrUndefined = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+};
+
+/**
+ * The raw environment, validated with class-validator. Only this file reads `process.env`
+ * for application settings; everything else receives the typed {@link AppConfig}.
+ */
+class EnvironmentVariables {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT: number = 8000;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  HOST: string = '0.0.0.0';
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  DATABASE_URL?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE: number = 10;
+
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim().toLowerCase() || undefined : value,
+  )
+  @IsIn(AUTH_MODES)
+  AUTH_MODE: AuthMode = 'local';
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  LOCAL_AUTH_TOKEN?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters' })
+  AUTH_JWT_SECRET?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  AUTH_JWKS_URL?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  AUTH_JWT_ISSUER?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  AUTH_JWT_AUDIENCE?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  AUTH_JWT_CLOCK_TOLERANCE_SECONDS: number = 10;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  CORS_ORIGINS?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  BASE_URL?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+}
+
+export interface AppConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly database: { readonly url: string; readonly poolSize: number };
+  readonly auth:
+    | { readonly mode: 'local'; readonly localToken: string }
+    | {
+        readonly mode: 'jwt';
+        readonly jwtSecret?: string;
+        readonly jwksUrl?: string;
+        readonly issuer?: string;
+        readonly audience?: string;
+        readonly clockToleranceSeconds: number;
+      };
+  readonly corsOrigins: readonly string[];
+  /** Public base URL of this service; agents are told to call it. */
+  readonly baseUrl: string;
+  readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reasons a local auth token is refused, or null when it is acceptable. */
+export function localTokenProblem(token: string | undefined): string | null {
+  if (!token) return 'LOCAL_AUTH_TOKEN is required when AUTH_MODE=local';
+  if (PLACEHOLDER_TOKENS.has(token.toLowerCase())) {
+    return 'LOCAL_AUTH_TOKEN is a placeholder value; generate a random one';
+  }
+  if (token.length < 50) return 'LOCAL_AUTH_TOKEN must be at least 50 characters';
+  return null;
+}
+
+/**
+ * Validates the environment once and returns the typed configuration.
+ * Throws {@link ConfigError} listing every problem; secret values are never echoed.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const raw = plainToInstance(EnvironmentVariables, { ...env }, { exposeDefaultValues: true });
+  const problems = validateSync(raw, { whitelist: false }).flatMap((error) =>
+    Object.values(error.constraints ?? {}).map((message) => `${error.property}: ${message}`),
+  );
+
+  if (!raw.DATABASE_URL) problems.push('DATABASE_URL is required');
+
+  let auth: AppConfig['auth'];
+  if (raw.AUTH_MODE === 'jwt') {
+    if (!raw.AUTH_JWT_SECRET && !raw.AUTH_JWKS_URL) {
+      problems.push('AUTH_MODE=jwt needs AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)');
+    }
+    auth = {
+      mode: 'jwt',
+      jwtSecret: raw.AUTH_JWT_SECRET,
+      jwksUrl: raw.AUTH_JWKS_URL,
+      issuer: raw.AUTH_JWT_ISSUER,
+      audience: raw.AUTH_JWT_AUDIENCE,
+      clockToleranceSeconds: raw.AUTH_JWT_CLOCK_TOLERANCE_SECONDS,
+    };
+  } else {
+    const problem = localTokenProblem(raw.LOCAL_AUTH_TOKEN);
+    if (problem) problems.push(problem);
+    auth = { mode: 'local', localToken: raw.LOCAL_AUTH_TOKEN ?? '' };
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const port = raw.PORT;
+  return {
+    port,
+    host: raw.HOST,
+    database: { url: raw.DATABASE_URL as string, poolSize: raw.DATABASE_POOL_SIZE },
+    auth,
+    corsOrigins: (raw.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin.length > 0),
+    baseUrl: (raw.BASE_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ''),
+    logLevel: raw.LOG_LEVEL,
+  };
+}
+
+/** Injection token for the validated {@link AppConfig}. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

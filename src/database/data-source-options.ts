@@ -1,0 +1,26 @@
+import type { DataSourceOptions } from 'typeorm';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from './migrations';
+import { SnakeNamingStrategy } from './snake-naming.strategy';
+
+export interface DatabaseSettings {
+  url: string;
+  poolSize?: number;
+}
+
+/** The one place TypeORM is configured: used by the app, the migration CLI (ormconfig.ts) and tests. */
+export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: settings.url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS as DataSourceOptions['migrations'],
+    migrationsTableName: 'typeorm_migrations',
+    migrationsTransactionMode: 'each',
+    namingStrategy: new SnakeNamingStrategy(),
+    // gen_random_uuid() is built into PostgreSQL >= 13; uuid-ossp needs an extension.
+    uuidExtension: 'pgcrypto',
+    synchronize: false,
+    extra: { max: settings.poolSize ?? 10 },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * `npm start`: the zero-setup way to run the service. Without DATABASE_URL it starts an embedded
+ * PostgreSQL with its data in `.data/pg` (kept across restarts); without LOCAL_AUTH_TOKEN (local
+ * auth) it generates one into `.data/local-auth-token`. PostgreSQL is stopped on Ctrl-C/SIGTERM.
+ */
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createApp, listen } from './bootstrap';
+import { ConfigError, loadConfig, localTokenProblem } from './config/app-config';
+import { EmbeddedPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
+
+const DEFAULT_EMBEDDED_PG_PORT = 54329;
+const logger = new Logger('StartLocal');
+
+function ensureLocalAuthToken(dataDir: string): void {
+  const mode = (process.env.AUTH_MODE ?? 'local').trim().toLowerCase() || 'local';
+  if (mode !== 'local' || process.env.LOCAL_AUTH_TOKEN?.trim()) return;
+  const tokenFile = join(dataDir, 'local-auth-token');
+  let token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
+  if (localTokenProblem(token) !== null) {
+    token = randomBytes(48).toString('base64url');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    logger.log(`Generated a local auth token in ${tokenFile}`);
+  }
+  process.env.LOCAL_AUTH_TOKEN = token;
+  logger.log(
+    `Authenticate with: curl -H "Authorization: Bearer $(cat ${tokenFile})" http://127.0.0.1:${process.env.PORT ?? 8000}/api/v1/users/me`,
+  );
+}
+
+async function main(): Promise<void> {
+  const dataDir = resolve(process.env.DATA_DIR ?? '.data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  ensureLocalAuthToken(dataDir);
+
+  let database: EmbeddedPostgres | undefined;
+  if (!process.env.DATABASE_URL?.trim()) {
+    const port = Number(process.env.EMBEDDED_PG_PORT ?? DEFAULT_EMBEDDED_PG_PORT);
+    logger.log(`Starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${join(dataDir, 'pg')})`);
+    database = await startEmbeddedPostgres({
+      dataDir: join(dataDir, 'pg'),
+      port,
+      database: 'mission_control',
+      persistent: true,
+    });
+    process.env.DATABASE_URL = database.url;
+  }
+
+  let closing = false;
+  const shutdown = async (reason: string): Promise<void> => {
+    if (closing) return;
+    closing = true;
+    logger.log(`Shutting down (${reason})`);
+    await app?.close().catch((error: unknown) => logger.error(String(error)));
+    await database?.stop().catch((error: unknown) => logger.error(String(error)));
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => void shutdown(signal));
+  }
+  // `npm start` does not forward SIGTERM: when npm dies, this process is re-parented. Notice that
+  // and stop, so the embedded PostgreSQL is never orphaned.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void shutdown('parent process exited');
+  }, 1000).unref();
+
+  let app: Awaited<ReturnType<typeof createApp>> | undefined;
+  try {
+    const config = loadConfig(process.env);
+    app = await createApp(config);
+    await listen(app, config);
+  } catch (error) {
+    await app?.close().catch(() => undefined);
+    await database?.stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+/**
+ * Fixture builders: the smallest rows a test needs, written straight to the database, plus
+ * `signIn`, which creates a user the way a real client does (through the API).
+ */
+import { randomUUID } from 'node:crypto';
+import type TestAgent from 'supertest/lib/agent';
+import { DataSource } from 'typeorm';
+import { Agent } from '../../src/agents/entities/agent.entity';
+import { agentTokenDigest, generateAgentToken } from '../../src/auth/agent-token';
+import { Board } from '../../src/boards/entities/board.entity';
+import { Gateway } from '../../src/gateways/entities/gateway.entity';
+import { OrganizationBoardAccess } from '../../src/organizations/entities/organization-board-access.entity';
+import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
+import { Organization } from '../../src/organizations/entities/organization.entity';
+import { bearer, newIdentity, TestIdentity, userToken } from './auth';
+
+export interface SignedInUser {
+  identity: TestIdentity;
+  token: string;
+  headers: { Authorization: string };
+  userId: string;
+  /** The organization the first request put the user in ("Personal", or an invite's). */
+  organizationId: string;
+  memberId: string;
+}
+
+/** Authenticates a new (or given) identity through POST /auth/bootstrap. */
+export async function signIn(
+  http: TestAgent,
+  dataSource: DataSource,
+  identity: TestIdentity = newIdentity(),
+): Promise<SignedInUser> {
+  const token = await userToken(identity);
+  const res = await http.post('/api/v1/auth/bootstrap').set(bearer(token)).expect(200);
+  const userId = (res.body as { id: string }).id;
+  const member = await dataSource.getRepository(OrganizationMember).findOneOrFail({
+    where: { userId },
+    order: { createdAt: 'ASC' },
+  });
+  return {
+    identity,
+    token,
+    headers: bearer(token),
+    userId,
+    organizationId: member.organizationId,
+    memberId: member.id,
+  };
+}
+
+export async function buildOrganization(dataSource: DataSource, name = `Org ${randomUUID().slice(0, 8)}`) {
+  return dataSource.getRepository(Organization).save({ name });
+}
+
+export async function buildMember(
+  dataSource: DataSource,
+  organizationId: string,
+  userId: string,
+  fields: Partial<Pick<OrganizationMember, 'role' | 'allBoardsRead' | 'allBoardsWrite'>> = {},
+) {
+  return dataSource.getRepository(OrganizationMember).save({
+    organizationId,
+    userId,
+    role: 'member',
+    allBoardsRead: false,
+    allBoardsWrite: false,
+    ...fields,
+  });
+}
+
+export async function grantBoard(
+  dataSource: DataSource,
+  memberId: string,
+  boardId: string,
+  access: { canRead?: boolean; canWrite?: boolean } = {},
+) {
+  return dataSource.getRepository(OrganizationBoardAccess).save({
+    organizationMemberId: memberId,
+    boardId,
+    canRead: access.canRead ?? true,
+    canWrite: access.canWrite ?? false,
+  });
+}
+
+export async function buildGateway(dataSource: DataSource, organizationId: string, fields: Partial<Gateway> = {}) {
+  return dataSource.getRepository(Gateway).save({
+    organizationId,
+    name: `Gateway ${randomUUID().slice(0, 8)}`,
+    url: 'ws://127.0.0.1:18789',
+    token: null,
+    workspaceRoot: '~/.openclaw',
+    ...fields,
+  });
+}
+
+export async function buildBoard(
+  dataSource: DataSource,
+  organizationId: string,
+  gatewayId: string | null,
+  fields: Partial<Board> = {},
+) {
+  const suffix = randomUUID().slice(0, 8);
+  return dataSource.getRepository(Board).save({
+    organizationId,
+    gatewayId,
+    name: `Board ${suffix}`,
+    slug: `board-${suffix}`,
+    boardType: 'general',
+    ...fields,
+  });
+}
+
+/** An agent with a fresh token; returns the token in clear, as only provisioned files would hold it. */
+export async function buildAgent(
+  dataSource: DataSource,
+  gatewayId: string,
+  boardId: string | null,
+  fields: Partial<Agent> = {},
+): Promise<{ agent: Agent; token: string }> {
+  const token = generateAgentToken();
+  const agent = await dataSource.getRepository(Agent).save({
+    gatewayId,
+    boardId,
+    name: `Agent ${randomUUID().slice(0, 8)}`,
+    status: 'provisioning',
+    agentTokenHash: agentTokenDigest(token),
+    ...fields,
+  });
+  return { agent, token };
+}

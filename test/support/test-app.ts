@@ -1,0 +1,65 @@
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import request from 'supertest';
+import type TestAgent from 'supertest/lib/agent';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/bootstrap';
+import { loadConfig } from '../../src/config/app-config';
+
+export const TEST_JWT_SECRET = 'test-hs256-secret-for-mission-control-e2e-suite';
+export const TEST_LOCAL_TOKEN = `local-${'x'.repeat(20)}-${randomBytes(24).toString('hex')}`;
+
+export interface TestApp {
+  app: NestExpressApplication;
+  http: TestAgent;
+  dataSource: DataSource;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+let databaseCounter = 0;
+
+/** A fresh database cloned from the migrated template (see global-setup.ts). */
+export async function createTestDatabase(): Promise<string> {
+  const adminUrl = process.env.MC_TEST_ADMIN_URL;
+  const template = process.env.MC_TEST_TEMPLATE_DATABASE;
+  if (!adminUrl || !template) throw new Error('e2e tests need the jest global setup (npm test)');
+  const name = `mc_test_${process.pid}_${Date.now()}_${databaseCounter++}`;
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * The real application over HTTP on its own database. Defaults to AUTH_MODE=jwt with an HS256
+ * secret so tests can act as many users (test/support/auth.ts); pass env to change anything.
+ */
+export async function createTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
+  const databaseUrl = await createTestDatabase();
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    DATABASE_POOL_SIZE: '5',
+    AUTH_MODE: 'jwt',
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'error',
+    ...env,
+  });
+  const app = await createApp(config);
+  await app.init();
+  const dataSource = app.get(DataSource);
+  return {
+    app,
+    http: request(app.getHttpServer()),
+    dataSource,
+    databaseUrl,
+    close: () => app.close(),
+  };
+}
