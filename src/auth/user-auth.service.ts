@@ -10,7 +10,8 @@ import {
 } from 'jose';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Repository } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/app-config';
+import type { AppConfig } from '../config/app-config';
 import { User } from '../users/entities/user.entity';
 
 /** Who a valid bearer token says the caller is. */
