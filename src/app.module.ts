@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, ForwardReference, Module, Type } from '@nestjs/common';
 import { AgentApiModule } from './agent-api/agent-api.module';
 import { AuthModule } from './auth/auth.module';
 import { BoardsModule } from './boards/boards.module';
@@ -9,9 +9,11 @@ import { HealthModule } from './health/health.module';
 import { OrganizationsModule } from './organizations/organizations.module';
 import { UsersModule } from './users/users.module';
 
+export type ModuleImport = Type | DynamicModule | Promise<DynamicModule> | ForwardReference;
+
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, extraImports: ModuleImport[] = []): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -23,6 +25,7 @@ export class AppModule {
         OrganizationsModule,
         BoardsModule,
         AgentApiModule,
+        ...extraImports,
       ],
     };
   }

@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
-import { AppModule } from './app.module';
+import { AppModule, ModuleImport } from './app.module';
 import { SECURITY_SCHEMES } from './auth/decorators/access.decorators';
 import { AGENT_TOKEN_HEADER } from './auth/credentials';
 import { AppConfig } from './config/app-config';
@@ -40,7 +40,12 @@ function bodyParseErrors(error: unknown, req: Request, res: Response, next: Next
   const parseError = error as { type?: string; status?: number; message?: string };
   if (parseError?.type === 'entity.parse.failed') {
     const issue = new RequestValidationError([
-      { type: 'json_invalid', loc: ['body'], msg: 'JSON decode error', ctx: { error: parseError.message } },
+      {
+        type: 'json_invalid',
+        loc: ['body'],
+        msg: 'JSON decode error',
+        ctx: { error: parseError.message },
+      },
     ]);
     sendErrorEnvelope(req, res, 422, issue.issues);
     return;
@@ -49,7 +54,11 @@ function bodyParseErrors(error: unknown, req: Request, res: Response, next: Next
     sendErrorEnvelope(req, res, 413);
     return;
   }
-  if (typeof parseError?.status === 'number' && parseError.status >= 400 && parseError.status < 500) {
+  if (
+    typeof parseError?.status === 'number' &&
+    parseError.status >= 400 &&
+    parseError.status < 500
+  ) {
     sendErrorEnvelope(req, res, parseError.status);
     return;
   }
@@ -64,19 +73,39 @@ export function buildOpenApiDocument(app: INestApplication) {
         `agents with \`${AGENT_TOKEN_HEADER}\` (or a bearer agent token on /api/v1/agent routes).`,
     )
     .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'User token (local or JWT)' }, SECURITY_SCHEMES.USER_BEARER)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Agent token' }, SECURITY_SCHEMES.AGENT_BEARER)
-    .addApiKey({ type: 'apiKey', in: 'header', name: AGENT_TOKEN_HEADER }, SECURITY_SCHEMES.AGENT_TOKEN)
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'User token (local or JWT)' },
+      SECURITY_SCHEMES.USER_BEARER,
+    )
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'Agent token' },
+      SECURITY_SCHEMES.AGENT_BEARER,
+    )
+    .addApiKey(
+      { type: 'apiKey', in: 'header', name: AGENT_TOKEN_HEADER },
+      SECURITY_SCHEMES.AGENT_TOKEN,
+    )
     .build();
   return SwaggerModule.createDocument(app, config);
 }
 
+export interface CreateAppOptions {
+  /** Extra modules mounted beside the application's own (tests mount probe controllers). */
+  imports?: ModuleImport[];
+}
+
 /** Builds the application with every cross-cutting piece; `listen` is left to the caller. */
-export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    bodyParser: false,
-    logger: logLevelsFrom(config.logLevel),
-  });
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot(config, options.imports),
+    {
+      bodyParser: false,
+      logger: logLevelsFrom(config.logLevel),
+    },
+  );
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(requestIdMiddleware);

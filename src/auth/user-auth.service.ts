@@ -3,9 +3,9 @@ import { InjectRepository } from '@nestjs/typeorm';
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
+  errors,
   JWTPayload,
   jwtVerify,
-  JWTVerifyGetKey,
   JWTVerifyOptions,
 } from 'jose';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -28,7 +28,11 @@ export const LOCAL_USER_IDENTITY: VerifiedIdentity = {
 };
 
 const JWKS_CACHE_MS = 300_000;
-const JWKS_REFETCH_COOLDOWN_MS = 30_000;
+/**
+ * A token naming an unknown `kid` forces one key-set refetch (the issuer may have rotated keys),
+ * but at most this often, so random kids cannot turn us into a JWKS request amplifier.
+ */
+const JWKS_FORCED_RELOAD_INTERVAL_MS = 10_000;
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -69,7 +73,8 @@ export function identityFromClaims(claims: JWTPayload): VerifiedIdentity | null 
         typeof entry === 'object' &&
         (entry as Record<string, unknown>).id === c.primary_email_address_id,
     );
-    email = (primary ? emailOf(primary) : null) ?? entries.map(emailOf).find((value) => value) ?? null;
+    email =
+      (primary ? emailOf(primary) : null) ?? entries.map(emailOf).find((value) => value) ?? null;
   }
   const given = firstNonBlank(c.given_name, c.first_name);
   const family = firstNonBlank(c.family_name, c.last_name);
@@ -86,17 +91,17 @@ export function identityFromClaims(claims: JWTPayload): VerifiedIdentity | null 
 @Injectable()
 export class UserAuthService {
   private readonly logger = new Logger(UserAuthService.name);
-  private readonly jwks?: JWTVerifyGetKey;
+  private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
+  private lastForcedJwksReload = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectRepository(User) private readonly users: Repository<User>,
   ) {
     if (config.auth.mode === 'jwt' && config.auth.jwksUrl) {
-      // jose caches the key set and refetches it when a token names an unknown `kid`.
       this.jwks = createRemoteJWKSet(new URL(config.auth.jwksUrl), {
         cacheMaxAge: JWKS_CACHE_MS,
-        cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+        cooldownDuration: JWKS_FORCED_RELOAD_INTERVAL_MS,
       });
     }
   }
@@ -124,7 +129,7 @@ export class UserAuthService {
         const key = new TextEncoder().encode(auth.jwtSecret);
         ({ payload } = await jwtVerify(token, key, { ...options, algorithms: ['HS256'] }));
       } else if ((alg === 'RS256' || alg === 'ES256') && this.jwks) {
-        ({ payload } = await jwtVerify(token, this.jwks, { ...options, algorithms: ['RS256', 'ES256'] }));
+        payload = await this.verifyWithJwks(token, this.jwks, options);
       } else {
         return null;
       }
@@ -132,6 +137,28 @@ export class UserAuthService {
     } catch (error) {
       this.logger.debug(`Bearer token rejected: ${(error as Error).message}`);
       return null;
+    }
+  }
+
+  private async verifyWithJwks(
+    token: string,
+    jwks: ReturnType<typeof createRemoteJWKSet>,
+    options: JWTVerifyOptions,
+  ): Promise<JWTPayload> {
+    const verifyOptions = { ...options, algorithms: ['RS256', 'ES256'] };
+    try {
+      return (await jwtVerify(token, jwks, verifyOptions)).payload;
+    } catch (error) {
+      const now = Date.now();
+      if (
+        !(error instanceof errors.JWKSNoMatchingKey) ||
+        now - this.lastForcedJwksReload < JWKS_FORCED_RELOAD_INTERVAL_MS
+      ) {
+        throw error;
+      }
+      this.lastForcedJwksReload = now;
+      await jwks.reload();
+      return (await jwtVerify(token, jwks, verifyOptions)).payload;
     }
   }
 

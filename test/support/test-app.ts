@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import { DataSource } from 'typeorm';
-import { createApp } from '../../src/bootstrap';
+import { createApp, CreateAppOptions } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/app-config';
 
 export const TEST_JWT_SECRET = 'test-hs256-secret-for-mission-control-e2e-suite';
@@ -42,7 +42,10 @@ export async function createTestDatabase(): Promise<string> {
  * The real application over HTTP on its own database. Defaults to AUTH_MODE=jwt with an HS256
  * secret so tests can act as many users (test/support/auth.ts); pass env to change anything.
  */
-export async function createTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string | undefined> = {},
+  options: CreateAppOptions = {},
+): Promise<TestApp> {
   const databaseUrl = await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
@@ -52,7 +55,7 @@ export async function createTestApp(env: Record<string, string | undefined> = {}
     LOG_LEVEL: 'error',
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, options);
   await app.init();
   const dataSource = app.get(DataSource);
   return {

@@ -34,7 +34,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const { status, detail } = gatewayErrorResponse(exception);
-    if (status >= 500 && status !== HttpStatus.BAD_GATEWAY) {
+    if (exception instanceof ProvisioningError) {
       this.logger.error(`${req.method} ${req.originalUrl}: ${detail}`, describeCause(exception));
     } else {
       this.logger.warn(`${req.method} ${req.originalUrl}: ${detail}`);
@@ -46,5 +46,5 @@ export class GatewayExceptionFilter implements ExceptionFilter {
 function describeCause(error: Error): string | undefined {
   const cause = error.cause;
   if (cause instanceof Error) return cause.stack ?? cause.message;
-  return cause === undefined ? undefined : String(cause);
+  return cause === undefined ? undefined : JSON.stringify(cause);
 }

@@ -1,0 +1,85 @@
+import { ConfigError, loadConfig, localTokenProblem } from './app-config';
+
+const STRONG = 'a'.repeat(20) + 'B'.repeat(20) + 'c'.repeat(20);
+const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db', LOCAL_AUTH_TOKEN: STRONG };
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('applies defaults', () => {
+    const config = loadConfig(base);
+    expect(config).toMatchObject({
+      port: 8000,
+      host: '0.0.0.0',
+      database: { url: base.DATABASE_URL, poolSize: 10 },
+      auth: { mode: 'local', localToken: STRONG },
+      corsOrigins: [],
+      baseUrl: 'http://127.0.0.1:8000',
+      logLevel: 'log',
+    });
+  });
+
+  it('parses lists, numbers and strips the trailing slash of BASE_URL', () => {
+    const config = loadConfig({
+      ...base,
+      PORT: '9001',
+      CORS_ORIGINS: 'http://a.test, http://b.test ,',
+      BASE_URL: 'https://mc.example.com/',
+      AUTH_MODE: ' JWT ',
+      AUTH_JWT_SECRET: 's'.repeat(32),
+    });
+    expect(config.port).toBe(9001);
+    expect(config.corsOrigins).toEqual(['http://a.test', 'http://b.test']);
+    expect(config.baseUrl).toBe('https://mc.example.com');
+    expect(config.auth).toMatchObject({ mode: 'jwt', jwtSecret: 's'.repeat(32) });
+  });
+
+  it('lists every problem at once and never echoes secret values', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      AUTH_MODE: 'local',
+      LOCAL_AUTH_TOKEN: 'short-secret',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('PORT'),
+        'DATABASE_URL is required',
+        'LOCAL_AUTH_TOKEN must be at least 50 characters',
+      ]),
+    );
+    expect(problems.join('\n')).not.toContain('short-secret');
+  });
+
+  it('refuses an unknown auth mode and jwt mode without a key source', () => {
+    expect(problemsOf({ ...base, AUTH_MODE: 'clerk' })).toEqual([
+      expect.stringContaining('AUTH_MODE'),
+    ]);
+    expect(problemsOf({ ...base, AUTH_MODE: 'jwt' })).toEqual([
+      'AUTH_MODE=jwt needs AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)',
+    ]);
+    expect(problemsOf({ ...base, AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'not a url' })).toEqual(
+      expect.arrayContaining([expect.stringContaining('AUTH_JWKS_URL')]),
+    );
+  });
+});
+
+describe('localTokenProblem', () => {
+  it.each(['change-me', 'CHANGEME', 'replace-me', 'Replace-With-Strong-Random-Token'])(
+    'refuses the placeholder %s',
+    (token) => expect(localTokenProblem(token)).toMatch(/placeholder/),
+  );
+
+  it('requires 50 characters', () => {
+    expect(localTokenProblem('x'.repeat(49))).toMatch(/50 characters/);
+    expect(localTokenProblem('x'.repeat(50))).toBeNull();
+    expect(localTokenProblem(undefined)).toMatch(/required/);
+  });
+});

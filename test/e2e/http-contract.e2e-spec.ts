@@ -1,0 +1,148 @@
+import { ProbeModule } from '../support/probe.module';
+import { createTestApp, TestApp } from '../support/test-app';
+
+describe('HTTP contract: error envelope, request ids, validation, probes, OpenAPI', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({}, { imports: [ProbeModule] });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  describe('request id', () => {
+    it('is generated (uuid4 hex) on every response and put in error bodies', async () => {
+      const ok = await t.http.get('/healthz').expect(200);
+      expect(ok.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+      const notFound = await t.http.get('/api/v1/nope').expect(404);
+      expect(notFound.body).toEqual({ detail: 'Not Found', request_id: notFound.headers['x-request-id'] });
+    });
+
+    it('echoes a client-supplied id, and replaces a blank or oversized one', async () => {
+      const echoed = await t.http.get('/api/v1/users/me').set('X-Request-Id', 'trace-abc-123').expect(401);
+      expect(echoed.headers['x-request-id']).toBe('trace-abc-123');
+      expect(echoed.body.request_id).toBe('trace-abc-123');
+      const blank = await t.http.get('/healthz').set('X-Request-Id', '   ').expect(200);
+      expect(blank.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+      const huge = await t.http.get('/healthz').set('X-Request-Id', 'x'.repeat(500)).expect(200);
+      expect(huge.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    });
+  });
+
+  describe('errors', () => {
+    it('unknown routes are 404 with the reason phrase, not Nest text', async () => {
+      const res = await t.http.post('/api/v1/does/not/exist').send({}).expect(404);
+      expect(res.body.detail).toBe('Not Found');
+    });
+
+    it('unhandled errors are 500 "Internal Server Error" with no internals', async () => {
+      const res = await t.http.get('/api/v1/probe/boom').expect(500);
+      expect(res.body).toEqual({ detail: 'Internal Server Error', request_id: expect.any(String) });
+      expect(JSON.stringify(res.body)).not.toContain('hunter2');
+    });
+
+    it('maps gateway failures to 502 with the operation detail text', async () => {
+      const nudge = await t.http.get('/api/v1/probe/gateway-nudge').expect(502);
+      expect(nudge.body.detail).toBe('Gateway nudge failed: connection refused');
+      const rpc = await t.http.get('/api/v1/probe/gateway-rpc').expect(502);
+      expect(rpc.body.detail).toBe('unknown session key');
+    });
+
+    it('maps unexpected provisioning failures to 500 with a fixed text and no cause', async () => {
+      const res = await t.http.get('/api/v1/probe/provisioning').expect(500);
+      expect(res.body.detail).toBe('Unexpected error updating agent provisioning.');
+      expect(JSON.stringify(res.body)).not.toContain('agent_name');
+    });
+  });
+
+  describe('validation', () => {
+    it('lists every problem as {type, loc, msg, input} with 422', async () => {
+      const res = await t.http
+        .post('/api/v1/probe/echo')
+        .send({ count: '3', items: [{ label: 'a' }, { label: 7 }, 'x'] })
+        .expect(422);
+      expect(res.body.detail).toEqual(
+        expect.arrayContaining([
+          { type: 'missing', loc: ['body', 'name'], msg: 'Field required' },
+          expect.objectContaining({ type: 'int_type', loc: ['body', 'count'], input: '3' }),
+          expect.objectContaining({ type: 'string_type', loc: ['body', 'items', 1, 'label'], input: 7 }),
+          expect.objectContaining({ loc: ['body', 'items', 2] }),
+        ]),
+      );
+      for (const issue of res.body.detail) expect(typeof issue.msg).toBe('string');
+    });
+
+    it('strips unknown fields and answers 200 to POST', async () => {
+      const res = await t.http
+        .post('/api/v1/probe/echo')
+        .send({ name: 'n', count: 2, items: [{ label: 'a', extra: true }], admin: true })
+        .expect(200);
+      expect(res.body).toEqual({ name: 'n', count: 2, items: [{ label: 'a' }] });
+    });
+
+    it('malformed JSON, a missing body and a non-object body are 422', async () => {
+      const bad = await t.http
+        .post('/api/v1/probe/echo')
+        .set('Content-Type', 'application/json')
+        .send('{"name": ')
+        .expect(422);
+      expect(bad.body.detail).toEqual([expect.objectContaining({ type: 'json_invalid', loc: ['body'] })]);
+      const missing = await t.http.post('/api/v1/probe/echo').expect(422);
+      expect(missing.body.detail).toEqual([{ type: 'missing', loc: ['body'], msg: 'Field required' }]);
+      const list = await t.http.post('/api/v1/probe/echo').send([1, 2]).expect(422);
+      expect(list.body.detail[0]).toMatchObject({ type: 'model_attributes_type', loc: ['body'] });
+    });
+
+    it('an oversized body is 413 in the envelope', async () => {
+      const res = await t.http
+        .post('/api/v1/probe/echo')
+        .send({ name: 'x'.repeat(2 * 1024 * 1024), count: 1, items: [] })
+        .expect(413);
+      expect(res.body.detail).toBe('Payload Too Large');
+    });
+  });
+
+  describe('probes', () => {
+    it.each(['/health', '/healthz', '/readyz'])('%s answers {"ok": true}', async (path) => {
+      const res = await t.http.get(path).expect(200);
+      expect(res.body).toEqual({ ok: true });
+    });
+  });
+
+  describe('OpenAPI', () => {
+    it('documents every route with its auth scheme at /openapi.json', async () => {
+      const res = await t.http.get('/openapi.json').expect(200);
+      const doc = res.body;
+      expect(doc.openapi).toMatch(/^3\./);
+      expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+        'agent-bearer',
+        'agent-token',
+        'user-bearer',
+      ]);
+      expect(doc.paths['/api/v1/users/me'].get.security).toEqual([{ 'user-bearer': [] }]);
+      expect(doc.paths['/api/v1/users/me'].patch.requestBody).toBeDefined();
+      expect(doc.paths['/readyz']).toBeDefined();
+      expect(doc.components.schemas.UserRead.properties.clerk_user_id).toBeDefined();
+    });
+
+    it('serves interactive docs at /docs', async () => {
+      const res = await t.http.get('/docs').redirects(1).expect(200);
+      expect(res.text).toContain('swagger');
+    });
+  });
+});
+
+describe('readiness when the database is gone', () => {
+  it('/readyz answers 503 and /healthz stays 200', async () => {
+    const t = await createTestApp();
+    try {
+      await t.dataSource.destroy();
+      const res = await t.http.get('/readyz').expect(503);
+      expect(res.body).toEqual({ ok: false });
+      await t.http.get('/healthz').expect(200);
+    } finally {
+      await t.app.close().catch(() => undefined);
+    }
+  });
+});
