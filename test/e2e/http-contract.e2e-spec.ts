@@ -142,7 +142,7 @@ describe('readiness when the database is gone', () => {
       expect(res.body).toEqual({ ok: false });
       await t.http.get('/healthz').expect(200);
     } finally {
-      await t.app.close().catch(() => undefined);
+      await t.close().catch(() => undefined);
     }
   });
 });

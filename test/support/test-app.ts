@@ -38,6 +38,19 @@ export async function createTestDatabase(): Promise<string> {
   return url.toString();
 }
 
+/** Drops a database made by {@link createTestDatabase} (matters with an external DATABASE_URL). */
+export async function dropTestDatabase(databaseUrl: string): Promise<void> {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  if (!name.startsWith('mc_test_')) throw new Error(`Refusing to drop ${name}`);
+  const admin = new Client({ connectionString: process.env.MC_TEST_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /**
  * The real application over HTTP on its own database. Defaults to AUTH_MODE=jwt with an HS256
  * secret so tests can act as many users (test/support/auth.ts); pass env to change anything.
@@ -63,6 +76,9 @@ export async function createTestApp(
     http: request(app.getHttpServer()),
     dataSource,
     databaseUrl,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      await dropTestDatabase(databaseUrl);
+    },
   };
 }
