@@ -39,7 +39,9 @@ async function main(): Promise<void> {
   let database: EmbeddedPostgres | undefined;
   if (!process.env.DATABASE_URL?.trim()) {
     const port = Number(process.env.EMBEDDED_PG_PORT ?? DEFAULT_EMBEDDED_PG_PORT);
-    logger.log(`Starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${join(dataDir, 'pg')})`);
+    logger.log(
+      `Starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${join(dataDir, 'pg')})`,
+    );
     database = await startEmbeddedPostgres({
       dataDir: join(dataDir, 'pg'),
       port,

@@ -1,4 +1,10 @@
 import { Module } from '@nestjs/common';
+import { BoardsModule } from '../boards/boards.module';
+import { AgentBoardsController } from './agent-boards.controller';
 
-@Module({})
+/** Routes agents call with their own token (`/agent/...`). */
+@Module({
+  imports: [BoardsModule],
+  controllers: [AgentBoardsController],
+})
 export class AgentApiModule {}

@@ -11,7 +11,14 @@ import { UserAuthGuard } from './guards/user-auth.guard';
 import { MembershipService } from './membership.service';
 import { UserAuthService } from './user-auth.service';
 
-const GUARDS = [UserAuthGuard, OrgAccessGuard, BoardAccessGuard, AgentAuthGuard, AgentBoardGuard, ActorGuard];
+const GUARDS = [
+  UserAuthGuard,
+  OrgAccessGuard,
+  BoardAccessGuard,
+  AgentAuthGuard,
+  AgentBoardGuard,
+  ActorGuard,
+];
 
 /** Authentication (users and agents), membership resolution and the access guards. */
 @Global()

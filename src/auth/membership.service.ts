@@ -110,7 +110,9 @@ export class MembershipService {
         });
         if (invite) return this.acceptInvite(manager, invite, user);
       }
-      const organization = await manager.save(manager.create(Organization, { name: DEFAULT_ORG_NAME }));
+      const organization = await manager.save(
+        manager.create(Organization, { name: DEFAULT_ORG_NAME }),
+      );
       const created = await manager.save(
         manager.create(OrganizationMember, {
           organizationId: organization.id,
@@ -205,7 +207,9 @@ export class MembershipService {
     if (current && !current.activeOrganizationId) {
       await this.setActiveOrganization(user, invite.organizationId, manager);
     }
-    member.organization = await manager.findOneByOrFail(Organization, { id: invite.organizationId });
+    member.organization = await manager.findOneByOrFail(Organization, {
+      id: invite.organizationId,
+    });
     return member;
   }
 

@@ -99,7 +99,9 @@ function clearStalePidFile(dataDir: string): void {
   rmSync(pidFile, { force: true });
 }
 
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions,
+): Promise<EmbeddedPostgres> {
   const dataDir = resolve(options.dataDir);
   const root = isRoot();
   const log = options.onLog ?? (() => undefined);
@@ -135,7 +137,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     password: PASSWORD,
     persistent: options.persistent,
     createPostgresUser: root,
-    initdbFlags: ['--encoding=UTF8', '--locale=C', ...(options.ephemeralTuning ? ['--no-sync'] : [])],
+    initdbFlags: [
+      '--encoding=UTF8',
+      '--locale=C',
+      ...(options.ephemeralTuning ? ['--no-sync'] : []),
+    ],
     postgresFlags: [
       '-c',
       'listen_addresses=127.0.0.1',

@@ -181,7 +181,7 @@ describe('AUTH_MODE=jwt with a JWKS (RS256 and ES256)', () => {
   }
 
   const sign = (
-    key: CryptoKey | Awaited<ReturnType<typeof newKey>>['privateKey'],
+    key: Awaited<ReturnType<typeof newKey>>['privateKey'],
     alg: string,
     kid: string,
     sub: string,

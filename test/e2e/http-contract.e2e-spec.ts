@@ -16,11 +16,17 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       const ok = await t.http.get('/healthz').expect(200);
       expect(ok.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
       const notFound = await t.http.get('/api/v1/nope').expect(404);
-      expect(notFound.body).toEqual({ detail: 'Not Found', request_id: notFound.headers['x-request-id'] });
+      expect(notFound.body).toEqual({
+        detail: 'Not Found',
+        request_id: notFound.headers['x-request-id'],
+      });
     });
 
     it('echoes a client-supplied id, and replaces a blank or oversized one', async () => {
-      const echoed = await t.http.get('/api/v1/users/me').set('X-Request-Id', 'trace-abc-123').expect(401);
+      const echoed = await t.http
+        .get('/api/v1/users/me')
+        .set('X-Request-Id', 'trace-abc-123')
+        .expect(401);
       expect(echoed.headers['x-request-id']).toBe('trace-abc-123');
       expect(echoed.body.request_id).toBe('trace-abc-123');
       const blank = await t.http.get('/healthz').set('X-Request-Id', '   ').expect(200);
@@ -66,7 +72,11 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
         expect.arrayContaining([
           { type: 'missing', loc: ['body', 'name'], msg: 'Field required' },
           expect.objectContaining({ type: 'int_type', loc: ['body', 'count'], input: '3' }),
-          expect.objectContaining({ type: 'string_type', loc: ['body', 'items', 1, 'label'], input: 7 }),
+          expect.objectContaining({
+            type: 'string_type',
+            loc: ['body', 'items', 1, 'label'],
+            input: 7,
+          }),
           expect.objectContaining({ loc: ['body', 'items', 2] }),
         ]),
       );
@@ -87,9 +97,13 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
         .set('Content-Type', 'application/json')
         .send('{"name": ')
         .expect(422);
-      expect(bad.body.detail).toEqual([expect.objectContaining({ type: 'json_invalid', loc: ['body'] })]);
+      expect(bad.body.detail).toEqual([
+        expect.objectContaining({ type: 'json_invalid', loc: ['body'] }),
+      ]);
       const missing = await t.http.post('/api/v1/probe/echo').expect(422);
-      expect(missing.body.detail).toEqual([{ type: 'missing', loc: ['body'], msg: 'Field required' }]);
+      expect(missing.body.detail).toEqual([
+        { type: 'missing', loc: ['body'], msg: 'Field required' },
+      ]);
       const list = await t.http.post('/api/v1/probe/echo').send([1, 2]).expect(422);
       expect(list.body.detail[0]).toMatchObject({ type: 'model_attributes_type', loc: ['body'] });
     });

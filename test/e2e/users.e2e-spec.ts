@@ -60,7 +60,11 @@ describe('users and auth bootstrap (AUTH_MODE=jwt)', () => {
 
   it('PATCH /users/me rejects wrong types with a 422 list', async () => {
     const user = await signIn(t.http, t.dataSource);
-    const res = await t.http.patch('/api/v1/users/me').set(user.headers).send({ name: 42 }).expect(422);
+    const res = await t.http
+      .patch('/api/v1/users/me')
+      .set(user.headers)
+      .send({ name: 42 })
+      .expect(422);
     expect(res.body.detail).toEqual([
       expect.objectContaining({ type: 'string_type', loc: ['body', 'name'], input: 42 }),
     ]);

@@ -7,11 +7,13 @@ import type TestAgent from 'supertest/lib/agent';
 import { DataSource } from 'typeorm';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { agentTokenDigest, generateAgentToken } from '../../src/auth/agent-token';
+import { BoardGroup } from '../../src/boards/entities/board-group.entity';
 import { Board } from '../../src/boards/entities/board.entity';
 import { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { OrganizationBoardAccess } from '../../src/organizations/entities/organization-board-access.entity';
 import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
 import { Organization } from '../../src/organizations/entities/organization.entity';
+import { User } from '../../src/users/entities/user.entity';
 import { bearer, newIdentity, TestIdentity, userToken } from './auth';
 
 export interface SignedInUser {
@@ -47,7 +49,10 @@ export async function signIn(
   };
 }
 
-export async function buildOrganization(dataSource: DataSource, name = `Org ${randomUUID().slice(0, 8)}`) {
+export async function buildOrganization(
+  dataSource: DataSource,
+  name = `Org ${randomUUID().slice(0, 8)}`,
+) {
   return dataSource.getRepository(Organization).save({ name });
 }
 
@@ -81,7 +86,11 @@ export async function grantBoard(
   });
 }
 
-export async function buildGateway(dataSource: DataSource, organizationId: string, fields: Partial<Gateway> = {}) {
+export async function buildGateway(
+  dataSource: DataSource,
+  organizationId: string,
+  fields: Partial<Gateway> = {},
+) {
   return dataSource.getRepository(Gateway).save({
     organizationId,
     name: `Gateway ${randomUUID().slice(0, 8)}`,
@@ -126,4 +135,41 @@ export async function buildAgent(
     ...fields,
   });
   return { agent, token };
+}
+
+export async function buildBoardGroup(
+  dataSource: DataSource,
+  organizationId: string,
+  fields: Partial<BoardGroup> = {},
+) {
+  const suffix = randomUUID().slice(0, 8);
+  return dataSource.getRepository(BoardGroup).save({
+    organizationId,
+    name: `Group ${suffix}`,
+    slug: `group-${suffix}`,
+    description: null,
+    ...fields,
+  });
+}
+
+/**
+ * Signs a new user in (which gives them a "Personal" organization), then makes them a member of
+ * `organizationId` with the given role and flags, active unless `activate` is false. The
+ * returned `organizationId` and `memberId` are those of the new membership.
+ */
+export async function signInMember(
+  http: TestAgent,
+  dataSource: DataSource,
+  organizationId: string,
+  fields: Partial<Pick<OrganizationMember, 'role' | 'allBoardsRead' | 'allBoardsWrite'>> = {},
+  options: { activate?: boolean; identity?: TestIdentity } = {},
+): Promise<SignedInUser> {
+  const user = await signIn(http, dataSource, options.identity ?? newIdentity());
+  const member = await buildMember(dataSource, organizationId, user.userId, fields);
+  if (options.activate ?? true) {
+    await dataSource
+      .getRepository(User)
+      .update({ id: user.userId }, { activeOrganizationId: organizationId });
+  }
+  return { ...user, organizationId, memberId: member.id };
 }

@@ -48,7 +48,9 @@ export default async function globalSetup(): Promise<void> {
     await admin.end();
   }
 
-  const template = new DataSource(dataSourceOptions({ url: withDatabase(adminUrl, TEMPLATE_DATABASE) }));
+  const template = new DataSource(
+    dataSourceOptions({ url: withDatabase(adminUrl, TEMPLATE_DATABASE) }),
+  );
   await template.initialize();
   await template.runMigrations({ transaction: 'each' });
   await template.destroy();

@@ -5,7 +5,7 @@
 import { Body, Controller, Get, Module, Post } from '@nestjs/common';
 import { IsDefined, IsInt, IsString, Min, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
-import { Actor } from '../../src/auth/auth-context';
+import type { Actor } from '../../src/auth/auth-context';
 import { AgentAuth, UserOrAgent } from '../../src/auth/decorators/access.decorators';
 import { CurrentActor, CurrentAgent } from '../../src/auth/decorators/context.decorators';
 import type { Agent } from '../../src/agents/entities/agent.entity';

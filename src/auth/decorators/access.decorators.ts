@@ -8,7 +8,11 @@ import {
 } from '@nestjs/swagger';
 import { ActorGuard } from '../guards/actor.guard';
 import { AgentAuthGuard, AgentBoardGuard } from '../guards/agent-auth.guard';
-import { BoardAccessGuard, BoardAccessLevel, RequireBoardAccess } from '../guards/board-access.guard';
+import {
+  BoardAccessGuard,
+  BoardAccessLevel,
+  RequireBoardAccess,
+} from '../guards/board-access.guard';
 import { OrgAccessGuard, RequireOrgRole } from '../guards/org-access.guard';
 import { UserAuthGuard } from '../guards/user-auth.guard';
 

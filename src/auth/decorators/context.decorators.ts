@@ -11,7 +11,8 @@ function fromContext<T>(pick: (auth: RequestAuthContext) => T | undefined, what:
   return createParamDecorator((_data: unknown, ctx: ExecutionContext): T => {
     const value = pick(authContextOf(ctx.switchToHttp().getRequest<Request>()));
     // A handler asking for context its access decorator does not provide is a programming error.
-    if (value === undefined) throw new Error(`No ${what} on this request: check the route's access decorator`);
+    if (value === undefined)
+      throw new Error(`No ${what} on this request: check the route's access decorator`);
     return value;
   })();
 }
@@ -22,7 +23,8 @@ export const CurrentUser = (): ParameterDecorator => fromContext<User>((a) => a.
 /** The active organization and the caller's membership in it. */
 export const CurrentOrg = (): ParameterDecorator =>
   fromContext<{ organization: Organization; member: OrganizationMember }>(
-    (a) => (a.organization && a.member ? { organization: a.organization, member: a.member } : undefined),
+    (a) =>
+      a.organization && a.member ? { organization: a.organization, member: a.member } : undefined,
     'organization',
   );
 
@@ -36,6 +38,10 @@ export const CurrentAgent = (): ParameterDecorator => fromContext<Agent>((a) => 
 export const CurrentActor = (): ParameterDecorator =>
   fromContext<Actor>(
     (a) =>
-      a.user ? { type: 'user', user: a.user } : a.agent ? { type: 'agent', agent: a.agent } : undefined,
+      a.user
+        ? { type: 'user', user: a.user }
+        : a.agent
+          ? { type: 'agent', agent: a.agent }
+          : undefined,
     'actor',
   );

@@ -34,7 +34,11 @@ export class BoardAccessGuard implements CanActivate {
     const auth = authContextOf(req);
     if (!auth.user) throw new UnauthorizedError();
     const board = await loadRouteBoard(req, this.dataSource.manager);
-    auth.boardMember = await this.membership.requireBoardAccess(auth.user, board, level === 'write');
+    auth.boardMember = await this.membership.requireBoardAccess(
+      auth.user,
+      board,
+      level === 'write',
+    );
     auth.board = board;
     return true;
   }

@@ -18,7 +18,11 @@ export class UserAuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    await authenticateUser(context.switchToHttp().getRequest<Request>(), this.userAuth, this.membership);
+    await authenticateUser(
+      context.switchToHttp().getRequest<Request>(),
+      this.userAuth,
+      this.membership,
+    );
     return true;
   }
 }

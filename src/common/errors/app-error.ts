@@ -47,7 +47,9 @@ export interface ValidationIssue {
 /** Request validation failed: HTTP 422 with `detail` as a list of issues. */
 export class RequestValidationError extends Error {
   constructor(readonly issues: ValidationIssue[]) {
-    super(`Request validation failed: ${issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; ')}`);
+    super(
+      `Request validation failed: ${issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; ')}`,
+    );
     this.name = 'RequestValidationError';
   }
 }

@@ -1,10 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import {
-  GatewayError,
-  GatewayOperationError,
-  ProvisioningError,
-} from '../errors/gateway-errors';
+import { GatewayError, GatewayOperationError, ProvisioningError } from '../errors/gateway-errors';
 import { sendErrorEnvelope } from './error-envelope';
 
 /** HTTP status and detail for a member of the GatewayError family. */

@@ -1,10 +1,21 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsDefined, MinLength, ValidateIf, ValidationOptions } from 'class-validator';
+import {
+  IsDefined,
+  MinLength,
+  registerDecorator,
+  ValidateBy,
+  ValidateIf,
+  ValidationArguments,
+  ValidationOptions,
+} from 'class-validator';
+import { normalizeUuid } from './parse-uuid.pipe';
 
 /** Trims strings; leaves other values for the type validators to reject. */
 export function Trim(): PropertyDecorator {
-  return Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value));
+  return Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim() : value,
+  );
 }
 
 /**
@@ -24,11 +35,90 @@ export function NonEmptyString(): PropertyDecorator {
   );
 }
 
-/** Parses ISO-8601 strings into Dates; anything unparsable stays as is so `@IsDate()` rejects it. */
+const ISO_DATETIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+/**
+ * An ISO-8601 date-time (or date) as a Date, or null when the text is not one or names an
+ * impossible date. A value without a zone is UTC (upstream stores naive UTC), never local time.
+ */
+export function parseIsoDateTime(text: string): Date | null {
+  const m = ISO_DATETIME.exec(text.trim());
+  if (!m) return null;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
+  const millis = Number(((m[7] ?? '') + '000').slice(0, 3));
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  const date = new Date(utc);
+  if (
+    date.getUTCFullYear() !== year ||
+    date.getUTCMonth() !== month - 1 ||
+    date.getUTCDate() !== day
+  ) {
+    return null;
+  }
+  if (m[9]) {
+    const offsetHours = Number(m[10]);
+    const offsetMinutes = Number(m[11]);
+    if (offsetHours > 23 || offsetMinutes > 59) return null;
+    const sign = m[9] === '+' ? 1 : -1;
+    return new Date(utc - sign * (offsetHours * 60 + offsetMinutes) * 60_000);
+  }
+  return date;
+}
+
+/**
+ * Parses ISO-8601 strings into Dates (no zone means UTC); anything else stays as it is so that
+ * `@IsDate()` rejects it.
+ */
 export function ToDate(): PropertyDecorator {
   return Transform(({ value }: { value: unknown }) => {
     if (typeof value !== 'string') return value;
-    const parsed = new Date(value);
-    return Number.isNaN(parsed.getTime()) ? value : parsed;
+    return parseIsoDateTime(value) ?? value;
   });
+}
+
+/**
+ * A UUID as pydantic accepts it (any 32 hex digits, hyphens optional, any case), normalised to
+ * lowercase hyphenated form. Reported as `uuid_parsing` when invalid. Combine with
+ * `@IsOptional()` for optional or nullable fields.
+ */
+export function IsUuid(options?: ValidationOptions): PropertyDecorator {
+  return applyDecorators(
+    Transform(({ value }: { value: unknown }) => normalizeUuid(value) ?? value),
+    ValidateBy(
+      {
+        name: 'isUuid',
+        validator: {
+          validate: (value: unknown) => typeof value === 'string' && normalizeUuid(value) === value,
+          defaultMessage: () => 'Input should be a valid UUID',
+        },
+      },
+      options,
+    ),
+  );
+}
+
+/** The constraint name of model-level rules; request validation reports them at the model's location. */
+export const MODEL_RULE = 'modelRule';
+
+/**
+ * A model-level rule (pydantic `model_validator(mode="after")`): `rule` returns the text of the
+ * first broken rule, or null. It is reported as `{type: "value_error", loc: ["body"],
+ * msg: "Value error, <text>"}`, and only when every field of the model is valid.
+ */
+export function ValidateModel<T extends object>(rule: (model: T) => string | null): ClassDecorator {
+  return (target) => {
+    registerDecorator({
+      name: MODEL_RULE,
+      target,
+      // A property no client field maps to; the rule reads the whole object.
+      propertyName: '__model__',
+      validator: {
+        validate: (_value: unknown, args: ValidationArguments) => rule(args.object as T) === null,
+        defaultMessage: (args?: ValidationArguments) =>
+          args ? (rule(args.object as T) ?? '') : '',
+      },
+    });
+  };
 }

@@ -18,13 +18,25 @@ export function uuidIssue(location: 'path' | 'query', name: string, input: unkno
   ]);
 }
 
-/** `@Param('id', ParseUuidPipe)`: a bad UUID in the path is a 422, never a database error. */
+/** `memberId` -> `member_id`: issues name parameters as the upstream API does. */
+function snakeCase(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/**
+ * `@Param('id', ParseUuidPipe)`: a bad UUID in the path is a 422, never a database error. The
+ * issue's `loc` uses the snake_case name (`:memberId` -> `["path", "member_id"]`), as upstream.
+ */
 @Injectable()
 export class ParseUuidPipe implements PipeTransform<unknown, string> {
   transform(value: unknown, metadata: ArgumentMetadata): string {
     const uuid = normalizeUuid(value);
     if (uuid === null) {
-      throw uuidIssue(metadata.type === 'query' ? 'query' : 'path', metadata.data ?? 'id', value);
+      throw uuidIssue(
+        metadata.type === 'query' ? 'query' : 'path',
+        snakeCase(metadata.data ?? 'id'),
+        value,
+      );
     }
     return uuid;
   }

@@ -2,6 +2,7 @@ import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate, ValidationError } from 'class-validator';
 import { RequestValidationError, ValidationIssue } from '../errors/app-error';
+import { MODEL_RULE } from './decorators';
 
 type Location = 'body' | 'query' | 'path';
 
@@ -52,7 +53,9 @@ export class RequestValidationPipe implements PipeTransform<unknown> {
 
     if (location === 'body') {
       if (value === undefined) {
-        throw new RequestValidationError([{ type: 'missing', loc: ['body'], msg: 'Field required' }]);
+        throw new RequestValidationError([
+          { type: 'missing', loc: ['body'], msg: 'Field required' },
+        ]);
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         throw new RequestValidationError([
@@ -74,17 +77,38 @@ export class RequestValidationPipe implements PipeTransform<unknown> {
       validationError: { target: false, value: true },
     });
     if (errors.length > 0) {
-      throw new RequestValidationError(toIssues(errors, [location]));
+      throw new RequestValidationError(toIssues(errors, [location], value));
     }
     return instance;
   }
 }
 
-export function toIssues(errors: ValidationError[], prefix: (string | number)[]): ValidationIssue[] {
+/**
+ * class-validator errors as pydantic issues. `model` is what the client sent at this level: an
+ * issue's `input` is the client's value (`"0"`, `"abc"`), not the transformed one. A model-level
+ * rule (`ValidateModel`) is reported at the model's own location with the model as input, and,
+ * like pydantic's after-validators, only when the model's fields are all valid.
+ */
+export function toIssues(
+  errors: ValidationError[],
+  prefix: (string | number)[],
+  model?: unknown,
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
+  const modelIssues: ValidationIssue[] = [];
   for (const error of errors) {
     const loc = [...prefix, /^\d+$/.test(error.property) ? Number(error.property) : error.property];
+    const input = sentValue(model, error.property, error.value);
     const constraints = error.constraints ?? {};
+    if (MODEL_RULE in constraints) {
+      modelIssues.push({
+        type: 'value_error',
+        loc: prefix,
+        msg: `Value error, ${constraints[MODEL_RULE]}`,
+        input: model,
+      });
+      continue;
+    }
     const names = Object.keys(constraints);
     if (names.length > 0) {
       const known = ISSUE_TYPES.find(([constraint]) => constraint in constraints);
@@ -93,8 +117,9 @@ export function toIssues(errors: ValidationError[], prefix: (string | number)[])
         issues.push({
           type,
           loc,
-          msg: constraint === 'isDefined' ? fallback : cleanMessage(constraints[constraint], fallback),
-          input: error.value,
+          msg:
+            constraint === 'isDefined' ? fallback : cleanMessage(constraints[constraint], fallback),
+          input,
         });
       } else {
         const first = names[0];
@@ -102,15 +127,23 @@ export function toIssues(errors: ValidationError[], prefix: (string | number)[])
           type: 'value_error',
           loc,
           msg: `Value error, ${constraints[first]}`,
-          input: error.value,
+          input,
         });
       }
     }
     if (error.children && error.children.length > 0) {
-      issues.push(...toIssues(error.children, loc));
+      issues.push(...toIssues(error.children, loc, input));
     }
   }
-  return issues;
+  return issues.length > 0 ? issues : modelIssues;
+}
+
+/** The value the client sent for `property`, when `model` is what it sent; else `fallback`. */
+function sentValue(model: unknown, property: string, fallback: unknown): unknown {
+  if (model === null || typeof model !== 'object') return fallback;
+  return Object.prototype.hasOwnProperty.call(model, property)
+    ? (model as Record<string, unknown>)[property]
+    : fallback;
 }
 
 /** class-validator messages start with the property name; keep ours when they are generic. */

@@ -1,4 +1,12 @@
-import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import {
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  Unique,
+} from 'typeorm';
 import { Board } from '../../boards/entities/board.entity';
 import { CreatedAt, UpdatedAt } from '../../database/columns';
 import { OrganizationMember } from './organization-member.entity';

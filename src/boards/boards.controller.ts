@@ -1,0 +1,70 @@
+import { Body, Controller, Delete, Get, Patch, Post, Query } from '@nestjs/common';
+import { ApiConflictResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { BoardAccess, OrgAdmin, OrgMember } from '../auth/decorators/access.decorators';
+import { CurrentBoard, CurrentOrg } from '../auth/decorators/context.decorators';
+import { OkResponse } from '../common/dto/ok-response.dto';
+import type { Page } from '../common/pagination/pagination';
+import type { Organization } from '../organizations/entities/organization.entity';
+import type { OrganizationMember } from '../organizations/entities/organization-member.entity';
+import { BoardsService } from './boards.service';
+import {
+  BoardCreate,
+  BoardListQuery,
+  BoardPage,
+  BoardRead,
+  BoardUpdate,
+  toBoardRead,
+} from './dto/board.dto';
+import { Board } from './entities/board.entity';
+
+type OrgContext = { organization: Organization; member: OrganizationMember };
+
+const boardIdParam = ApiParam({ name: 'boardId', format: 'uuid' });
+
+@ApiTags('boards')
+@Controller('boards')
+export class BoardsController {
+  constructor(private readonly boards: BoardsService) {}
+
+  /** The boards of the active organization the caller may read. */
+  @Get()
+  @OrgMember()
+  @ApiOkResponse({ type: BoardPage })
+  list(@CurrentOrg() org: OrgContext, @Query() query: BoardListQuery): Promise<Page<BoardRead>> {
+    return this.boards.listForMember(org.member, query);
+  }
+
+  @Post()
+  @OrgAdmin()
+  @ApiOkResponse({ type: BoardRead })
+  async create(@CurrentOrg() org: OrgContext, @Body() body: BoardCreate): Promise<BoardRead> {
+    return toBoardRead(await this.boards.create(org.organization.id, body));
+  }
+
+  @Get(':boardId')
+  @BoardAccess('read')
+  @boardIdParam
+  @ApiOkResponse({ type: BoardRead })
+  get(@CurrentBoard() board: Board): BoardRead {
+    return toBoardRead(board);
+  }
+
+  @Patch(':boardId')
+  @BoardAccess('write')
+  @boardIdParam
+  @ApiOkResponse({ type: BoardRead })
+  async update(@CurrentBoard() board: Board, @Body() body: BoardUpdate): Promise<BoardRead> {
+    return toBoardRead(await this.boards.update(board, body));
+  }
+
+  /** Deletes the board and its tasks, approvals, memory and onboarding; refused while agents remain. */
+  @Delete(':boardId')
+  @BoardAccess('write')
+  @boardIdParam
+  @ApiOkResponse({ type: OkResponse })
+  @ApiConflictResponse({ description: 'The board still has agents' })
+  async delete(@CurrentBoard() board: Board): Promise<OkResponse> {
+    await this.boards.delete(board.id);
+    return { ok: true };
+  }
+}

@@ -1,0 +1,212 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsDate, IsDefined, IsObject, IsOptional, IsString } from 'class-validator';
+import { PageQuery } from '../../common/pagination/pagination';
+import {
+  IsOptionalNonNull,
+  IsUuid,
+  ToDate,
+  ValidateModel,
+} from '../../common/validation/decorators';
+import { Board, BOARD_TYPE_GOAL } from '../entities/board.entity';
+
+export class BoardRead {
+  @ApiProperty() name!: string;
+  @ApiProperty() slug!: string;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) gateway_id!: string | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) board_group_id!: string | null;
+  @ApiProperty({ example: BOARD_TYPE_GOAL }) board_type!: string;
+  @ApiProperty({ type: String, nullable: true }) objective!: string | null;
+  @ApiProperty({ type: Object, nullable: true, additionalProperties: true })
+  success_metrics!: Record<string, unknown> | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) target_date!: string | null;
+  @ApiProperty() goal_confirmed!: boolean;
+  @ApiProperty({ type: String, nullable: true }) goal_source!: string | null;
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) organization_id!: string;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+  @ApiProperty({ format: 'date-time' }) updated_at!: string;
+}
+
+export function toBoardRead(board: Board): BoardRead {
+  return {
+    name: board.name,
+    slug: board.slug,
+    gateway_id: board.gatewayId,
+    board_group_id: board.boardGroupId,
+    board_type: board.boardType,
+    objective: board.objective,
+    success_metrics: board.successMetrics,
+    target_date: board.targetDate ? board.targetDate.toISOString() : null,
+    goal_confirmed: board.goalConfirmed,
+    goal_source: board.goalSource,
+    id: board.id,
+    organization_id: board.organizationId,
+    created_at: board.createdAt.toISOString(),
+    updated_at: board.updatedAt.toISOString(),
+  };
+}
+
+export class BoardPage {
+  @ApiProperty({ type: [BoardRead] }) items!: BoardRead[];
+  @ApiProperty() total!: number;
+  @ApiProperty() limit!: number;
+  @ApiProperty() offset!: number;
+}
+
+/** Python truthiness, as upstream's "requires objective and success_metrics" checks use it. */
+function isBlank(value: unknown): boolean {
+  if (value === null || value === undefined || value === '' || value === false) return true;
+  if (typeof value === 'object') return Object.keys(value).length === 0;
+  return false;
+}
+
+/** Missing objective or success metrics (null, "" or `{}`), as the goal-board rules see it. */
+export function lacksGoal(fields: { objective?: unknown; success_metrics?: unknown }): boolean {
+  return isBlank(fields.objective) || isBlank(fields.success_metrics);
+}
+
+/** Upstream BoardCreate validator, rules in its order. */
+function boardCreateRule(body: BoardCreate): string | null {
+  if (body.gateway_id === null || body.gateway_id === undefined) return 'gateway_id is required';
+  const boardType = body.board_type ?? BOARD_TYPE_GOAL;
+  if (boardType === BOARD_TYPE_GOAL && body.goal_confirmed === true && lacksGoal(body)) {
+    return 'Confirmed goal boards require objective and success_metrics';
+  }
+  return null;
+}
+
+/** Upstream BoardUpdate validator: the gateway may be changed, not removed. */
+function boardUpdateRule(body: BoardUpdate): string | null {
+  return body.gateway_id === null ? 'gateway_id is required' : null;
+}
+
+@ValidateModel(boardCreateRule)
+export class BoardCreate {
+  @ApiProperty({ description: 'Not trimmed; may be blank.' })
+  @IsDefined()
+  @IsString()
+  name!: string;
+
+  @ApiProperty({ description: 'Free text: no format or uniqueness check.' })
+  @IsDefined()
+  @IsString()
+  slug!: string;
+
+  @ApiProperty({
+    type: String,
+    format: 'uuid',
+    description: 'Required: a gateway of the active organization.',
+  })
+  @IsOptional()
+  @IsUuid()
+  gateway_id?: string | null;
+
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
+  @IsOptional()
+  @IsUuid()
+  board_group_id?: string | null;
+
+  @ApiPropertyOptional({
+    default: BOARD_TYPE_GOAL,
+    description: 'Free text, e.g. goal or general.',
+  })
+  @IsOptionalNonNull()
+  @IsString()
+  board_type?: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  objective?: string | null;
+
+  @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
+  @IsOptional()
+  @IsObject()
+  success_metrics?: Record<string, unknown> | null;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  @IsOptional()
+  @ToDate()
+  @IsDate()
+  target_date?: Date | null;
+
+  @ApiPropertyOptional({ default: false })
+  @IsOptionalNonNull()
+  @IsBoolean()
+  goal_confirmed?: boolean;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  goal_source?: string | null;
+}
+
+/**
+ * Only the keys sent are applied. Nullable columns accept an explicit null (which clears them);
+ * NOT NULL columns (name, slug, board_type, goal_confirmed) reject it with a 422.
+ */
+@ValidateModel(boardUpdateRule)
+export class BoardUpdate {
+  @ApiPropertyOptional()
+  @IsOptionalNonNull()
+  @IsString()
+  name?: string;
+
+  @ApiPropertyOptional()
+  @IsOptionalNonNull()
+  @IsString()
+  slug?: string;
+
+  @ApiPropertyOptional({ type: String, format: 'uuid', description: 'May not be null.' })
+  @IsOptional()
+  @IsUuid()
+  gateway_id?: string | null;
+
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
+  @IsOptional()
+  @IsUuid()
+  board_group_id?: string | null;
+
+  @ApiPropertyOptional()
+  @IsOptionalNonNull()
+  @IsString()
+  board_type?: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  objective?: string | null;
+
+  @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
+  @IsOptional()
+  @IsObject()
+  success_metrics?: Record<string, unknown> | null;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  @IsOptional()
+  @ToDate()
+  @IsDate()
+  target_date?: Date | null;
+
+  @ApiPropertyOptional()
+  @IsOptionalNonNull()
+  @IsBoolean()
+  goal_confirmed?: boolean;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  goal_source?: string | null;
+}
+
+export class BoardListQuery extends PageQuery {
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUuid()
+  gateway_id?: string;
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUuid()
+  board_group_id?: string;
+}
