@@ -3,9 +3,7 @@ import { Agent } from '../../src/agents/entities/agent.entity';
 import { Board } from '../../src/boards/entities/board.entity';
 import { buildAgent, buildBoard, buildGateway, signIn } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
-
-const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const REQUEST_ID = expect.any(String);
+import { ISO_Z, REQUEST_ID } from '../support/expectations';
 
 const agentHeader = (token: string) => ({ 'X-Agent-Token': token });
 const agentBearer = (token: string) => ({ Authorization: `Bearer ${token}` });

@@ -21,9 +21,7 @@ import {
   signInMember,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
-
-const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const REQUEST_ID = expect.any(String);
+import { ISO_Z, REQUEST_ID } from '../support/expectations';
 
 describe('boards (T16-T20)', () => {
   let t: TestApp;

@@ -14,11 +14,7 @@ import {
   SignedInUser,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
-
-const API = '/api/v1';
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MISSING_ID = '00000000-0000-4000-8000-000000000000';
+import { API, ISO_Z, MISSING_ID, UUID_PATTERN } from '../support/expectations';
 
 /** Invites: T12 list, T13 create, T14 revoke, T15 accept, and auto-acceptance on first sign-in. */
 describe('organization invites: T12-T15', () => {
@@ -88,7 +84,7 @@ describe('organization invites: T12-T15', () => {
         })
         .expect(200);
       expect(res.body).toEqual({
-        id: expect.stringMatching(UUID),
+        id: expect.stringMatching(UUID_PATTERN),
         organization_id: orgId,
         invited_email: 'new.person@example.test',
         role: 'admin',
@@ -98,8 +94,8 @@ describe('organization invites: T12-T15', () => {
         created_by_user_id: owner.userId,
         accepted_by_user_id: null,
         accepted_at: null,
-        created_at: expect.stringMatching(ISO),
-        updated_at: expect.stringMatching(ISO),
+        created_at: expect.stringMatching(ISO_Z),
+        updated_at: expect.stringMatching(ISO_Z),
       });
       const stored = await invites().findOneByOrFail({ id: res.body.id });
       expect(stored.token).toBe(res.body.token);
@@ -265,7 +261,7 @@ describe('organization invites: T12-T15', () => {
         accepted_by_user_id: null,
         accepted_at: null,
         created_at: created[2].created_at,
-        updated_at: expect.stringMatching(ISO),
+        updated_at: expect.stringMatching(ISO_Z),
       });
 
       const paged = await t.http
@@ -322,7 +318,7 @@ describe('organization invites: T12-T15', () => {
         .delete(`${API}/organizations/me/invites/${created.id}`)
         .set(owner.headers)
         .expect(200);
-      expect(res.body.accepted_at).toMatch(ISO);
+      expect(res.body.accepted_at).toMatch(ISO_Z);
     });
 
     it('answers 404 for an invite of another org, 403 for members, 422 for a bad UUID', async () => {
@@ -378,14 +374,14 @@ describe('organization invites: T12-T15', () => {
         .send({ token: created.token })
         .expect(200);
       expect(res.body).toEqual({
-        id: expect.stringMatching(UUID),
+        id: expect.stringMatching(UUID_PATTERN),
         organization_id: orgId,
         user_id: guest.userId,
         role: 'admin',
         all_boards_read: false,
         all_boards_write: false,
-        created_at: expect.stringMatching(ISO),
-        updated_at: expect.stringMatching(ISO),
+        created_at: expect.stringMatching(ISO_Z),
+        updated_at: expect.stringMatching(ISO_Z),
         user: {
           id: guest.userId,
           email: guest.identity.email,

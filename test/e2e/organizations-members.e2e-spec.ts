@@ -12,10 +12,8 @@ import {
   SignedInUser,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
+import { API, ISO_Z, MISSING_ID } from '../support/expectations';
 
-const API = '/api/v1';
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const MISSING_ID = '00000000-0000-4000-8000-000000000000';
 const LAST_OWNER = 'Organization must have at least one owner';
 
 /** Member management: T9 PATCH, T10 PUT access, T11 DELETE. */
@@ -84,7 +82,7 @@ describe('organization members: T9-T11', () => {
         all_boards_read: false,
         all_boards_write: false,
         created_at: before.createdAt.toISOString(),
-        updated_at: expect.stringMatching(ISO),
+        updated_at: expect.stringMatching(ISO_Z),
         user: {
           id: member.userId,
           email: member.identity.email,

@@ -13,11 +13,7 @@ import {
   SignedInUser,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
-
-const API = '/api/v1';
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MISSING_ID = '00000000-0000-4000-8000-000000000000';
+import { API, ISO_Z, MISSING_ID, UUID_PATTERN } from '../support/expectations';
 
 describe('organizations: T1-T4, T6-T8', () => {
   let t: TestApp;
@@ -109,10 +105,10 @@ describe('organizations: T1-T4, T6-T8', () => {
         .send({ name: `  ${name}\t`, id: MISSING_ID, created_at: '2000-01-01T00:00:00Z' })
         .expect(200);
       expect(res.body).toEqual({
-        id: expect.stringMatching(UUID),
+        id: expect.stringMatching(UUID_PATTERN),
         name,
-        created_at: expect.stringMatching(ISO),
-        updated_at: expect.stringMatching(ISO),
+        created_at: expect.stringMatching(ISO_Z),
+        updated_at: expect.stringMatching(ISO_Z),
       });
       expect(res.body.id).not.toBe(MISSING_ID);
       expect(res.body.created_at.startsWith('2000')).toBe(false);
@@ -337,10 +333,10 @@ describe('organizations: T1-T4, T6-T8', () => {
       const token = await userToken(identity);
       const res = await t.http.get(`${API}/organizations/me`).set(bearer(token)).expect(200);
       expect(res.body).toEqual({
-        id: expect.stringMatching(UUID),
+        id: expect.stringMatching(UUID_PATTERN),
         name: 'Personal',
-        created_at: expect.stringMatching(ISO),
-        updated_at: expect.stringMatching(ISO),
+        created_at: expect.stringMatching(ISO_Z),
+        updated_at: expect.stringMatching(ISO_Z),
       });
       const user = await t.dataSource
         .getRepository(User)
@@ -400,16 +396,16 @@ describe('organizations: T1-T4, T6-T8', () => {
             board_id: b1.id,
             can_read: true,
             can_write: false,
-            created_at: expect.stringMatching(ISO),
-            updated_at: expect.stringMatching(ISO),
+            created_at: expect.stringMatching(ISO_Z),
+            updated_at: expect.stringMatching(ISO_Z),
           },
           {
             id: r2.id,
             board_id: b2.id,
             can_read: false,
             can_write: true,
-            created_at: expect.stringMatching(ISO),
-            updated_at: expect.stringMatching(ISO),
+            created_at: expect.stringMatching(ISO_Z),
+            updated_at: expect.stringMatching(ISO_Z),
           },
         ]),
       });
@@ -466,8 +462,8 @@ describe('organizations: T1-T4, T6-T8', () => {
         role: 'member',
         all_boards_read: false,
         all_boards_write: false,
-        created_at: expect.stringMatching(ISO),
-        updated_at: expect.stringMatching(ISO),
+        created_at: expect.stringMatching(ISO_Z),
+        updated_at: expect.stringMatching(ISO_Z),
         user: { id: m3.userId, email: 'ABE@example.test', name: 'A', preferred_name: null },
         board_access: [],
       });
