@@ -140,6 +140,25 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       expect(doc.components.schemas.UserRead.properties.clerk_user_id).toBeDefined();
     });
 
+    it('every API operation declares its auth scheme, a 200 response and its errors', async () => {
+      const doc = (await t.http.get('/openapi.json').expect(200)).body;
+      const operations = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(
+        ([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })),
+      );
+      const api = operations.filter(
+        ({ path }) => path.startsWith('/api/v1/') && !path.includes('/probe/'),
+      );
+      expect(api.length).toBeGreaterThanOrEqual(24);
+      for (const { path, method, op } of api) {
+        const where = `${method.toUpperCase()} ${path}`;
+        expect([where, op.security?.length > 0]).toEqual([where, true]);
+        expect([where, Object.keys(op.responses)]).toEqual([
+          where,
+          expect.arrayContaining(['200', '401']),
+        ]);
+      }
+    });
+
     it('serves interactive docs at /docs', async () => {
       const res = await t.http.get('/docs').redirects(1).expect(200);
       expect(res.text).toContain('swagger');
