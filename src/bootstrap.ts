@@ -92,6 +92,8 @@ export function buildOpenApiDocument(app: INestApplication) {
 export interface CreateAppOptions {
   /** Extra modules mounted beside the application's own (tests mount probe controllers). */
   imports?: ModuleImport[];
+  /** Let Nest close the app on SIGTERM/SIGINT (default). `npm start` handles signals itself. */
+  shutdownHooks?: boolean;
 }
 
 /** Builds the application with every cross-cutting piece; `listen` is left to the caller. */
@@ -121,7 +123,7 @@ export async function createApp(
   app.useGlobalPipes(new RequestValidationPipe());
   // The catch-all first, the specific filter second: Nest tries the most recently bound first.
   app.useGlobalFilters(new AllExceptionsFilter(), new GatewayExceptionFilter());
-  app.enableShutdownHooks();
+  if (options.shutdownHooks ?? true) app.enableShutdownHooks();
 
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'openapi.json',

@@ -73,7 +73,8 @@ async function main(): Promise<void> {
   let app: Awaited<ReturnType<typeof createApp>> | undefined;
   try {
     const config = loadConfig(process.env);
-    app = await createApp(config);
+    // Signals are handled above: the app closes first, then PostgreSQL.
+    app = await createApp(config, { shutdownHooks: false });
     await listen(app, config);
   } catch (error) {
     await app?.close().catch(() => undefined);

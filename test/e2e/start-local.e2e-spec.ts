@@ -92,6 +92,7 @@ describe('npm start (embedded database)', () => {
       first.child.kill('SIGTERM');
     }
     expect(await first.exited).toBe(0);
+    expect(first.output()).not.toMatch(/ERROR/);
     expect(await isPortFree(pgPort)).toBe(true);
 
     const second = start(env);
