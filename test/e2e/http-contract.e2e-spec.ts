@@ -1,6 +1,11 @@
 import { ProbeModule } from '../support/probe.module';
 import { createTestApp, TestApp } from '../support/test-app';
 
+interface OpenApiOperation {
+  security?: unknown[];
+  responses: Record<string, unknown>;
+}
+
 describe('HTTP contract: error envelope, request ids, validation, probes, OpenAPI', () => {
   let t: TestApp;
 
@@ -142,8 +147,10 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
 
     it('every API operation declares its auth scheme, a 200 response and its errors', async () => {
       const doc = (await t.http.get('/openapi.json').expect(200)).body;
-      const operations = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(
-        ([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })),
+      const operations = Object.entries(
+        doc.paths as Record<string, Record<string, OpenApiOperation>>,
+      ).flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => ({ path, method, op })),
       );
       const api = operations.filter(
         ({ path }) => path.startsWith('/api/v1/') && !path.includes('/probe/'),
@@ -151,7 +158,7 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       expect(api.length).toBeGreaterThanOrEqual(24);
       for (const { path, method, op } of api) {
         const where = `${method.toUpperCase()} ${path}`;
-        expect([where, op.security?.length > 0]).toEqual([where, true]);
+        expect([where, (op.security?.length ?? 0) > 0]).toEqual([where, true]);
         expect([where, Object.keys(op.responses)]).toEqual([
           where,
           expect.arrayContaining(['200', '401']),
