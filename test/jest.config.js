@@ -7,6 +7,7 @@ const tsJest = ['ts-jest', { tsconfig: path.join(root, 'tsconfig.json') }];
 /** @type {import('jest').Config} */
 module.exports = {
   rootDir: root,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   projects: [
