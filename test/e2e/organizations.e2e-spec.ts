@@ -11,6 +11,7 @@ import {
   grantBoard,
   signIn,
   SignedInUser,
+  signInMember,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
 import { API, ISO_Z, MISSING_ID, UUID_PATTERN } from '../support/expectations';
@@ -44,21 +45,13 @@ describe('organizations: T1-T4, T6-T8', () => {
     };
   }
 
-  /** A new user added to `organizationId` with `fields`, who then makes it their active org. */
-  async function joinOrg(
+  /** A new user who is a member of `organizationId` with `fields`, active there. */
+  const joinOrg = (
     organizationId: string,
     fields: Parameters<typeof buildMember>[3] = {},
     identity = newIdentity(),
-  ): Promise<SignedInUser> {
-    const user = await signIn(t.http, t.dataSource, identity);
-    const member = await buildMember(t.dataSource, organizationId, user.userId, fields);
-    await t.http
-      .patch(`${API}/organizations/me/active`)
-      .set(user.headers)
-      .send({ organization_id: organizationId })
-      .expect(200);
-    return { ...user, memberId: member.id };
-  }
+  ): Promise<SignedInUser> =>
+    signInMember(t.http, t.dataSource, organizationId, fields, { identity });
 
   describe('authentication', () => {
     const routes: ['get' | 'post' | 'patch' | 'put' | 'delete', string][] = [
