@@ -72,13 +72,21 @@ export class MembershipService {
     });
   }
 
-  /** §3.2 get_active_membership: the active org's membership, else the oldest (made active). */
-  async getActiveMembership(user: User): Promise<OrganizationMember | null> {
-    const fresh = await this.manager.findOne(User, { where: { id: user.id } });
-    if (!fresh) return null;
-    Object.assign(user, { activeOrganizationId: fresh.activeOrganizationId });
-    if (fresh.activeOrganizationId) {
-      const active = await this.memberOf(user.id, fresh.activeOrganizationId);
+  /**
+   * §3.2 get_active_membership: the active org's membership, else the oldest (made active).
+   * `reload: false` skips re-reading the user row when the caller has just loaded it.
+   */
+  async getActiveMembership(
+    user: User,
+    { reload = true }: { reload?: boolean } = {},
+  ): Promise<OrganizationMember | null> {
+    if (reload) {
+      const fresh = await this.manager.findOne(User, { where: { id: user.id } });
+      if (!fresh) return null;
+      user.activeOrganizationId = fresh.activeOrganizationId;
+    }
+    if (user.activeOrganizationId) {
+      const active = await this.memberOf(user.id, user.activeOrganizationId);
       if (active) return active;
       await this.setActiveOrganization(user, null);
     }
@@ -88,8 +96,11 @@ export class MembershipService {
   }
 
   /** §3.2 ensure_member_for_user: every authenticated user ends up in an organization. */
-  async ensureMemberForUser(user: User): Promise<OrganizationMember> {
-    const active = await this.getActiveMembership(user);
+  async ensureMemberForUser(
+    user: User,
+    options: { reload?: boolean } = {},
+  ): Promise<OrganizationMember> {
+    const active = await this.getActiveMembership(user, options);
     if (active) return active;
     const member = await this.dataSource.transaction(async (manager) => {
       // Serialise concurrent first requests of one user so only one "Personal" org is created.

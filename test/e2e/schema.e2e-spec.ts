@@ -1,5 +1,7 @@
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/data-source-options';
+import { MIGRATIONS } from '../../src/database/migrations';
+import { runMigrationsExclusively } from '../../src/database/migrate';
 import { createTestDatabase, dropTestDatabase } from '../support/test-app';
 
 describe('database schema', () => {
@@ -29,6 +31,25 @@ describe('database schema', () => {
       expect(rows.map((r) => r.data_type).sort()).toEqual(['jsonb', 'timestamp with time zone']);
     } finally {
       await dataSource.destroy();
+      await dropTestDatabase(url);
+    }
+  });
+
+  it('instances starting together on an empty database migrate one at a time', async () => {
+    const url = await createTestDatabase({ empty: true });
+    const instances = await Promise.all(
+      Array.from({ length: 4 }, () => new DataSource(dataSourceOptions({ url })).initialize()),
+    );
+    try {
+      const applied = await Promise.all(instances.map((ds) => runMigrationsExclusively(ds)));
+      // Exactly one instance applied each migration; the others found nothing pending.
+      expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.name).sort());
+      const rows: { count: string }[] = await instances[0].query(
+        'SELECT count(*) AS count FROM typeorm_migrations',
+      );
+      expect(Number(rows[0].count)).toBe(MIGRATIONS.length);
+    } finally {
+      await Promise.all(instances.map((ds) => ds.destroy()));
       await dropTestDatabase(url);
     }
   });

@@ -20,8 +20,11 @@ export interface TestApp {
 
 let databaseCounter = 0;
 
-/** A fresh database cloned from the migrated template (see global-setup.ts). */
-export async function createTestDatabase(): Promise<string> {
+/**
+ * A fresh database cloned from the migrated template (see global-setup.ts), or an empty one
+ * (no tables at all) with `{ empty: true }`.
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<string> {
   const adminUrl = process.env.MC_TEST_ADMIN_URL;
   const template = process.env.MC_TEST_TEMPLATE_DATABASE;
   if (!adminUrl || !template) throw new Error('e2e tests need the jest global setup (npm test)');
@@ -29,7 +32,7 @@ export async function createTestDatabase(): Promise<string> {
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${options.empty ? 'template0' : template}`);
   } finally {
     await admin.end();
   }

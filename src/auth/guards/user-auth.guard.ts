@@ -37,7 +37,8 @@ export async function authenticateUser(
   if (auth.user) return;
   const user = await userAuth.authenticate(bearerTokenOf(req));
   if (!user) throw new UnauthorizedError();
-  const member = await membership.ensureMemberForUser(user);
+  // The user row was read by authenticate() just now.
+  const member = await membership.ensureMemberForUser(user, { reload: false });
   auth.user = user;
   auth.member = member;
   auth.organization = member.organization;
