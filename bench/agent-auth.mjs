@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// Agent authentication cost: our digest lookup (one unique-index query) over HTTP, with many
+// agents in the table, against upstream's scheme (PBKDF2-SHA256, 200k iterations, random salt
+// per agent, every hash tried in turn). Prints figures; asserts nothing.
+// Usage: npm run bench:agent-auth [-- --agents 10000 --requests 2000]
+import { createRequire } from 'node:module';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const require = createRequire(import.meta.url);
+require('reflect-metadata');
+const { startEmbeddedPostgres, freePort } = require('../dist/database/embedded-postgres.js');
+const { createApp } = require('../dist/bootstrap.js');
+const { loadConfig } = require('../dist/config/app-config.js');
+const { agentTokenDigest, generateAgentToken } = require('../dist/auth/agent-token.js');
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const AGENTS = arg('agents', 10_000);
+const REQUESTS = arg('requests', 2_000);
+const CONCURRENCY = arg('concurrency', 8);
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+const db = await startEmbeddedPostgres({
+  dataDir: join(mkdtempSync(join(tmpdir(), 'mc-bench-')), 'pg'),
+  port: await freePort(),
+  database: 'bench',
+  persistent: false,
+  ephemeralTuning: true,
+});
+let app;
+try {
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    AUTH_MODE: 'local',
+    LOCAL_AUTH_TOKEN: randomBytes(48).toString('base64url'),
+    LOG_LEVEL: 'error',
+    PORT: '0',
+  });
+  app = await createApp(config, { shutdownHooks: false });
+  await app.listen(0, '127.0.0.1');
+  const base = await app.getUrl();
+  const ds = app.get(require('typeorm').DataSource);
+
+  const [{ id: orgId }] = await ds.query(`INSERT INTO organizations (name) VALUES ('bench') RETURNING id`);
+  const [{ id: gatewayId }] = await ds.query(
+    `INSERT INTO gateways (organization_id, name, url, workspace_root) VALUES ($1, 'gw', 'ws://127.0.0.1:1', '~/.openclaw') RETURNING id`,
+    [orgId],
+  );
+  const tokens = [];
+  for (let start = 0; start < AGENTS; start += 1000) {
+    const batch = Array.from({ length: Math.min(1000, AGENTS - start) }, () => generateAgentToken());
+    tokens.push(...batch);
+    await ds.query(
+      `INSERT INTO agents (gateway_id, name, agent_token_hash, last_seen_at)
+       SELECT $1, 'agent-' || n, h, now() FROM unnest($2::text[]) WITH ORDINALITY AS t(h, n)`,
+      [gatewayId, batch.map(agentTokenDigest)],
+    );
+  }
+
+  const latencies = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < REQUESTS) {
+      const token = tokens[next++ % tokens.length];
+      const t0 = performance.now();
+      const res = await fetch(`${base}/api/v1/agent/boards`, { headers: { 'X-Agent-Token': token } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`unexpected ${res.status}`);
+      latencies.push(performance.now() - t0);
+    }
+  };
+  const wall0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const wall = performance.now() - wall0;
+  latencies.sort((a, b) => a - b);
+
+  const salt = randomBytes(16);
+  const h0 = performance.now();
+  for (let i = 0; i < 5; i++) pbkdf2Sync('x'.repeat(43), salt, 200_000, 32, 'sha256');
+  const pbkdf2Ms = (performance.now() - h0) / 5;
+
+  console.log(`agents in table: ${AGENTS}, requests: ${REQUESTS}, concurrency: ${CONCURRENCY}`);
+  console.log(
+    `GET /api/v1/agent/boards with X-Agent-Token: p50 ${pct(latencies, 50).toFixed(2)} ms, ` +
+      `p95 ${pct(latencies, 95).toFixed(2)} ms, ${(REQUESTS / (wall / 1000)).toFixed(0)} req/s`,
+  );
+  console.log(`upstream PBKDF2 (200k iterations), one hash: ${pbkdf2Ms.toFixed(1)} ms`);
+  console.log(
+    `upstream scan for one request with ${AGENTS} agents: ~${((pbkdf2Ms * AGENTS) / 2 / 1000).toFixed(1)} s on average ` +
+      `(half the table), ${((pbkdf2Ms * AGENTS) / 1000).toFixed(1)} s for an unknown token`,
+  );
+} finally {
+  await app?.close();
+  await db.stop();
+}
