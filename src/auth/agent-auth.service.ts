@@ -24,6 +24,9 @@ export class AgentAuthService {
    * seen over 30 s ago. One conditional UPDATE, so concurrent requests cannot undo each other.
    */
   async touchPresence(agent: Agent): Promise<void> {
+    // Most requests come well within the interval: skip the round trip the row already answers.
+    const seenMsAgo = agent.lastSeenAt ? Date.now() - agent.lastSeenAt.getTime() : Infinity;
+    if (seenMsAgo < PRESENCE_TOUCH_INTERVAL_SECONDS * 1000) return;
     const result = await this.agents
       .createQueryBuilder()
       .update(Agent)

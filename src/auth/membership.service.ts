@@ -121,21 +121,7 @@ export class MembershipService {
         });
         if (invite) return this.acceptInvite(manager, invite, user);
       }
-      const organization = await manager.save(
-        manager.create(Organization, { name: DEFAULT_ORG_NAME }),
-      );
-      const created = await manager.save(
-        manager.create(OrganizationMember, {
-          organizationId: organization.id,
-          userId: user.id,
-          role: 'owner',
-          allBoardsRead: true,
-          allBoardsWrite: true,
-        }),
-      );
-      await this.setActiveOrganization(user, organization.id, manager);
-      created.organization = organization;
-      return created;
+      return this.createOwnedOrganization(manager, user, DEFAULT_ORG_NAME);
     });
     if (!member.organization) {
       member.organization = await this.manager.findOneByOrFail(Organization, {
@@ -143,6 +129,30 @@ export class MembershipService {
       });
     }
     return member;
+  }
+
+  /**
+   * A new organization with `user` as its owner (both all-boards flags), made the user's active
+   * one: the "Personal" fallback of §3.2 and POST /organizations alike.
+   */
+  async createOwnedOrganization(
+    manager: EntityManager,
+    user: User,
+    name: string,
+  ): Promise<OrganizationMember> {
+    const organization = await manager.save(manager.create(Organization, { name }));
+    const owner = await manager.save(
+      manager.create(OrganizationMember, {
+        organizationId: organization.id,
+        userId: user.id,
+        role: 'owner',
+        allBoardsRead: true,
+        allBoardsWrite: true,
+      }),
+    );
+    await this.setActiveOrganization(user, organization.id, manager);
+    owner.organization = organization;
+    return owner;
   }
 
   /**

@@ -1,11 +1,5 @@
 import { DefaultNamingStrategy, NamingStrategyInterface } from 'typeorm';
-
-function snake(text: string): string {
-  return text
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
-    .toLowerCase();
-}
+import { snakeCase as snake } from '../common/snake-case';
 
 /** Entity properties are camelCase in TypeScript and snake_case in PostgreSQL (the upstream schema). */
 export class SnakeNamingStrategy extends DefaultNamingStrategy implements NamingStrategyInterface {

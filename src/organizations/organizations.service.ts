@@ -80,18 +80,8 @@ export class OrganizationsService {
         .where('lower(o.name) = lower(:name)', { name })
         .getExists();
       if (taken) throw new ConflictError();
-      const organization = await manager.save(manager.create(Organization, { name }));
-      await manager.save(
-        manager.create(OrganizationMember, {
-          organizationId: organization.id,
-          userId: user.id,
-          role: OWNER_ROLE,
-          allBoardsRead: true,
-          allBoardsWrite: true,
-        }),
-      );
-      await this.membership.setActiveOrganization(user, organization.id, manager);
-      return organization;
+      const owner = await this.membership.createOwnedOrganization(manager, user, name);
+      return owner.organization!;
     });
   }
 
@@ -116,8 +106,8 @@ export class OrganizationsService {
   async setActiveOrganization(user: User, organizationId: string): Promise<Organization> {
     const member = await this.membership.memberOf(user.id, organizationId);
     if (!member) throw new ForbiddenError('No org access');
-    const current = await this.manager.findOne(User, { where: { id: user.id } });
-    if (current?.activeOrganizationId !== organizationId) {
+    // The auth guard has just resolved the user's active organization.
+    if (user.activeOrganizationId !== organizationId) {
       await this.membership.setActiveOrganization(user, organizationId);
     }
     if (!member.organization) throw new NotFoundError();

@@ -1,11 +1,11 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { UnauthorizedError } from '../../common/errors/app-error';
 import { AgentAuthService } from '../agent-auth.service';
 import { authContextOf } from '../auth-context';
 import { agentTokenHeaderOf } from '../credentials';
 import { MembershipService } from '../membership.service';
 import { UserAuthService } from '../user-auth.service';
+import { authenticateAgent } from './agent-auth.guard';
 import { authenticateUser } from './user-auth.guard';
 
 /**
@@ -27,9 +27,7 @@ export class ActorGuard implements CanActivate {
     if (auth.user || auth.agent) return true;
     const agentToken = agentTokenHeaderOf(req);
     if (agentToken) {
-      const agent = await this.agentAuth.authenticate(agentToken);
-      if (!agent) throw new UnauthorizedError();
-      auth.agent = agent;
+      await authenticateAgent(req, this.agentAuth, agentToken);
       return true;
     }
     await authenticateUser(req, this.userAuth, this.membership);

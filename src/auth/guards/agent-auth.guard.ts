@@ -10,11 +10,18 @@ import { authContextOf } from '../auth-context';
 import { agentTokenHeaderOf, bearerTokenOf } from '../credentials';
 import { loadRouteBoard } from './board-loader';
 
-/** Agent routes take `X-Agent-Token`, or `Authorization: Bearer` (contract §2.2). */
-async function authenticateAgent(req: Request, agentAuth: AgentAuthService): Promise<Agent> {
+/**
+ * Resolves the agent behind `token` onto the request, or throws 401. Agent routes take
+ * `X-Agent-Token`, or `Authorization: Bearer` (contract §2.2), the default here.
+ */
+export async function authenticateAgent(
+  req: Request,
+  agentAuth: AgentAuthService,
+  token: string | null = agentTokenHeaderOf(req) ?? bearerTokenOf(req),
+): Promise<Agent> {
   const auth = authContextOf(req);
   if (auth.agent) return auth.agent;
-  const agent = await agentAuth.authenticate(agentTokenHeaderOf(req) ?? bearerTokenOf(req));
+  const agent = await agentAuth.authenticate(token);
   if (!agent) throw new UnauthorizedError();
   auth.agent = agent;
   return agent;

@@ -80,8 +80,50 @@ function boardUpdateRule(body: BoardUpdate): string | null {
   return body.gateway_id === null ? 'gateway_id is required' : null;
 }
 
+/** The optional fields BoardCreate and BoardUpdate validate alike. */
+abstract class BoardOptionalFields {
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
+  @IsOptional()
+  @IsUuid()
+  board_group_id?: string | null;
+
+  @ApiPropertyOptional({
+    default: BOARD_TYPE_GOAL,
+    description: 'Free text, e.g. goal or general. May not be null.',
+  })
+  @IsOptionalNonNull()
+  @IsString()
+  board_type?: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  objective?: string | null;
+
+  @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
+  @IsOptional()
+  @IsObject()
+  success_metrics?: Record<string, unknown> | null;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  @IsOptional()
+  @ToDate()
+  @IsDate()
+  target_date?: Date | null;
+
+  @ApiPropertyOptional({ default: false, description: 'May not be null.' })
+  @IsOptionalNonNull()
+  @IsBoolean()
+  goal_confirmed?: boolean;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  goal_source?: string | null;
+}
+
 @ValidateModel(boardCreateRule)
-export class BoardCreate {
+export class BoardCreate extends BoardOptionalFields {
   @ApiProperty({ description: 'Not trimmed; may be blank.' })
   @IsDefined()
   @IsString()
@@ -100,45 +142,6 @@ export class BoardCreate {
   @IsOptional()
   @IsUuid()
   gateway_id?: string | null;
-
-  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
-  @IsOptional()
-  @IsUuid()
-  board_group_id?: string | null;
-
-  @ApiPropertyOptional({
-    default: BOARD_TYPE_GOAL,
-    description: 'Free text, e.g. goal or general.',
-  })
-  @IsOptionalNonNull()
-  @IsString()
-  board_type?: string;
-
-  @ApiPropertyOptional({ type: String, nullable: true })
-  @IsOptional()
-  @IsString()
-  objective?: string | null;
-
-  @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
-  @IsOptional()
-  @IsObject()
-  success_metrics?: Record<string, unknown> | null;
-
-  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
-  @IsOptional()
-  @ToDate()
-  @IsDate()
-  target_date?: Date | null;
-
-  @ApiPropertyOptional({ default: false })
-  @IsOptionalNonNull()
-  @IsBoolean()
-  goal_confirmed?: boolean;
-
-  @ApiPropertyOptional({ type: String, nullable: true })
-  @IsOptional()
-  @IsString()
-  goal_source?: string | null;
 }
 
 /**
@@ -146,7 +149,7 @@ export class BoardCreate {
  * NOT NULL columns (name, slug, board_type, goal_confirmed) reject it with a 422.
  */
 @ValidateModel(boardUpdateRule)
-export class BoardUpdate {
+export class BoardUpdate extends BoardOptionalFields {
   @ApiPropertyOptional()
   @IsOptionalNonNull()
   @IsString()
@@ -161,42 +164,6 @@ export class BoardUpdate {
   @IsOptional()
   @IsUuid()
   gateway_id?: string | null;
-
-  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
-  @IsOptional()
-  @IsUuid()
-  board_group_id?: string | null;
-
-  @ApiPropertyOptional()
-  @IsOptionalNonNull()
-  @IsString()
-  board_type?: string;
-
-  @ApiPropertyOptional({ type: String, nullable: true })
-  @IsOptional()
-  @IsString()
-  objective?: string | null;
-
-  @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
-  @IsOptional()
-  @IsObject()
-  success_metrics?: Record<string, unknown> | null;
-
-  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
-  @IsOptional()
-  @ToDate()
-  @IsDate()
-  target_date?: Date | null;
-
-  @ApiPropertyOptional()
-  @IsOptionalNonNull()
-  @IsBoolean()
-  goal_confirmed?: boolean;
-
-  @ApiPropertyOptional({ type: String, nullable: true })
-  @IsOptional()
-  @IsString()
-  goal_source?: string | null;
 }
 
 export class BoardListQuery extends PageQuery {

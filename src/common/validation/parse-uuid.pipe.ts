@@ -1,5 +1,6 @@
 import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
 import { RequestValidationError } from '../errors/app-error';
+import { snakeCase } from '../snake-case';
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -16,11 +17,6 @@ export function uuidIssue(location: 'path' | 'query', name: string, input: unkno
   return new RequestValidationError([
     { type: 'uuid_parsing', loc: [location, name], msg: 'Input should be a valid UUID', input },
   ]);
-}
-
-/** `memberId` -> `member_id`: issues name parameters as the upstream API does. */
-function snakeCase(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
 /**
