@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       corsOrigins: [],
       baseUrl: 'http://127.0.0.1:8000',
       logLevel: 'log',
+      openclaw: { connectTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleCloseMs: 120_000 },
     });
   });
 

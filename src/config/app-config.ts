@@ -109,6 +109,27 @@ class EnvironmentVariables {
   BASE_URL?: string;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
+  OPENCLAW_CONNECT_TIMEOUT_MS: number = 10_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  OPENCLAW_REQUEST_TIMEOUT_MS: number = 30_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1_000)
+  @Max(3_600_000)
+  OPENCLAW_IDLE_CLOSE_MS: number = 120_000;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -132,6 +153,12 @@ export interface AppConfig {
   /** Public base URL of this service; agents are told to call it. */
   readonly baseUrl: string;
   readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+  /** Gateway client timeouts (milliseconds). */
+  readonly openclaw: {
+    readonly connectTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly idleCloseMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -196,6 +223,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       .filter((origin) => origin.length > 0),
     baseUrl: (raw.BASE_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ''),
     logLevel: raw.LOG_LEVEL,
+    openclaw: {
+      connectTimeoutMs: raw.OPENCLAW_CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: raw.OPENCLAW_REQUEST_TIMEOUT_MS,
+      idleCloseMs: raw.OPENCLAW_IDLE_CLOSE_MS,
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { BoardMemory } from '../board-memory/entities/board-memory.entity';
 import { BoardGroup } from '../boards/entities/board-group.entity';
 import { Board } from '../boards/entities/board.entity';
 import { Gateway } from '../gateways/entities/gateway.entity';
+import { OpenClawDeviceIdentity } from '../openclaw/entities/openclaw-device-identity.entity';
 import { BoardOnboardingSession } from '../onboarding/entities/board-onboarding-session.entity';
 import { OrganizationBoardAccess } from '../organizations/entities/organization-board-access.entity';
 import { OrganizationInviteBoardAccess } from '../organizations/entities/organization-invite-board-access.entity';
@@ -31,4 +32,5 @@ export const ENTITIES = [
   ActivityEvent,
   BoardMemory,
   BoardOnboardingSession,
+  OpenClawDeviceIdentity,
 ];

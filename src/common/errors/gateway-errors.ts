@@ -78,16 +78,24 @@ export class GatewayPairingRequiredError extends GatewayError {
   }
 }
 
+export interface GatewayRpcErrorOptions extends GatewayErrorOptions {
+  /** The gateway's hint for when to retry (sent with `UNAVAILABLE`). */
+  retryAfterMs?: number;
+}
+
 /** The gateway rejected a request: carries its own error code, message and details. */
 export class GatewayRpcError extends GatewayError {
+  readonly retryAfterMs?: number;
+
   constructor(
     readonly method: string,
     readonly gatewayCode: string,
     message: string,
     readonly details?: unknown,
-    options: GatewayErrorOptions = {},
+    options: GatewayRpcErrorOptions = {},
   ) {
     super(GatewayErrorCode.RpcError, message, options);
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -30,6 +30,17 @@ export class Gateway {
   @Column({ type: 'varchar' })
   workspaceRoot!: string;
 
+  /**
+   * Connect token-only, without the signed device identity. Loopback gateways accept that;
+   * remote ones require a paired device. Null means false.
+   */
+  @Column({ type: 'boolean', nullable: true })
+  disableDevicePairing!: boolean | null;
+
+  /** Accept a wss:// certificate that does not verify (self-signed). Null means false. */
+  @Column({ type: 'boolean', nullable: true })
+  allowInsecureTls!: boolean | null;
+
   @CreatedAt()
   createdAt!: Date;
 

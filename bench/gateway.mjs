@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+// Gateway call latency against a real OpenClaw gateway (scripts/openclaw-gateway.sh):
+//   connect-per-call  - a new socket + handshake for every call (what upstream does),
+//   pooled            - our GatewayClient: one persistent socket, requests multiplexed,
+//   floor             - a bare `ws` request/response on an already-open socket (no client code),
+// all sequential `sessions.list`, plus 100 concurrent calls on the pooled client.
+// Prints figures; asserts nothing. Uses a running gateway when OPENCLAW_GATEWAY_URL and
+// OPENCLAW_GATEWAY_TOKEN are set, else starts (and stops) one.
+// Usage: npm run bench:gateway [-- --calls 300 --concurrent 100]
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+const { GatewayConnection } = require('../dist/openclaw/gateway-connection.js');
+const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
+const { DeviceIdentity } = require('../dist/openclaw/device-identity.js');
+const { OPERATOR_SCOPES } = require('../dist/openclaw/protocol.js');
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const CALLS = arg('calls', 300);
+const CONCURRENT = arg('concurrent', 100);
+const WARMUP = 30;
+
+const stats = (samples) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  const mean = sorted.reduce((sum, x) => sum + x, 0) / sorted.length;
+  return { n: sorted.length, p50: at(50), p95: at(95), mean };
+};
+const fmt = (ms) => `${ms.toFixed(3)} ms`;
+
+let gatewayUrl = process.env.OPENCLAW_GATEWAY_URL;
+let gatewayToken = process.env.OPENCLAW_GATEWAY_TOKEN;
+let runDir = null;
+if (!gatewayUrl || !gatewayToken) {
+  process.stderr.write('starting a gateway with scripts/openclaw-gateway.sh …\n');
+  const out = execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'start'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const env = Object.fromEntries(
+    out
+      .split('\n')
+      .map((line) => /^(OPENCLAW_[A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  );
+  gatewayUrl = env.OPENCLAW_GATEWAY_URL;
+  gatewayToken = env.OPENCLAW_GATEWAY_TOKEN;
+  runDir = env.OPENCLAW_RUN_DIR;
+}
+
+const settings = {
+  connectTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleCloseMs: 600_000,
+  clientVersion: 'bench',
+  reconnectBaseMs: 250,
+  reconnectMaxMs: 15_000,
+};
+const device = DeviceIdentity.generate().identity;
+
+/** Upstream pattern: open, handshake, one request, close. Token-only (upstream sent no device). */
+async function connectPerCall() {
+  const connection = await GatewayConnection.open({
+    url: gatewayUrl,
+    token: gatewayToken,
+    device: null,
+    allowInsecureTls: false,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    clientVersion: 'bench',
+  });
+  try {
+    return await connection.request('sessions.list', {}, settings.requestTimeoutMs);
+  } finally {
+    connection.close(new Error('done'));
+  }
+}
+
+/** The floor: a socket opened and handshaken by hand, then plain send/await-by-id. */
+async function openBareSocket() {
+  const ws = new WebSocket(gatewayUrl, { perMessageDeflate: false });
+  const waiting = new Map();
+  await new Promise((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'event' && frame.event === 'connect.challenge') {
+        ws.send(
+          JSON.stringify({
+            type: 'req',
+            id: 'connect',
+            method: 'connect',
+            params: {
+              minProtocol: 3,
+              maxProtocol: 4,
+              client: { id: 'gateway-client', version: 'bench', platform: process.platform, mode: 'backend' },
+              role: 'operator',
+              scopes: [...OPERATOR_SCOPES],
+              auth: { token: gatewayToken },
+            },
+          }),
+        );
+      } else if (frame.type === 'res' && frame.id === 'connect') {
+        if (frame.ok) resolve();
+        else reject(new Error(frame.error?.message));
+      } else if (frame.type === 'res') {
+        waiting.get(frame.id)?.(frame);
+        waiting.delete(frame.id);
+      }
+    });
+  });
+  return {
+    call(method) {
+      const id = randomUUID();
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        ws.send(JSON.stringify({ type: 'req', id, method, params: {} }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
+async function timeSequential(label, call) {
+  for (let i = 0; i < WARMUP; i += 1) await call();
+  const samples = [];
+  for (let i = 0; i < CALLS; i += 1) {
+    const started = performance.now();
+    await call();
+    samples.push(performance.now() - started);
+  }
+  return { label, ...stats(samples) };
+}
+
+const pooled = new GatewayClient(
+  { url: gatewayUrl, token: gatewayToken, disableDevicePairing: false, allowInsecureTls: false },
+  settings,
+  () => Promise.resolve(device),
+);
+const bare = await openBareSocket();
+try {
+  const server = await pooled.connect();
+  const perCall = await timeSequential('connect-per-call (upstream)', connectPerCall);
+  const pool = await timeSequential('pooled GatewayClient', () => pooled.call('sessions.list', {}));
+  const floor = await timeSequential('floor: bare ws, open socket', () => bare.call('sessions.list'));
+
+  const concurrentSamples = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENT }, async () => {
+      const t = performance.now();
+      await pooled.call('sessions.list', {});
+      concurrentSamples.push(performance.now() - t);
+    }),
+  );
+  const wall = performance.now() - started;
+  const concurrent = { label: `pooled, ${CONCURRENT} concurrent`, ...stats(concurrentSamples) };
+
+  console.log(
+    `\nOpenClaw gateway ${server.version} (protocol ${server.protocol}) at ${gatewayUrl}; ` +
+      `${CALLS} sequential sessions.list per pattern after ${WARMUP} warm-up calls\n`,
+  );
+  console.log('pattern                              p50          p95          mean');
+  for (const row of [perCall, pool, floor, concurrent]) {
+    console.log(`${row.label.padEnd(36)} ${fmt(row.p50).padEnd(12)} ${fmt(row.p95).padEnd(12)} ${fmt(row.mean)}`);
+  }
+  console.log(
+    `\n${CONCURRENT} concurrent calls on one pooled socket: ${fmt(wall)} wall, ` +
+      `${(CONCURRENT / (wall / 1000)).toFixed(0)} calls/s; dials made by the pooled client: ${pooled.dialCount}`,
+  );
+  console.log(
+    `connect-per-call p50 / pooled p50 = ${(perCall.p50 / pool.p50).toFixed(2)}x (target >= 3x)`,
+  );
+  console.log(`pooled p50 / floor p50 = ${(pool.p50 / floor.p50).toFixed(2)}x (target <= 1.5x)`);
+} finally {
+  pooled.close();
+  bare.close();
+  if (runDir) {
+    execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'stop', runDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+}

@@ -1,0 +1,529 @@
+import { Logger } from '@nestjs/common';
+import { verify, createPublicKey } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  GatewayAuthError,
+  GatewayError,
+  GatewayPairingRequiredError,
+  GatewayProtocolError,
+  GatewayRpcError,
+  GatewayTimeoutError,
+  GatewayUnavailableError,
+} from '../common/errors/gateway-errors';
+import { FakeGateway, FakeRpcError, NEVER } from '../../test/support/fake-gateway';
+import { DeviceIdentity, deviceAuthPayload } from './device-identity';
+import {
+  GatewayClient,
+  type GatewayClientSettings,
+  type GatewayConnectionState,
+  type GatewayTarget,
+} from './gateway-client';
+import { GatewayMethods } from './gateway-methods';
+import type { EventFrame } from './protocol';
+import { isTransientGatewayError } from './retry';
+
+const TOKEN = 'fake-gateway-token';
+const device = DeviceIdentity.generate().identity;
+
+const SETTINGS: GatewayClientSettings = {
+  connectTimeoutMs: 2_000,
+  requestTimeoutMs: 2_000,
+  idleCloseMs: 60_000,
+  clientVersion: '9.9.9-test',
+  reconnectBaseMs: 20,
+  reconnectMaxMs: 200,
+};
+
+const gateways: FakeGateway[] = [];
+
+beforeAll(() => Logger.overrideLogger(['error']));
+afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
+const clients: GatewayClient[] = [];
+
+async function fake(options: Parameters<typeof FakeGateway.start>[0] = {}): Promise<FakeGateway> {
+  const gateway = await FakeGateway.start({ token: TOKEN, ...options });
+  gateways.push(gateway);
+  return gateway;
+}
+
+function clientFor(
+  gateway: { url: string },
+  overrides: Partial<GatewayTarget> = {},
+  settings: Partial<GatewayClientSettings> = {},
+  onIdle?: (client: GatewayClient) => void,
+): GatewayClient {
+  const client = new GatewayClient(
+    {
+      url: gateway.url,
+      token: TOKEN,
+      disableDevicePairing: false,
+      allowInsecureTls: false,
+      ...overrides,
+    },
+    { ...SETTINGS, ...settings },
+    () => Promise.resolve(device),
+    onIdle,
+  );
+  clients.push(client);
+  return client;
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GatewayError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const waitFor = async (check: () => boolean, timeoutMs = 3_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await Promise.all(gateways.splice(0).map((gateway) => gateway.stop()));
+});
+
+describe('GatewayClient handshake', () => {
+  it('answers the challenge with a protocol 3..4 backend operator connect, signed, without Origin', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway);
+
+    const server = await client.connect();
+
+    expect(server).toMatchObject({ protocol: 4, version: '2026.9.6-fake', tickIntervalMs: 30_000 });
+    const [connect] = gateway.connects;
+    expect(connect.params).toMatchObject({
+      minProtocol: 3,
+      maxProtocol: 4,
+      client: {
+        id: 'gateway-client',
+        mode: 'backend',
+        version: '9.9.9-test',
+        platform: process.platform,
+      },
+      role: 'operator',
+      auth: { token: TOKEN },
+    });
+    expect(connect.params.scopes).toEqual(
+      expect.arrayContaining(['operator.read', 'operator.write', 'operator.admin']),
+    );
+    expect(connect.headers.origin).toBeUndefined();
+    expect(connect.headers['x-forwarded-for']).toBeUndefined();
+    expect(gateway.url).not.toContain('token');
+
+    // The device block signs this connection's nonce, role and scopes with the device key.
+    const block = connect.params.device as Record<string, unknown>;
+    expect(block).toMatchObject({
+      id: device.deviceId,
+      nonce: connect.nonce,
+      signedAt: connect.challengeTs,
+    });
+    const payload = deviceAuthPayload(device.deviceId, {
+      clientId: 'gateway-client',
+      clientMode: 'backend',
+      role: 'operator',
+      scopes: connect.params.scopes as string[],
+      token: TOKEN,
+      nonce: connect.nonce,
+      signedAt: connect.challengeTs,
+    });
+    const publicKey = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: block.publicKey as string },
+      format: 'jwk',
+    });
+    expect(
+      verify(
+        null,
+        Buffer.from(payload),
+        publicKey,
+        Buffer.from(block.signature as string, 'base64url'),
+      ),
+    ).toBe(true);
+  });
+
+  it('sends no device block when device pairing is disabled for the gateway', async () => {
+    const gateway = await fake();
+    await clientFor(gateway, { disableDevicePairing: true }).connect();
+    expect(gateway.connects[0].params.device).toBeUndefined();
+  });
+
+  it('maps a token mismatch to a non-transient auth error', async () => {
+    const gateway = await fake();
+    const error = await failureOf(clientFor(gateway, { token: 'wrong' }).call('sessions.list', {}));
+    expect(error).toBeInstanceOf(GatewayAuthError);
+    expect((error as GatewayAuthError).reason).toBe('token_mismatch');
+    expect(error.message).toContain('gateway token mismatch');
+    expect(isTransientGatewayError(error)).toBe(false);
+  });
+
+  it('maps a protocol mismatch to a protocol error', async () => {
+    const gateway = await fake();
+    gateway.handshake = () => ({
+      accept: false,
+      error: {
+        code: 'INVALID_REQUEST',
+        message: 'protocol mismatch',
+        details: { code: 'PROTOCOL_MISMATCH', expectedProtocol: 5 },
+      },
+      closeCode: 1002,
+    });
+    const error = await failureOf(clientFor(gateway).connect());
+    expect(error).toBeInstanceOf(GatewayProtocolError);
+    expect(error.message).toContain('expects protocol 5');
+    expect(isTransientGatewayError(error)).toBe(false);
+  });
+
+  it('refuses a hello-ok with a protocol outside 3..4', async () => {
+    const gateway = await fake({ protocol: 7 });
+    const error = await failureOf(clientFor(gateway).connect());
+    expect(error).toBeInstanceOf(GatewayProtocolError);
+    expect(error.message).toContain('negotiated protocol 7');
+  });
+
+  it('surfaces a pending pairing request with what the operator must do', async () => {
+    const gateway = await fake();
+    gateway.handshake = () => ({
+      accept: false,
+      error: {
+        code: 'NOT_PAIRED',
+        message: 'pairing required',
+        details: { code: 'PAIRING_REQUIRED', requestId: 'req-42' },
+      },
+    });
+    const error = await failureOf(clientFor(gateway).connect());
+    expect(error).toBeInstanceOf(GatewayPairingRequiredError);
+    expect(error.message).toContain('pairing required');
+    expect(error.message).toContain('openclaw devices approve req-42');
+    expect(error.message).toContain(device.deviceId);
+    expect(isTransientGatewayError(error)).toBe(false);
+  });
+
+  it('refuses a connection the gateway accepted with no operator scopes, naming the fix', async () => {
+    const gateway = await fake();
+    gateway.grantedScopes = [];
+    const error = await failureOf(
+      clientFor(gateway, { disableDevicePairing: true }).call('sessions.list', {}),
+    );
+    expect(error).toBeInstanceOf(GatewayAuthError);
+    expect((error as GatewayAuthError).reason).toBe('missing_scope');
+    expect(error.message).toContain('granted no operator scopes (granted: none)');
+    expect(error.message).toContain('clear disable_device_pairing');
+    expect(gateway.requests).toEqual([]);
+  });
+
+  it('times out a handshake whose challenge never comes in time', async () => {
+    const gateway = await fake({ challengeDelayMs: 1_000 });
+    const started = Date.now();
+    const error = await failureOf(
+      clientFor(gateway, {}, { connectTimeoutMs: 200 }).call('sessions.list', {}),
+    );
+    expect(error).toBeInstanceOf(GatewayTimeoutError);
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(isTransientGatewayError(error)).toBe(true);
+  });
+
+  it('waits out UNAVAILABLE startup-sidecars as told and then connects', async () => {
+    const gateway = await fake();
+    let refusals = 2;
+    gateway.handshake = () =>
+      refusals-- > 0
+        ? {
+            accept: false,
+            error: {
+              code: 'UNAVAILABLE',
+              message: 'gateway starting',
+              details: { reason: 'startup-sidecars' },
+              retryable: true,
+              retryAfterMs: 100,
+            },
+            closeCode: 1013,
+          }
+        : { accept: true };
+    const client = clientFor(gateway);
+    const started = Date.now();
+    await expect(client.call('sessions.list', {})).resolves.toEqual({ count: 0, sessions: [] });
+    expect(client.dialCount).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('reports a refused connection as transient unavailability', async () => {
+    const gateway = await fake();
+    const url = gateway.url;
+    await gateway.stop();
+    gateways.pop();
+    const error = await failureOf(clientFor({ url }).call('sessions.list', {}));
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect(error.message).toMatch(/ECONNREFUSED/);
+    expect(isTransientGatewayError(error)).toBe(true);
+  });
+
+  it('reports an HTTP refusal of the upgrade with its status', async () => {
+    const server: Server = createServer((_req, res) => {
+      res.writeHead(403).end('unattributable proxy-shaped traffic');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const error = await failureOf(clientFor({ url: `ws://127.0.0.1:${port}` }).connect());
+      expect(error).toBeInstanceOf(GatewayUnavailableError);
+      expect(error.message).toContain('HTTP 403');
+      expect(isTransientGatewayError(error)).toBe(false);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('GatewayClient requests', () => {
+  it('multiplexes concurrent requests on one socket and matches answers by id', async () => {
+    const gateway = await fake();
+    gateway.methods.echo = async (params) => {
+      await new Promise((resolve) => setTimeout(resolve, Number(params.delay)));
+      return { n: params.n };
+    };
+    const client = clientFor(gateway);
+    const answers = await Promise.all(
+      [50, 10, 30, 0, 20].map((delay, n) => client.call('echo', { n, delay })),
+    );
+    expect(answers).toEqual([0, 1, 2, 3, 4].map((n) => ({ n })));
+    expect(gateway.upgrades).toBe(1);
+  });
+
+  it('keeps the gateway error code, message, details and retry hint of a failed method', async () => {
+    const gateway = await fake();
+    gateway.methods['agents.files.set'] = () => {
+      throw new FakeRpcError({
+        code: 'INVALID_REQUEST',
+        message: 'unsupported file "TOOLS.md"',
+        details: { name: 'TOOLS.md' },
+      });
+    };
+    const client = clientFor(gateway);
+    const error = await failureOf(client.call('agents.files.set', {}));
+    expect(error).toBeInstanceOf(GatewayRpcError);
+    expect(error).toMatchObject({
+      method: 'agents.files.set',
+      gatewayCode: 'INVALID_REQUEST',
+      message: 'unsupported file "TOOLS.md"',
+      details: { name: 'TOOLS.md' },
+      retryable: false,
+    });
+    expect(isTransientGatewayError(error)).toBe(false);
+    // A method error leaves the socket open.
+    await client.call('sessions.list', {});
+    expect(gateway.upgrades).toBe(1);
+  });
+
+  it('maps a missing scope to an auth error', async () => {
+    const gateway = await fake();
+    gateway.methods['sessions.list'] = () => {
+      throw new FakeRpcError({
+        code: 'FORBIDDEN',
+        message: 'missing scope: operator.read',
+        details: { code: 'MISSING_SCOPE', missingScope: 'operator.read' },
+      });
+    };
+    const error = await failureOf(clientFor(gateway).call('sessions.list', {}));
+    expect(error).toBeInstanceOf(GatewayAuthError);
+    expect((error as GatewayAuthError).reason).toBe('missing_scope');
+  });
+
+  it('retries a method answered UNAVAILABLE with retryAfterMs', async () => {
+    const gateway = await fake();
+    let busy = 1;
+    gateway.methods.status = () => {
+      if (busy-- > 0) {
+        throw new FakeRpcError({
+          code: 'UNAVAILABLE',
+          message: 'busy',
+          retryable: true,
+          retryAfterMs: 50,
+        });
+      }
+      return { ok: true };
+    };
+    await expect(clientFor(gateway).call('status', {})).resolves.toEqual({ ok: true });
+    expect(gateway.requests.filter((r) => r.method === 'status')).toHaveLength(2);
+  });
+
+  it('times out a request the gateway never answers, and the socket stays usable', async () => {
+    const gateway = await fake();
+    gateway.methods.hang = () => NEVER;
+    const client = clientFor(gateway);
+    const started = Date.now();
+    const error = await failureOf(client.call('hang', {}, { timeoutMs: 150 }));
+    expect(error).toBeInstanceOf(GatewayTimeoutError);
+    expect(error.message).toBe('gateway did not answer hang within 150 ms');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+    expect(gateway.upgrades).toBe(1);
+  });
+
+  it('fails in-flight requests on a garbage frame, then redials for the next call', async () => {
+    const gateway = await fake();
+    gateway.methods.garbage = () => ({ raw: 'this is not json{' });
+    const client = clientFor(gateway);
+    const error = await failureOf(client.call('garbage', {}));
+    expect(error).toBeInstanceOf(GatewayProtocolError);
+    expect(error.message).toContain('not JSON');
+    await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+    expect(gateway.upgrades).toBe(2);
+  });
+
+  it('fails a request whose socket closes mid-request as transient', async () => {
+    const gateway = await fake();
+    gateway.methods.drop = () => ({ close: 1012, reason: 'service restart' });
+    const client = clientFor(gateway);
+    const error = await failureOf(client.call('drop', {}));
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect(error.message).toContain('received 1012 service restart');
+    expect(isTransientGatewayError(error)).toBe(true);
+  });
+
+  it('declares a silent gateway dead after two tick intervals', async () => {
+    const gateway = await fake({ tickIntervalMs: 100, ticks: false });
+    gateway.methods.hang = () => NEVER;
+    const client = clientFor(gateway);
+    const error = await failureOf(client.call('hang', {}, { timeoutMs: 5_000 }));
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect(error.message).toContain('no frame from the gateway in 200 ms');
+  });
+
+  it('stays connected while ticks arrive', async () => {
+    const gateway = await fake({ tickIntervalMs: 50 });
+    const client = clientFor(gateway);
+    await client.connect();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(client.state).toBe('open');
+    await client.call('sessions.list', {});
+    expect(gateway.upgrades).toBe(1);
+  });
+});
+
+describe('GatewayClient connection sharing and recovery', () => {
+  it('makes many concurrent callers during a reconnect wait for one dial', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway);
+    await client.connect();
+    gateway.challengeDelayMs = 100; // keep the redial in flight while callers pile up
+    gateway.dropAll();
+    await waitFor(() => client.state !== 'open');
+
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => client.call('sessions.list', {})),
+    );
+
+    expect(answers).toHaveLength(50);
+    expect(gateway.upgrades).toBe(2);
+    expect(client.dialCount).toBe(2);
+  });
+
+  it('redials lazily after the gateway restarts', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway);
+    await client.call('sessions.list', {});
+    await gateway.restart();
+    await waitFor(() => client.state !== 'open');
+    await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+    expect(client.dialCount).toBe(2);
+  });
+
+  it('reconnects a subscribed client in the background with backoff and resumes events', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway);
+    const events: EventFrame[] = [];
+    const states: GatewayConnectionState[] = [];
+    client.subscribe({
+      onEvent: (event) => events.push(event),
+      onState: (state) => states.push(state),
+    });
+    await waitFor(() => client.state === 'open');
+
+    gateway.broadcast('chat', { state: 'final', runId: 'r1' });
+    gateway.broadcast('sessions.changed', { key: 'agent:main:main' });
+    await waitFor(() => events.length >= 2);
+
+    await gateway.restart(300); // down long enough for several failed attempts
+    await waitFor(() => client.state === 'open', 5_000);
+    expect(client.dialCount).toBeGreaterThanOrEqual(3);
+    expect(states).toEqual(expect.arrayContaining(['reconnecting', 'connecting', 'open']));
+
+    gateway.broadcast('agent', { stream: 'lifecycle' });
+    gateway.broadcast('shutdown', { reason: 'restart' });
+    await waitFor(() => events.length >= 4);
+    expect(events.map((event) => event.event)).toEqual(
+      expect.arrayContaining(['chat', 'sessions.changed', 'agent', 'shutdown']),
+    );
+    expect(events.find((event) => event.event === 'chat')?.payload).toEqual({
+      state: 'final',
+      runId: 'r1',
+    });
+  });
+
+  it('closes an idle socket and tells its owner', async () => {
+    const gateway = await fake();
+    const idled: GatewayClient[] = [];
+    const client = clientFor(gateway, {}, { idleCloseMs: 100 }, (idle) => idled.push(idle));
+    await client.call('sessions.list', {});
+    expect(gateway.sockets.size).toBe(1);
+    await waitFor(() => gateway.sockets.size === 0);
+    expect(idled).toEqual([client]);
+    expect(client.state).toBe('closed');
+  });
+
+  it('fails pending requests when closed for shutdown, and refuses later calls', async () => {
+    const gateway = await fake();
+    gateway.methods.hang = () => NEVER;
+    const client = clientFor(gateway);
+    const pending = failureOf(client.call('hang', {}));
+    await waitFor(() => gateway.requests.some((request) => request.method === 'hang'));
+    client.close('application shutting down');
+    const error = await pending;
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect(error.message).toBe('application shutting down');
+    await expect(client.call('sessions.list', {})).rejects.toThrow('shut down');
+    await waitFor(() => gateway.sockets.size === 0);
+  });
+});
+
+describe('GatewayMethods on the wire', () => {
+  it('sends closed parameter objects and a fresh idempotency key per chat.send', async () => {
+    const gateway = await fake();
+    gateway.methods['chat.send'] = (params) => ({
+      runId: params.idempotencyKey,
+      status: 'started',
+    });
+    gateway.methods['sessions.patch'] = (params) => ({ ok: true, key: params.key });
+    const methods = new GatewayMethods(clientFor(gateway));
+    const wide = { key: 'agent:a:main', label: 'A (agent:a:main)', extra: 'leak' };
+    await methods.sessionsPatch(wide);
+    const first = await methods.chatSend({ sessionKey: 'agent:a:main', message: 'hi' });
+    const second = await methods.chatSend({
+      sessionKey: 'agent:a:main',
+      message: 'hi',
+      deliver: true,
+    });
+
+    const [patch, send1, send2] = gateway.requests;
+    expect(patch).toEqual({
+      method: 'sessions.patch',
+      params: { key: 'agent:a:main', label: 'A (agent:a:main)' },
+    });
+    expect(Object.keys(send1.params).sort()).toEqual(
+      ['deliver', 'idempotencyKey', 'message', 'sessionKey'].sort(),
+    );
+    expect(send1.params.deliver).toBe(false);
+    expect(send2.params.deliver).toBe(true);
+    expect(first.runId).not.toEqual(second.runId);
+  });
+});

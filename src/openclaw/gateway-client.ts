@@ -1,0 +1,310 @@
+/**
+ * The persistent client for one gateway (one url + credentials): at most one socket, shared
+ * by every caller. Concurrent callers during a (re)connect wait for the same dial; a socket
+ * that drops is redialled on the next call, or in the background with jittered exponential
+ * backoff while someone is subscribed to events; an unused socket is closed after a while.
+ */
+import { Logger } from '@nestjs/common';
+import {
+  GatewayError,
+  GatewayTimeoutError,
+  GatewayUnavailableError,
+} from '../common/errors/gateway-errors';
+import type { DeviceIdentity } from './device-identity';
+import { GatewayConnection } from './gateway-connection';
+import type { EventFrame, GatewayServerInfo } from './protocol';
+import { retryAfterOf } from './wire-errors';
+
+export interface GatewayTarget {
+  url: string;
+  token: string | null;
+  /** Send no device identity (token-only; works on loopback, not for remote gateways). */
+  disableDevicePairing: boolean;
+  /** Accept a wss:// certificate that does not verify (self-signed). */
+  allowInsecureTls: boolean;
+}
+
+export interface GatewayClientSettings {
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Close the socket after this long with no request in flight and no subscriber. */
+  idleCloseMs: number;
+  clientVersion: string;
+  /** Background reconnect backoff for subscribed clients. */
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+}
+
+export type GatewayConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface GatewayEventSubscriber {
+  onEvent(event: EventFrame): void;
+  /** Connection state changes, so a subscriber can tell a gap in the event stream. */
+  onState?(state: GatewayConnectionState, error?: GatewayError): void;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export type DeviceProvider = () => Promise<DeviceIdentity>;
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+export class GatewayClient {
+  private readonly logger = new Logger('OpenClawGateway');
+  private connection: GatewayConnection | null = null;
+  private dialing: Promise<GatewayConnection> | null = null;
+  private readonly subscribers = new Set<GatewayEventSubscriber>();
+  private inFlight = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectAttempt = 0;
+  private closed = false;
+  /** Dials made, for observability and tests. */
+  dialCount = 0;
+
+  constructor(
+    readonly target: GatewayTarget,
+    private readonly settings: GatewayClientSettings,
+    private readonly device: DeviceProvider,
+    /** Told when the client closed itself for idleness, so the pool can forget it. */
+    private readonly onIdleClose: (client: GatewayClient) => void = () => undefined,
+  ) {}
+
+  get state(): GatewayConnectionState {
+    if (this.closed) return 'closed';
+    if (this.connection?.isOpen) return 'open';
+    if (this.reconnectTimer) return 'reconnecting';
+    if (this.dialing) return 'connecting';
+    return 'idle';
+  }
+
+  /** Protocol, version and methods of the gateway, once connected. */
+  get server(): GatewayServerInfo | null {
+    return this.connection?.server ?? null;
+  }
+
+  get isBusy(): boolean {
+    return this.inFlight > 0 || this.subscribers.size > 0;
+  }
+
+  /**
+   * Calls a method. Waits for the shared connection (dialling if needed), sends once, and
+   * honours one `UNAVAILABLE` + `retryAfterMs` answer when the deadline allows.
+   */
+  async call<T>(method: string, params: object, options: CallOptions = {}): Promise<T> {
+    if (this.closed) throw new GatewayUnavailableError('gateway client is shut down');
+    const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    this.inFlight += 1;
+    this.cancelIdleClose();
+    try {
+      for (;;) {
+        const connection = await this.connected(deadline, method);
+        try {
+          return await connection.request<T>(method, params, remaining(deadline), timeoutMs);
+        } catch (error) {
+          const wait = retryAfterOf(error);
+          if (wait !== null && wait < remaining(deadline)) {
+            await sleep(wait);
+            continue;
+          }
+          throw error;
+        }
+      }
+    } finally {
+      this.inFlight -= 1;
+      this.scheduleIdleClose();
+    }
+  }
+
+  /** Ensures a live connection and returns what the gateway said about itself. */
+  async connect(timeoutMs = this.settings.connectTimeoutMs): Promise<GatewayServerInfo> {
+    this.inFlight += 1;
+    try {
+      const connection = await this.connected(Date.now() + timeoutMs, 'connect');
+      return connection.server;
+    } finally {
+      this.inFlight -= 1;
+      this.scheduleIdleClose();
+    }
+  }
+
+  /** Receives gateway events until the returned function is called. Keeps the socket open. */
+  subscribe(subscriber: GatewayEventSubscriber): () => void {
+    this.subscribers.add(subscriber);
+    this.cancelIdleClose();
+    if (!this.connection?.isOpen && !this.dialing && !this.closed) this.scheduleReconnect(0);
+    return () => {
+      this.subscribers.delete(subscriber);
+      if (this.subscribers.size === 0) this.cancelReconnect();
+      this.scheduleIdleClose();
+    };
+  }
+
+  /** Closes the socket for good; pending and later calls fail. */
+  close(reason = 'gateway client shutting down'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelIdleClose();
+    this.cancelReconnect();
+    this.connection?.close(new GatewayUnavailableError(reason), 1000, 'client closing');
+    this.connection = null;
+    this.notify('closed');
+    this.subscribers.clear();
+  }
+
+  private async connected(deadline: number, purpose: string): Promise<GatewayConnection> {
+    if (this.connection?.isOpen) return this.connection;
+    this.dialing ??= this.dial().finally(() => {
+      this.dialing = null;
+    });
+    const budget = remaining(deadline);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new GatewayTimeoutError(
+              `connect to gateway ${this.target.url} timed out before ${purpose} could be sent`,
+            ),
+          ),
+        budget,
+      );
+      timer.unref();
+    });
+    try {
+      return await Promise.race([this.dialing, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * One dial, shared by every waiting caller. A gateway that is still starting answers
+   * `UNAVAILABLE` with `retryAfterMs` and closes; wait as told and try again until the
+   * connect timeout is spent.
+   */
+  private async dial(): Promise<GatewayConnection> {
+    const deadline = Date.now() + this.settings.connectTimeoutMs;
+    const device = this.target.disableDevicePairing ? null : await this.device();
+    for (;;) {
+      this.dialCount += 1;
+      this.notify('connecting');
+      try {
+        const connection = await GatewayConnection.open({
+          url: this.target.url,
+          token: this.target.token,
+          device,
+          allowInsecureTls: this.target.allowInsecureTls,
+          connectTimeoutMs: Math.max(1, remaining(deadline)),
+          clientVersion: this.settings.clientVersion,
+          onEvent: (event) => this.dispatch(event),
+          onClose: (error) => this.onConnectionClosed(connection, error),
+        });
+        if (this.closed) {
+          connection.close(new GatewayUnavailableError('gateway client is shut down'));
+          throw new GatewayUnavailableError('gateway client is shut down');
+        }
+        this.connection = connection;
+        this.reconnectAttempt = 0;
+        this.logger.debug(
+          `connected to ${this.target.url} (protocol ${connection.server.protocol}, ` +
+            `gateway ${connection.server.version ?? 'unknown'})`,
+        );
+        this.notify('open');
+        this.scheduleIdleClose();
+        return connection;
+      } catch (error) {
+        const wait = retryAfterOf(error);
+        if (wait !== null && wait < remaining(deadline) && !this.closed) {
+          await sleep(wait);
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  private onConnectionClosed(connection: GatewayConnection, error: GatewayError): void {
+    if (this.connection !== connection) return;
+    this.connection = null;
+    if (this.closed) return;
+    this.logger.debug(`connection to ${this.target.url} lost: ${error.message}`);
+    this.notify('reconnecting', error);
+    if (this.subscribers.size > 0) this.scheduleReconnect(this.nextBackoff());
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    if (this.reconnectTimer || this.closed) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.closed || this.subscribers.size === 0 || this.connection?.isOpen) return;
+      this.connected(Date.now() + this.settings.connectTimeoutMs, 'reconnect').catch(
+        (error: unknown) => {
+          const failure =
+            error instanceof GatewayError ? error : new GatewayUnavailableError(String(error));
+          this.notify('reconnecting', failure);
+          this.scheduleReconnect(this.nextBackoff());
+        },
+      );
+    }, delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  /** Full-jitter-free exponential backoff with ±20% jitter, capped. */
+  private nextBackoff(): number {
+    const { reconnectBaseMs, reconnectMaxMs } = this.settings;
+    const delay = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** this.reconnectAttempt);
+    this.reconnectAttempt += 1;
+    return Math.round(delay * (0.8 + Math.random() * 0.4));
+  }
+
+  private cancelReconnect(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+  }
+
+  private scheduleIdleClose(): void {
+    if (this.closed || this.isBusy || !this.connection) return;
+    this.cancelIdleClose();
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.isBusy || !this.connection) return;
+      this.close('gateway connection closed (idle)');
+      this.onIdleClose(this);
+    }, this.settings.idleCloseMs);
+    this.idleTimer.unref();
+  }
+
+  private cancelIdleClose(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  private dispatch(event: EventFrame): void {
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber.onEvent(event);
+      } catch (error) {
+        this.logger.error(`event subscriber failed on ${event.event}`, (error as Error).stack);
+      }
+    }
+  }
+
+  private notify(state: GatewayConnectionState, error?: GatewayError): void {
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber.onState?.(state, error);
+      } catch (failure) {
+        this.logger.error('state subscriber failed', (failure as Error).stack);
+      }
+    }
+  }
+}
+
+function remaining(deadline: number): number {
+  return Math.max(0, deadline - Date.now());
+}

@@ -1,0 +1,393 @@
+/**
+ * One WebSocket to one gateway: the protocol-4 handshake, request multiplexing by id with a
+ * per-request deadline, and liveness from the gateway's `tick` events. It never reconnects;
+ * {@link GatewayClient} owns that. Every failure is a GatewayError.
+ */
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import {
+  GatewayAuthError,
+  GatewayError,
+  GatewayProtocolError,
+  GatewayTimeoutError,
+  GatewayUnavailableError,
+} from '../common/errors/gateway-errors';
+import type { DeviceIdentity } from './device-identity';
+import {
+  CLIENT_ID,
+  CLIENT_MODE,
+  CLIENT_ROLE,
+  MAX_PROTOCOL,
+  MIN_PROTOCOL,
+  OPERATOR_SCOPES,
+  parseChallenge,
+  parseFrame,
+  parseHelloOk,
+  type ConnectParams,
+  type EventFrame,
+  type GatewayServerInfo,
+  type ResponseFrame,
+} from './protocol';
+import { handshakeError, methodError } from './wire-errors';
+
+export interface ConnectionOptions {
+  url: string;
+  token: string | null;
+  /** Signs the challenge when set; token-only when null. */
+  device: DeviceIdentity | null;
+  allowInsecureTls: boolean;
+  connectTimeoutMs: number;
+  clientVersion: string;
+  /** Receives every event frame except the handshake challenge. */
+  onEvent?: (event: EventFrame) => void;
+  /** Called once when the socket is gone, with the error pending requests failed with. */
+  onClose?: (error: GatewayError) => void;
+}
+
+interface Pending {
+  method: string;
+  resolve: (payload: unknown) => void;
+  reject: (error: GatewayError) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Close codes the gateway uses that mean "come back later", as the transient rule reads them. */
+const CLOSE_REASONS: Record<number, string> = {
+  1001: 'going away',
+  1006: 'abnormal closure',
+  1011: 'internal error',
+  1012: 'service restart',
+  1013: 'try again later',
+};
+
+export class GatewayConnection {
+  private readonly pending = new Map<string, Pending>();
+  private closedWith: GatewayError | null = null;
+  private livenessTimer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    private readonly socket: WebSocket,
+    private readonly options: ConnectionOptions,
+    readonly server: GatewayServerInfo,
+  ) {}
+
+  /**
+   * Dials, answers the challenge and waits for `hello-ok`, all within `connectTimeoutMs`.
+   * Rejects with the mapped handshake error (auth, pairing, protocol, `UNAVAILABLE`).
+   */
+  static open(options: ConnectionOptions): Promise<GatewayConnection> {
+    return new Promise<GatewayConnection>((resolve, reject) => {
+      let socket: WebSocket;
+      try {
+        socket = new WebSocket(options.url, {
+          handshakeTimeout: options.connectTimeoutMs,
+          rejectUnauthorized: !options.allowInsecureTls,
+          perMessageDeflate: false,
+          // No Origin / X-Forwarded-For: the gateway treats either as a browser or proxy.
+          followRedirects: false,
+        });
+      } catch (error) {
+        reject(
+          new GatewayUnavailableError(`invalid gateway URL ${JSON.stringify(options.url)}`, {
+            cause: error,
+            retryable: false,
+          }),
+        );
+        return;
+      }
+
+      const connectId = randomUUID();
+      let settled = false;
+      let lastError: GatewayError | null = null;
+      const fail = (error: GatewayError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        socket.removeAllListeners('message');
+        if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+          socket.terminate();
+        }
+        reject(error);
+      };
+      const deadline = setTimeout(() => {
+        fail(
+          new GatewayTimeoutError(
+            `connect to gateway ${options.url} timed out after ${options.connectTimeoutMs} ms`,
+          ),
+        );
+      }, options.connectTimeoutMs);
+      deadline.unref();
+
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        lastError = socketError(options, error);
+        fail(lastError);
+      });
+      socket.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        fail(
+          new GatewayUnavailableError(
+            `gateway ${options.url} answered HTTP ${status} to the WebSocket upgrade`,
+            { retryable: status === 502 || status === 503 || status === 504 },
+          ),
+        );
+        res.resume();
+      });
+      socket.on('close', (code: number, reason: Buffer) => {
+        fail(lastError ?? closeError(code, reason.toString(), 'during the handshake'));
+      });
+
+      socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+        if (settled) return;
+        try {
+          if (isBinary) throw new GatewayProtocolError('gateway sent a binary frame');
+          const frame = parseFrame(rawText(data));
+          if (frame === null) return;
+          if (frame.type === 'event') {
+            if (frame.event !== 'connect.challenge') return;
+            const challenge = parseChallenge(frame.payload);
+            const params = connectParams(options, challenge.nonce, challenge.ts ?? Date.now());
+            socket.send(JSON.stringify({ type: 'req', id: connectId, method: 'connect', params }));
+            return;
+          }
+          if (frame.id !== connectId) return;
+          if (!frame.ok) {
+            // The gateway closes right after a failed connect; keep its reason, not the close.
+            lastError = handshakeError(frame.error ?? unknownError(), {
+              deviceId: options.device?.deviceId ?? null,
+            });
+            fail(lastError);
+            return;
+          }
+          const server = parseHelloOk(frame.payload);
+          const scopeProblem = missingScopes(server, options);
+          if (scopeProblem) {
+            fail(scopeProblem);
+            return;
+          }
+          settled = true;
+          clearTimeout(deadline);
+          socket.removeAllListeners();
+          resolve(new GatewayConnection(socket, options, server).attach());
+        } catch (error) {
+          fail(
+            error instanceof GatewayError
+              ? error
+              : new GatewayProtocolError('gateway handshake failed', { cause: error }),
+          );
+        }
+      });
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.closedWith === null && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Sends one request and resolves with its payload, or rejects with a GatewayError. */
+  request<T = unknown>(
+    method: string,
+    params: object,
+    timeoutMs: number,
+    /** The caller's whole deadline, for the message (part of it may be spent dialling). */
+    statedTimeoutMs = timeoutMs,
+  ): Promise<T> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const id = randomUUID();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new GatewayTimeoutError(`gateway did not answer ${method} within ${statedTimeoutMs} ms`),
+        );
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, {
+        method,
+        resolve: resolve as (payload: unknown) => void,
+        reject,
+        timer,
+      });
+      const frame = JSON.stringify({ type: 'req', id, method, params });
+      this.socket.send(frame, (error) => {
+        if (error) this.settle(id, closeError(1006, error.message, `while sending ${method}`));
+      });
+    });
+  }
+
+  /** Closes the socket; pending requests fail with `error`. */
+  close(error: GatewayError, code = 1000, reason = 'client closing'): void {
+    if (this.closedWith) return;
+    this.shutdown(error);
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
+    else this.socket.terminate();
+  }
+
+  private attach(): this {
+    const socket = this.socket;
+    socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      this.livenessTimer?.refresh();
+      try {
+        if (isBinary) throw new GatewayProtocolError('gateway sent a binary frame');
+        const frame = parseFrame(rawText(data));
+        if (frame === null) return;
+        if (frame.type === 'res') this.onResponse(frame);
+        else this.options.onEvent?.(frame);
+      } catch (error) {
+        const failure =
+          error instanceof GatewayError
+            ? error
+            : new GatewayProtocolError('gateway frame handling failed', { cause: error });
+        this.shutdown(failure);
+        socket.terminate();
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.shutdown(socketError(this.options, error));
+    });
+    socket.on('close', (code: number, reason: Buffer) => {
+      this.shutdown(closeError(code, reason.toString(), ''));
+    });
+    // The gateway ticks every tickIntervalMs; two silent intervals mean it is gone.
+    const silence = this.server.tickIntervalMs * 2;
+    this.livenessTimer = setTimeout(() => {
+      this.shutdown(
+        new GatewayUnavailableError(
+          `gateway connection timed out: no frame from the gateway in ${silence} ms`,
+        ),
+      );
+      socket.terminate();
+    }, silence);
+    this.livenessTimer.unref();
+    return this;
+  }
+
+  private onResponse(frame: ResponseFrame): void {
+    const pending = this.pending.get(frame.id);
+    if (!pending) return; // answered after its deadline
+    if (frame.ok) {
+      this.pending.delete(frame.id);
+      clearTimeout(pending.timer);
+      pending.resolve(frame.payload);
+      return;
+    }
+    this.settle(frame.id, methodError(pending.method, frame.error ?? unknownError()));
+  }
+
+  private settle(id: string, error: GatewayError): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.reject(error);
+  }
+
+  private shutdown(error: GatewayError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    for (const id of [...this.pending.keys()]) this.settle(id, error);
+    this.options.onClose?.(error);
+  }
+}
+
+function connectParams(options: ConnectionOptions, nonce: string, signedAt: number): ConnectParams {
+  const scopes = [...OPERATOR_SCOPES];
+  const params: ConnectParams = {
+    minProtocol: MIN_PROTOCOL,
+    maxProtocol: MAX_PROTOCOL,
+    client: {
+      id: CLIENT_ID,
+      version: options.clientVersion,
+      platform: process.platform,
+      mode: CLIENT_MODE,
+    },
+    role: CLIENT_ROLE,
+    scopes,
+  };
+  if (options.token) params.auth = { token: options.token };
+  if (options.device) {
+    params.device = options.device.signConnect({
+      clientId: CLIENT_ID,
+      clientMode: CLIENT_MODE,
+      role: CLIENT_ROLE,
+      scopes,
+      token: options.token,
+      nonce,
+      signedAt,
+    });
+  }
+  return params;
+}
+
+/**
+ * A gateway that does not trust the connection still says hello, but with no scopes (a remote
+ * client without a paired device, or one that looked like a browser); every call would then
+ * fail with "missing scope". Say so once, at connect, with the fix.
+ */
+function missingScopes(
+  server: GatewayServerInfo,
+  options: ConnectionOptions,
+): GatewayAuthError | null {
+  const granted = new Set(server.grantedScopes);
+  if (granted.has('operator.admin') || granted.has('operator.read')) return null;
+  const fix = options.device
+    ? 'check the gateway operator scope policy for this device'
+    : 'remote gateways grant scopes only to a paired device: clear disable_device_pairing for this gateway and approve the pairing request';
+  return new GatewayAuthError(
+    'missing_scope',
+    `gateway ${options.url} accepted the connection but granted no operator scopes ` +
+      `(granted: ${server.grantedScopes.join(', ') || 'none'}); ${fix}`,
+  );
+}
+
+function rawText(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function unknownError(): { code: string; message: string } {
+  return { code: 'UNKNOWN', message: 'Gateway error' };
+}
+
+function closeError(code: number, reason: string, when: string): GatewayUnavailableError {
+  const name = CLOSE_REASONS[code];
+  const parts = [`gateway connection closed${when ? ` ${when}` : ''} (received ${code}`];
+  if (name) parts.push(` ${name}`);
+  if (reason) parts.push(`: ${reason}`);
+  parts.push(')');
+  return new GatewayUnavailableError(parts.join(''));
+}
+
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+]);
+
+function socketError(options: ConnectionOptions, error: NodeJS.ErrnoException): GatewayError {
+  const code = error.code ?? '';
+  if (TLS_CODES.has(code)) {
+    return new GatewayUnavailableError(
+      `gateway ${options.url} presented a TLS certificate we do not trust (${code}); ` +
+        'install a trusted certificate or set allow_insecure_tls for this gateway',
+      { cause: error, retryable: false },
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new GatewayUnavailableError(
+      `gateway host not found for ${options.url}: name or service not known (${code})`,
+      { cause: error },
+    );
+  }
+  return new GatewayUnavailableError(`cannot reach gateway at ${options.url}: ${error.message}`, {
+    cause: error,
+  });
+}

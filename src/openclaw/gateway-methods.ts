@@ -1,0 +1,407 @@
+/**
+ * Typed gateway methods. Every parameter object is closed (the gateway rejects unknown keys),
+ * so each method copies exactly the keys the gateway accepts and drops `undefined` ones; a
+ * caller passing a wider object cannot leak extra keys onto the wire.
+ */
+import { randomUUID } from 'node:crypto';
+import { GatewayProtocolError, GatewayRpcError } from '../common/errors/gateway-errors';
+import { isAgentNotFoundError, isStaleConfigHashError } from './compat';
+import type { CallOptions } from './gateway-client';
+import type { GatewayServerInfo } from './protocol';
+
+/** What the typed methods need from a client: one request/response call. */
+export interface GatewayTransport {
+  call<T>(method: string, params: object, options?: CallOptions): Promise<T>;
+  readonly server: GatewayServerInfo | null;
+}
+
+// ---- sessions ---------------------------------------------------------------------------
+
+export interface SessionsListParams {
+  limit?: number;
+  offset?: number;
+  agentId?: string;
+  search?: string;
+}
+
+export interface GatewaySession {
+  key: string;
+  label?: string;
+  displayName?: string;
+  agentId?: string;
+  kind?: string;
+  isMain?: boolean;
+  sessionId?: string;
+  updatedAt?: number | string | null;
+  status?: string;
+  lastRunError?: string | null;
+  hasActiveRun?: boolean;
+  [extra: string]: unknown;
+}
+
+export interface SessionsListResult {
+  count?: number;
+  totalCount?: number;
+  hasMore?: boolean;
+  nextOffset?: number | null;
+  sessions: GatewaySession[];
+  [extra: string]: unknown;
+}
+
+export interface SessionsPatchParams {
+  key: string;
+  label?: string;
+}
+
+export interface SessionEntryResult {
+  ok: boolean;
+  key: string;
+  entry?: { sessionId?: string; label?: string; [extra: string]: unknown };
+  [extra: string]: unknown;
+}
+
+export interface SessionsDeleteResult {
+  ok: boolean;
+  key: string;
+  deleted: boolean;
+  [extra: string]: unknown;
+}
+
+// ---- chat -------------------------------------------------------------------------------
+
+export interface ChatSendParams {
+  sessionKey: string;
+  message: string;
+  deliver?: boolean;
+}
+
+export interface ChatSendResult {
+  runId: string;
+  status: string;
+  [extra: string]: unknown;
+}
+
+export interface ChatHistoryParams {
+  sessionKey: string;
+  limit?: number;
+}
+
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  timestamp?: number;
+  [extra: string]: unknown;
+}
+
+export interface ChatHistoryResult {
+  sessionKey: string;
+  sessionId?: string;
+  messages: ChatMessage[];
+  hasMore?: boolean;
+  [extra: string]: unknown;
+}
+
+// ---- agents -----------------------------------------------------------------------------
+
+export interface GatewayAgent {
+  id: string;
+  name?: string;
+  workspace?: string;
+  [extra: string]: unknown;
+}
+
+export interface AgentsListResult {
+  defaultId?: string;
+  agents: GatewayAgent[];
+  [extra: string]: unknown;
+}
+
+export interface AgentsCreateParams {
+  name: string;
+  workspace?: string;
+  model?: string;
+  emoji?: string;
+  avatar?: string;
+}
+
+export interface AgentsCreateResult {
+  ok: boolean;
+  agentId: string;
+  name?: string;
+  workspace?: string;
+  [extra: string]: unknown;
+}
+
+export interface AgentsUpdateParams {
+  agentId: string;
+  name?: string;
+  workspace?: string;
+  model?: string;
+  emoji?: string;
+  avatar?: string;
+}
+
+export interface AgentsDeleteParams {
+  agentId: string;
+  deleteFiles?: boolean;
+}
+
+export interface AgentFileEntry {
+  name: string;
+  path?: string;
+  missing?: boolean;
+  size?: number;
+  updatedAtMs?: number;
+  hash?: string;
+  content?: string;
+  [extra: string]: unknown;
+}
+
+export interface AgentFilesListResult {
+  agentId: string;
+  workspace?: string;
+  files: AgentFileEntry[];
+  [extra: string]: unknown;
+}
+
+export interface AgentFileResult {
+  agentId: string;
+  workspace?: string;
+  file: AgentFileEntry;
+  [extra: string]: unknown;
+}
+
+export interface AgentFilesSetParams {
+  agentId: string;
+  name: string;
+  content: string;
+  /** Optimistic concurrency: the sha256 the file must still have. */
+  expectedHash?: string;
+}
+
+// ---- config -----------------------------------------------------------------------------
+
+export interface ConfigSnapshot {
+  hash?: string;
+  config?: Record<string, unknown>;
+  parsed?: Record<string, unknown>;
+  valid?: boolean;
+  [extra: string]: unknown;
+}
+
+export interface ConfigPatchResult {
+  ok?: boolean;
+  noop?: boolean;
+  hash?: string;
+  [extra: string]: unknown;
+}
+
+/** Builds a JSON merge patch from the current config; null means nothing to change. */
+export type ConfigPatchBuilder = (
+  config: Record<string, unknown>,
+  snapshot: ConfigSnapshot,
+) => Record<string, unknown> | null | Promise<Record<string, unknown> | null>;
+
+const AFTER_CREATE_WINDOW_MS = 5_000;
+const AFTER_CREATE_POLL_MS = 250;
+
+/** Removes `undefined` values so optional keys are absent, not `null`. */
+function closed<T extends object>(params: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(params).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}
+
+function expectObject<T>(method: string, payload: unknown, key?: string): T {
+  const ok =
+    typeof payload === 'object' &&
+    payload !== null &&
+    !Array.isArray(payload) &&
+    (key === undefined || key in payload);
+  if (!ok) {
+    throw new GatewayProtocolError(
+      `gateway answered ${method} with an unexpected payload${key ? ` (no ${key})` : ''}`,
+    );
+  }
+  return payload as T;
+}
+
+export class GatewayMethods {
+  constructor(private readonly transport: GatewayTransport) {}
+
+  async sessionsList(params: SessionsListParams = {}, options?: CallOptions) {
+    const { limit, offset, agentId, search } = params;
+    const payload = await this.transport.call(
+      'sessions.list',
+      closed({ limit, offset, agentId, search }),
+      options,
+    );
+    return expectObject<SessionsListResult>('sessions.list', payload, 'sessions');
+  }
+
+  /** Creates the session when missing (idempotent for the same key and label). */
+  async sessionsPatch(params: SessionsPatchParams, options?: CallOptions) {
+    const payload = await this.transport.call(
+      'sessions.patch',
+      closed({ key: params.key, label: params.label || undefined }),
+      options,
+    );
+    return expectObject<SessionEntryResult>('sessions.patch', payload);
+  }
+
+  async sessionsReset(key: string, options?: CallOptions) {
+    const payload = await this.transport.call('sessions.reset', { key }, options);
+    return expectObject<SessionEntryResult>('sessions.reset', payload);
+  }
+
+  async sessionsDelete(key: string, options?: CallOptions) {
+    const payload = await this.transport.call('sessions.delete', { key }, options);
+    return expectObject<SessionsDeleteResult>('sessions.delete', payload);
+  }
+
+  /**
+   * Queues a message. Each call gets a fresh idempotency key: a retried send is a new send
+   * (the gateway deduplicates only a repeated key). Resolves on admission, not on a reply.
+   */
+  async chatSend(params: ChatSendParams, options?: CallOptions) {
+    const payload = await this.transport.call(
+      'chat.send',
+      {
+        sessionKey: params.sessionKey,
+        message: params.message,
+        deliver: params.deliver ?? false,
+        idempotencyKey: randomUUID(),
+      },
+      options,
+    );
+    return expectObject<ChatSendResult>('chat.send', payload);
+  }
+
+  async chatHistory(params: ChatHistoryParams, options?: CallOptions) {
+    const payload = await this.transport.call(
+      'chat.history',
+      closed({ sessionKey: params.sessionKey, limit: params.limit }),
+      options,
+    );
+    return expectObject<ChatHistoryResult>('chat.history', payload, 'messages');
+  }
+
+  async agentsList(options?: CallOptions) {
+    const payload = await this.transport.call('agents.list', {}, options);
+    return expectObject<AgentsListResult>('agents.list', payload, 'agents');
+  }
+
+  async agentsCreate(params: AgentsCreateParams, options?: CallOptions) {
+    const { name, workspace, model, emoji, avatar } = params;
+    const payload = await this.transport.call(
+      'agents.create',
+      closed({ name, workspace, model, emoji, avatar }),
+      options,
+    );
+    return expectObject<AgentsCreateResult>('agents.create', payload, 'agentId');
+  }
+
+  /**
+   * `afterCreate`: the agent was created moments ago; the gateway applies a create through a
+   * config hot-reload, so "not found" is retried for a few seconds before it counts.
+   */
+  async agentsUpdate(
+    params: AgentsUpdateParams,
+    options: CallOptions & { afterCreate?: boolean } = {},
+  ) {
+    const { agentId, name, workspace, model, emoji, avatar } = params;
+    const body = closed({ agentId, name, workspace, model, emoji, avatar });
+    const giveUpAt = Date.now() + (options.afterCreate ? AFTER_CREATE_WINDOW_MS : 0);
+    for (;;) {
+      try {
+        const payload = await this.transport.call('agents.update', body, options);
+        return expectObject<{ ok: boolean; agentId: string }>('agents.update', payload);
+      } catch (error) {
+        if (!isAgentNotFoundError(error) || Date.now() >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, AFTER_CREATE_POLL_MS));
+      }
+    }
+  }
+
+  async agentsDelete(params: AgentsDeleteParams, options?: CallOptions) {
+    const payload = await this.transport.call(
+      'agents.delete',
+      closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
+      options,
+    );
+    return expectObject<{ ok: boolean; agentId: string; [extra: string]: unknown }>(
+      'agents.delete',
+      payload,
+    );
+  }
+
+  async agentFilesList(agentId: string, options?: CallOptions) {
+    const payload = await this.transport.call('agents.files.list', { agentId }, options);
+    return expectObject<AgentFilesListResult>('agents.files.list', payload, 'files');
+  }
+
+  async agentFilesGet(agentId: string, name: string, options?: CallOptions) {
+    const payload = await this.transport.call('agents.files.get', { agentId, name }, options);
+    return expectObject<AgentFileResult>('agents.files.get', payload, 'file');
+  }
+
+  async agentFilesSet(params: AgentFilesSetParams, options?: CallOptions) {
+    const { agentId, name, content, expectedHash } = params;
+    const payload = await this.transport.call(
+      'agents.files.set',
+      closed({ agentId, name, content, expectedHash }),
+      options,
+    );
+    return expectObject<AgentFileResult>('agents.files.set', payload, 'file');
+  }
+
+  async configGet(options?: CallOptions) {
+    const payload = await this.transport.call('config.get', {}, options);
+    return expectObject<ConfigSnapshot>('config.get', payload);
+  }
+
+  /**
+   * Reads the config, builds a merge patch from it and applies it against that read's hash.
+   * If someone changed the config in between (stale hash), reads again and retries once.
+   */
+  async configPatch(build: ConfigPatchBuilder, options?: CallOptions) {
+    for (let attempt = 1; ; attempt += 1) {
+      const snapshot = await this.configGet(options);
+      const config = configObject(snapshot);
+      const patch = await build(config, snapshot);
+      if (patch === null) return { ok: true, noop: true } satisfies ConfigPatchResult;
+      try {
+        const payload = await this.transport.call(
+          'config.patch',
+          closed({ raw: JSON.stringify(patch), baseHash: snapshot.hash }),
+          options,
+        );
+        return expectObject<ConfigPatchResult>('config.patch', payload);
+      } catch (error) {
+        if (attempt === 1 && error instanceof GatewayRpcError && isStaleConfigHashError(error)) {
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  async health(options?: CallOptions) {
+    const payload = await this.transport.call('health', {}, options);
+    return expectObject<{ ok?: boolean; [extra: string]: unknown }>('health', payload);
+  }
+
+  async status(options?: CallOptions) {
+    const payload = await this.transport.call('status', {}, options);
+    return expectObject<{ runtimeVersion?: string; [extra: string]: unknown }>('status', payload);
+  }
+}
+
+/** The config object of a `config.get` answer (`config`, else `parsed`). */
+export function configObject(snapshot: ConfigSnapshot): Record<string, unknown> {
+  const candidate = snapshot.config ?? snapshot.parsed ?? {};
+  if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) {
+    throw new GatewayProtocolError('config.get returned invalid config');
+  }
+  return candidate;
+}

@@ -1,0 +1,128 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { APP_CONFIG } from '../config/app-config';
+import type { AppConfig } from '../config/app-config';
+import { DeviceIdentityStore } from './device-identity.store';
+import {
+  GatewayClient,
+  type GatewayClientSettings,
+  type GatewayEventSubscriber,
+  type GatewayTarget,
+} from './gateway-client';
+import { GatewayMethods } from './gateway-methods';
+
+/** The gateway columns a connection is made from. */
+export interface GatewayRecord {
+  url: string;
+  token: string | null;
+  disableDevicePairing?: boolean | null;
+  allowInsecureTls?: boolean | null;
+}
+
+export function gatewayTarget(gateway: GatewayRecord): GatewayTarget {
+  return {
+    url: gateway.url.trim(),
+    token: gateway.token?.trim() || null,
+    disableDevicePairing: gateway.disableDevicePairing === true,
+    allowInsecureTls: gateway.allowInsecureTls === true,
+  };
+}
+
+/** Pool key: one client per url + credentials + connection flags. The token is hashed. */
+export function targetKey(target: GatewayTarget): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        target.url,
+        target.token ?? '',
+        target.disableDevicePairing,
+        target.allowInsecureTls,
+      ]),
+    )
+    .digest('hex');
+}
+
+/**
+ * The only way the rest of the service talks to OpenClaw gateways: typed methods over one
+ * pooled, persistent connection per gateway, and event subscriptions. Holds no state another
+ * instance would need; every socket is re-creatable from the gateway row.
+ */
+@Injectable()
+export class OpenClawGatewayService implements OnApplicationShutdown {
+  private readonly clients = new Map<string, GatewayClient>();
+  private readonly settings: GatewayClientSettings;
+  private shuttingDown = false;
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly deviceStore: DeviceIdentityStore,
+  ) {
+    this.settings = {
+      connectTimeoutMs: config.openclaw.connectTimeoutMs,
+      requestTimeoutMs: config.openclaw.requestTimeoutMs,
+      idleCloseMs: config.openclaw.idleCloseMs,
+      clientVersion: CLIENT_VERSION,
+      reconnectBaseMs: 250,
+      reconnectMaxMs: 15_000,
+    };
+  }
+
+  /** Typed methods on the gateway's shared connection. */
+  methods(gateway: GatewayRecord): GatewayMethods {
+    // Resolve the pooled client per call: a held GatewayMethods outlives an idle close.
+    const record = { ...gateway };
+    const clients = this.clients;
+    const key = targetKey(gatewayTarget(record));
+    return new GatewayMethods({
+      call: (method, params, options) => this.client(record).call(method, params, options),
+      get server() {
+        return clients.get(key)?.server ?? null;
+      },
+    });
+  }
+
+  /** Gateway events (chat, agent, sessions.changed, shutdown…) until the returned call. */
+  subscribe(gateway: GatewayRecord, subscriber: GatewayEventSubscriber): () => void {
+    return this.client(gateway).subscribe(subscriber);
+  }
+
+  /** The pooled client for a gateway (created on first use). */
+  client(gateway: GatewayRecord): GatewayClient {
+    const target = gatewayTarget(gateway);
+    const key = targetKey(target);
+    let client = this.clients.get(key);
+    if (!client || client.state === 'closed') {
+      client = new GatewayClient(
+        target,
+        this.settings,
+        () => this.deviceStore.get(),
+        (idle) => {
+          if (this.clients.get(key) === idle) this.clients.delete(key);
+        },
+      );
+      if (this.shuttingDown) client.close();
+      else this.clients.set(key, client);
+    }
+    return client;
+  }
+
+  get openClients(): number {
+    return this.clients.size;
+  }
+
+  onApplicationShutdown(): void {
+    this.shuttingDown = true;
+    for (const client of this.clients.values()) client.close('application shutting down');
+    this.clients.clear();
+  }
+}
+
+/** Sent as `client.version` in `connect`. */
+const CLIENT_VERSION = (() => {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
