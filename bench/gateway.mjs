@@ -20,6 +20,7 @@ const { GatewayConnection } = require('../dist/openclaw/gateway-connection.js');
 const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
 const { DeviceIdentity } = require('../dist/openclaw/device-identity.js');
 const { OPERATOR_SCOPES } = require('../dist/openclaw/protocol.js');
+require('@nestjs/common').Logger.overrideLogger(['error', 'warn']);
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, fallback) => {
