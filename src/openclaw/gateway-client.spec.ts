@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { verify, createPublicKey } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { generate } from 'selfsigned';
 import {
   GatewayAuthError,
   GatewayError,
@@ -264,6 +265,23 @@ describe('GatewayClient handshake', () => {
     expect(error).toBeInstanceOf(GatewayUnavailableError);
     expect(error.message).toMatch(/ECONNREFUSED/);
     expect(isTransientGatewayError(error)).toBe(true);
+  });
+
+  it('refuses a self-signed wss:// certificate unless allow_insecure_tls is set', async () => {
+    const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], { keyType: 'ec' });
+    const gateway = await fake({ tls: { cert: pems.cert, key: pems.private } });
+    expect(gateway.url).toMatch(/^wss:/);
+
+    const error = await failureOf(clientFor(gateway).connect());
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect(error.message).toContain('TLS certificate we do not trust');
+    expect(error.message).toContain('allow_insecure_tls');
+    expect(isTransientGatewayError(error)).toBe(false);
+    expect(gateway.connects).toHaveLength(0);
+
+    await expect(clientFor(gateway, { allowInsecureTls: true }).connect()).resolves.toMatchObject({
+      protocol: 4,
+    });
   });
 
   it('reports an HTTP refusal of the upgrade with its status', async () => {

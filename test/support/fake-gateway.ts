@@ -4,6 +4,7 @@
  * refused handshakes, restarts. Behaviour is set per test through hooks.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 
@@ -52,6 +53,8 @@ export interface FakeGatewayOptions {
   /** Send `tick` events at tickIntervalMs (default true). */
   ticks?: boolean;
   challengeDelayMs?: number;
+  /** Serve wss:// with this certificate. */
+  tls?: { cert: string; key: string };
 }
 
 export class FakeGateway {
@@ -68,6 +71,7 @@ export class FakeGateway {
   /** Scopes granted in hello-ok; null grants what was asked. */
   grantedScopes: string[] | null = null;
   private server!: WebSocketServer;
+  private https: HttpsServer | null = null;
   private readonly tickTimers = new Set<NodeJS.Timeout>();
 
   private constructor(private readonly options: FakeGatewayOptions) {
@@ -100,11 +104,11 @@ export class FakeGateway {
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return ((this.https ?? this.server).address() as AddressInfo).port;
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}`;
   }
 
   get tickIntervalMs(): number {
@@ -127,6 +131,12 @@ export class FakeGateway {
     this.tickTimers.clear();
     for (const socket of this.sockets) socket.terminate();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.https) {
+      const https = this.https;
+      this.https = null;
+      https.closeAllConnections();
+      await new Promise<void>((resolve) => https.close(() => resolve()));
+    }
   }
 
   /** Stops, stays down for `downMs`, and listens again on the same port. */
@@ -139,6 +149,19 @@ export class FakeGateway {
 
   private listen(port: number): Promise<void> {
     return new Promise((resolve, reject) => {
+      const tls = this.options.tls;
+      if (tls) {
+        const https = createHttpsServer({ cert: tls.cert, key: tls.key });
+        const server = new WebSocketServer({ server: https });
+        server.on('connection', (socket, request) => this.accept(socket, request.headers));
+        https.once('error', reject);
+        https.listen(port, '127.0.0.1', () => {
+          this.server = server;
+          this.https = https;
+          resolve();
+        });
+        return;
+      }
       const server = new WebSocketServer({ host: '127.0.0.1', port });
       server.once('error', reject);
       server.once('listening', () => {
