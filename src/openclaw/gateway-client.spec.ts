@@ -284,6 +284,21 @@ describe('GatewayClient handshake', () => {
     });
   });
 
+  it('never repeats a token carried in a stored URL in its messages', async () => {
+    const gateway = await fake();
+    const url = gateway.url;
+    await gateway.stop();
+    gateways.pop();
+    const error = await failureOf(
+      clientFor({ url: `${url}/?token=s3cret-in-url` }).call('sessions.list', {}),
+    );
+    expect(error.message).toContain('token=***');
+    expect(error.message).not.toContain('s3cret');
+    const invalid = await failureOf(clientFor({ url: 'not a url?token=s3cret' }).connect());
+    expect(invalid.message).toContain('invalid gateway URL');
+    expect(invalid.message).not.toContain('s3cret');
+  });
+
   it('reports an HTTP refusal of the upgrade with its status', async () => {
     const server: Server = createServer((_req, res) => {
       res.writeHead(403).end('unattributable proxy-shaped traffic');

@@ -12,7 +12,7 @@ import {
 } from '../common/errors/gateway-errors';
 import type { DeviceIdentity } from './device-identity';
 import { GatewayConnection } from './gateway-connection';
-import type { EventFrame, GatewayServerInfo } from './protocol';
+import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
 
 export interface GatewayTarget {
@@ -168,7 +168,7 @@ export class GatewayClient {
         () =>
           reject(
             new GatewayTimeoutError(
-              `connect to gateway ${this.target.url} timed out before ${purpose} could be sent`,
+              `connect to gateway ${displayUrl(this.target.url)} timed out before ${purpose} could be sent`,
             ),
           ),
         budget,
@@ -211,7 +211,7 @@ export class GatewayClient {
         this.connection = connection;
         this.reconnectAttempt = 0;
         this.logger.debug(
-          `connected to ${this.target.url} (protocol ${connection.server.protocol}, ` +
+          `connected to ${displayUrl(this.target.url)} (protocol ${connection.server.protocol}, ` +
             `gateway ${connection.server.version ?? 'unknown'})`,
         );
         this.notify('open');
@@ -232,7 +232,7 @@ export class GatewayClient {
     if (this.connection !== connection) return;
     this.connection = null;
     if (this.closed) return;
-    this.logger.debug(`connection to ${this.target.url} lost: ${error.message}`);
+    this.logger.debug(`connection to ${displayUrl(this.target.url)} lost: ${error.message}`);
     this.notify('reconnecting', error);
     if (this.subscribers.size > 0) this.scheduleReconnect(this.nextBackoff());
   }

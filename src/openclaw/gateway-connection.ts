@@ -23,6 +23,7 @@ import {
   parseChallenge,
   parseFrame,
   parseHelloOk,
+  displayUrl,
   type ConnectParams,
   type EventFrame,
   type GatewayServerInfo,
@@ -88,7 +89,7 @@ export class GatewayConnection {
         });
       } catch (error) {
         reject(
-          new GatewayUnavailableError(`invalid gateway URL ${JSON.stringify(options.url)}`, {
+          new GatewayUnavailableError(`invalid gateway URL ${displayUrl(options.url)}`, {
             cause: error,
             retryable: false,
           }),
@@ -112,7 +113,7 @@ export class GatewayConnection {
       const deadline = setTimeout(() => {
         fail(
           new GatewayTimeoutError(
-            `connect to gateway ${options.url} timed out after ${options.connectTimeoutMs} ms`,
+            `connect to gateway ${displayUrl(options.url)} timed out after ${options.connectTimeoutMs} ms`,
           ),
         );
       }, options.connectTimeoutMs);
@@ -126,7 +127,7 @@ export class GatewayConnection {
         const status = res.statusCode ?? 0;
         fail(
           new GatewayUnavailableError(
-            `gateway ${options.url} answered HTTP ${status} to the WebSocket upgrade`,
+            `gateway ${displayUrl(options.url)} answered HTTP ${status} to the WebSocket upgrade`,
             { retryable: status === 502 || status === 503 || status === 504 },
           ),
         );
@@ -339,7 +340,7 @@ function missingScopes(
     : 'remote gateways grant scopes only to a paired device: clear disable_device_pairing for this gateway and approve the pairing request';
   return new GatewayAuthError(
     'missing_scope',
-    `gateway ${options.url} accepted the connection but granted no operator scopes ` +
+    `gateway ${displayUrl(options.url)} accepted the connection but granted no operator scopes ` +
       `(granted: ${server.grantedScopes.join(', ') || 'none'}); ${fix}`,
   );
 }
@@ -376,18 +377,21 @@ function socketError(options: ConnectionOptions, error: NodeJS.ErrnoException): 
   const code = error.code ?? '';
   if (TLS_CODES.has(code)) {
     return new GatewayUnavailableError(
-      `gateway ${options.url} presented a TLS certificate we do not trust (${code}); ` +
+      `gateway ${displayUrl(options.url)} presented a TLS certificate we do not trust (${code}); ` +
         'install a trusted certificate or set allow_insecure_tls for this gateway',
       { cause: error, retryable: false },
     );
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new GatewayUnavailableError(
-      `gateway host not found for ${options.url}: name or service not known (${code})`,
+      `gateway host not found for ${displayUrl(options.url)}: name or service not known (${code})`,
       { cause: error },
     );
   }
-  return new GatewayUnavailableError(`cannot reach gateway at ${options.url}: ${error.message}`, {
-    cause: error,
-  });
+  return new GatewayUnavailableError(
+    `cannot reach gateway at ${displayUrl(options.url)}: ${error.message}`,
+    {
+      cause: error,
+    },
+  );
 }

@@ -213,3 +213,23 @@ function preview(data: string): string {
   const flat = data.replace(/\s+/g, ' ');
   return JSON.stringify(flat.length > 120 ? `${flat.slice(0, 120)}…` : flat);
 }
+
+/**
+ * A gateway URL fit for messages and logs: credentials in the userinfo or the query (upstream
+ * put the token in `?token=`, so stored URLs may still carry one) are replaced by `***`.
+ */
+export function displayUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return JSON.stringify(url.length > 80 ? `${url.slice(0, 80)}…` : url).replace(
+      /(token|password|secret|key)=[^&"]*/gi,
+      '$1=***',
+    );
+  }
+  if (parsed.username) parsed.username = '***';
+  if (parsed.password) parsed.password = '***';
+  for (const name of [...parsed.searchParams.keys()]) parsed.searchParams.set(name, '***');
+  return parsed.toString().replace(/%2A%2A%2A/g, '***');
+}
