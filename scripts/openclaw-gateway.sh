@@ -4,6 +4,7 @@
 #   scripts/openclaw-gateway.sh install
 #   scripts/openclaw-gateway.sh start          # prints OPENCLAW_GATEWAY_* lines on stdout
 #   scripts/openclaw-gateway.sh stop [RUN_DIR] # default: $OPENCLAW_RUN_DIR
+#   scripts/openclaw-gateway.sh restart [RUN_DIR]  # same port, token and state; prints the lines again
 #
 # Typical use:  eval "$(scripts/openclaw-gateway.sh start)"; ...; scripts/openclaw-gateway.sh stop
 #
@@ -303,9 +304,15 @@ cmd_start() {
   [[ "$port" =~ ^[0-9]+$ ]] || die "invalid port: $port"
   token="${OPENCLAW_TOKEN:-$(random_token)}"
   log_file="$run_dir/gateway.log"
-  bind="${OPENCLAW_BIND:-loopback}"
-  [[ "$bind" == loopback || "$bind" == lan ]] || die "OPENCLAW_BIND must be loopback or lan, not $bind"
-  write_config "$run_dir/state/openclaw.json" "$port" "$token" "$run_dir/openclaw.log" "$bind"
+  if [[ -n "${OC_RESTART:-}" && -f "$run_dir/state/openclaw.json" ]]; then
+    # A restart keeps the config as the gateway left it (config.patch writes to it).
+    bind="$(node -e 'process.stdout.write(String(require(process.argv[1]).gateway.bind || "loopback"))' \
+      "$run_dir/state/openclaw.json")"
+  else
+    bind="${OPENCLAW_BIND:-loopback}"
+    [[ "$bind" == loopback || "$bind" == lan ]] || die "OPENCLAW_BIND must be loopback or lan, not $bind"
+    write_config "$run_dir/state/openclaw.json" "$port" "$token" "$run_dir/openclaw.log" "$bind"
+  fi
 
   log "starting gateway on $bind port $port (run dir $run_dir)"
   started_ms="$(now_ms)"
@@ -385,6 +392,21 @@ cmd_stop() {
   log "stopped and removed $run_dir in $(($(now_ms) - started_ms)) ms"
 }
 
+# Stops the gateway of RUN_DIR and starts it again on the same port, token, state and config,
+# as an operator restarting it would; prints the env lines again (the PID changes).
+cmd_restart() {
+  local run_dir="${1:-${OPENCLAW_RUN_DIR:-}}" pid url token
+  [[ -n "$run_dir" && -f "$run_dir/env" ]] || die 'usage: restart RUN_DIR (a gateway started by start)'
+  run_dir="$(cd "$run_dir" && pwd -P)"
+  [[ -f "$run_dir/$RUN_MARKER" ]] || die "$run_dir is not a gateway run dir"
+  pid="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_PID)"
+  url="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_URL)"
+  token="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_TOKEN)"
+  terminate_run "$run_dir" "$pid" 10
+  rm -f -- "$run_dir/env"
+  OC_RESTART=1 OPENCLAW_RUN_DIR="$run_dir" OPENCLAW_PORT="${url##*:}" OPENCLAW_TOKEN="$token" cmd_start
+}
+
 main() {
   local command="${1:-}"
   [[ $# -eq 0 ]] || shift
@@ -392,8 +414,9 @@ main() {
     install) cmd_install ;;
     start) cmd_start ;;
     stop) cmd_stop "$@" ;;
+    restart) cmd_restart "$@" ;;
     *)
-      printf 'usage: %s install | start | stop [RUN_DIR]\n' "$(basename "$0")" >&2
+      printf 'usage: %s install | start | stop [RUN_DIR] | restart [RUN_DIR]\n' "$(basename "$0")" >&2
       exit 64
       ;;
   esac
