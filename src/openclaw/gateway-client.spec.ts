@@ -221,6 +221,13 @@ describe('GatewayClient handshake', () => {
     expect(gateway.requests).toEqual([]);
   });
 
+  it('accepts an older gateway whose hello-ok does not report scopes', async () => {
+    const gateway = await fake({ protocol: 3 });
+    gateway.grantedScopes = 'omit';
+    const server = await clientFor(gateway).connect();
+    expect(server).toMatchObject({ protocol: 3, grantedScopes: null });
+  });
+
   it('times out a handshake whose challenge never comes in time', async () => {
     const gateway = await fake({ challengeDelayMs: 1_000 });
     const started = Date.now();

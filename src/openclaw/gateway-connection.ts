@@ -333,6 +333,7 @@ function missingScopes(
   server: GatewayServerInfo,
   options: ConnectionOptions,
 ): GatewayAuthError | null {
+  if (server.grantedScopes === null) return null; // not reported: nothing to judge by
   const granted = new Set(server.grantedScopes);
   if (granted.has('operator.admin') || granted.has('operator.read')) return null;
   const fix = options.device

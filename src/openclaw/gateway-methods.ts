@@ -286,9 +286,28 @@ export class GatewayMethods {
     return expectObject<ChatHistoryResult>('chat.history', payload, 'messages');
   }
 
-  async agentsList(options?: CallOptions) {
+  /**
+   * Normalised to `{agents: [{id, …}]}`: older gateways answered a bare list, and entries as
+   * strings or objects keyed `id`, `agentId` or `agent_id`.
+   */
+  async agentsList(options?: CallOptions): Promise<AgentsListResult> {
     const payload = await this.transport.call('agents.list', {}, options);
-    return expectObject<AgentsListResult>('agents.list', payload, 'agents');
+    const result: Record<string, unknown> = Array.isArray(payload)
+      ? { agents: payload }
+      : expectObject<Record<string, unknown>>('agents.list', payload, 'agents');
+    if (!Array.isArray(result.agents)) {
+      throw new GatewayProtocolError('gateway answered agents.list without an agents list');
+    }
+    const agents = result.agents.flatMap((entry: unknown): GatewayAgent[] => {
+      if (typeof entry === 'string') return entry.trim() ? [{ id: entry.trim() }] : [];
+      if (typeof entry !== 'object' || entry === null) return [];
+      const record = entry as Record<string, unknown>;
+      const id = [record.id, record.agentId, record.agent_id].find(
+        (value): value is string => typeof value === 'string' && value.trim() !== '',
+      );
+      return id ? [{ ...record, id: id.trim() }] : [];
+    });
+    return { ...result, agents };
   }
 
   async agentsCreate(params: AgentsCreateParams, options?: CallOptions) {

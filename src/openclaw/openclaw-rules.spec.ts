@@ -360,6 +360,30 @@ describe('GatewayMethods.configPatch', () => {
     expect(quiet.calls.map((c) => c.method)).toEqual(['config.get']);
   });
 
+  it('normalises agents.list answers of older gateways', async () => {
+    const bare = transport(() => [
+      'alpha',
+      { agentId: 'beta', name: 'B' },
+      { agent_id: 'gamma' },
+      {},
+    ]);
+    await expect(new GatewayMethods(bare.t).agentsList()).resolves.toEqual({
+      agents: [
+        { id: 'alpha' },
+        { agentId: 'beta', name: 'B', id: 'beta' },
+        { agent_id: 'gamma', id: 'gamma' },
+      ],
+    });
+    const current = transport(() => ({
+      defaultId: 'main',
+      agents: [{ id: 'main', name: 'Main' }],
+    }));
+    await expect(new GatewayMethods(current.t).agentsList()).resolves.toEqual({
+      defaultId: 'main',
+      agents: [{ id: 'main', name: 'Main' }],
+    });
+  });
+
   it('rejects a payload without the expected shape as a protocol error', async () => {
     const { t } = transport(() => ['not', 'an', 'object']);
     await expect(new GatewayMethods(t).sessionsList()).rejects.toThrow(GatewayProtocolError);

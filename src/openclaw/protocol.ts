@@ -108,7 +108,8 @@ export interface GatewayServerInfo {
   version: string | null;
   connId: string | null;
   methods: ReadonlySet<string>;
-  grantedScopes: readonly string[];
+  /** Null when the gateway does not report them (older gateways' hello-ok has no `auth`). */
+  grantedScopes: readonly string[] | null;
   tickIntervalMs: number;
   maxPayload: number | null;
   defaultAgentId: string | null;
@@ -199,7 +200,7 @@ export function parseHelloOk(payload: unknown): GatewayServerInfo {
     version: typeof hello.server?.version === 'string' ? hello.server.version : null,
     connId: typeof hello.server?.connId === 'string' ? hello.server.connId : null,
     methods: new Set(Array.isArray(hello.features?.methods) ? hello.features.methods : []),
-    grantedScopes: Array.isArray(hello.auth?.scopes) ? hello.auth.scopes : [],
+    grantedScopes: Array.isArray(hello.auth?.scopes) ? hello.auth.scopes : null,
     tickIntervalMs: typeof tick === 'number' && tick > 0 ? tick : DEFAULT_TICK_INTERVAL_MS,
     maxPayload: typeof hello.policy?.maxPayload === 'number' ? hello.policy.maxPayload : null,
     defaultAgentId:

@@ -68,8 +68,8 @@ export class FakeGateway {
   handshake: (record: ConnectRecord) => HandshakeVerdict | Promise<HandshakeVerdict>;
   challengeDelayMs: number;
   ticks: boolean;
-  /** Scopes granted in hello-ok; null grants what was asked. */
-  grantedScopes: string[] | null = null;
+  /** Scopes granted in hello-ok; null grants what was asked; 'omit' sends no `auth` block. */
+  grantedScopes: string[] | null | 'omit' = null;
   private server!: WebSocketServer;
   private https: HttpsServer | null = null;
   private readonly tickTimers = new Set<NodeJS.Timeout>();
@@ -279,16 +279,16 @@ export class FakeGateway {
   }
 
   private hello(params: Record<string, unknown>): Record<string, unknown> {
+    const auth =
+      this.grantedScopes === 'omit'
+        ? undefined
+        : { method: 'token', role: 'operator', scopes: this.grantedScopes ?? params.scopes ?? [] };
     return {
       type: 'hello-ok',
       protocol: this.options.protocol ?? 4,
       server: { version: '2026.9.6-fake', connId: `conn-${this.upgrades}` },
       features: { methods: Object.keys(this.methods), events: ['tick', 'chat'] },
-      auth: {
-        method: 'token',
-        role: 'operator',
-        scopes: this.grantedScopes ?? params.scopes ?? [],
-      },
+      auth,
       policy: { tickIntervalMs: this.tickIntervalMs, maxPayload: 26214400 },
       snapshot: { sessionDefaults: { defaultAgentId: 'main', mainSessionKey: 'agent:main:main' } },
     };
