@@ -4,7 +4,7 @@
  * the heartbeat keys and which workspace files can be written.
  */
 import { GatewayRpcError } from '../common/errors/gateway-errors';
-import type { GatewayServerInfo } from './protocol';
+import { isRecord, type GatewayServerInfo } from './protocol';
 
 /** How agents are kept in the gateway config. */
 export type AgentConfigShape =
@@ -12,9 +12,6 @@ export type AgentConfigShape =
   | 'entries'
   /** older gateways: `agents.list` is an array that is replaced whole. */
   | 'list';
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Reads the shape from the config itself, falling back to the negotiated protocol. */
 export function agentConfigShape(

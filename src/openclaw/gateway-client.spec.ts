@@ -12,6 +12,7 @@ import {
   GatewayTimeoutError,
   GatewayUnavailableError,
 } from '../common/errors/gateway-errors';
+import { waitUntil } from '../../test/support/eventually';
 import { FakeGateway, FakeRpcError, NEVER } from '../../test/support/fake-gateway';
 import { DeviceIdentity, deviceAuthPayload } from './device-identity';
 import {
@@ -79,14 +80,6 @@ async function failureOf(promise: Promise<unknown>): Promise<GatewayError> {
   }
   throw new Error('expected the call to fail');
 }
-
-const waitFor = async (check: () => boolean, timeoutMs = 3_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
@@ -457,7 +450,7 @@ describe('GatewayClient connection sharing and recovery', () => {
     await client.connect();
     gateway.challengeDelayMs = 100; // keep the redial in flight while callers pile up
     gateway.dropAll();
-    await waitFor(() => client.state !== 'open');
+    await waitUntil(() => client.state !== 'open');
 
     const answers = await Promise.all(
       Array.from({ length: 50 }, () => client.call('sessions.list', {})),
@@ -473,7 +466,7 @@ describe('GatewayClient connection sharing and recovery', () => {
     const client = clientFor(gateway);
     await client.call('sessions.list', {});
     await gateway.restart();
-    await waitFor(() => client.state !== 'open');
+    await waitUntil(() => client.state !== 'open');
     await expect(client.call('sessions.list', {})).resolves.toBeDefined();
     expect(client.dialCount).toBe(2);
   });
@@ -487,20 +480,20 @@ describe('GatewayClient connection sharing and recovery', () => {
       onEvent: (event) => events.push(event),
       onState: (state) => states.push(state),
     });
-    await waitFor(() => client.state === 'open');
+    await waitUntil(() => client.state === 'open');
 
     gateway.broadcast('chat', { state: 'final', runId: 'r1' });
     gateway.broadcast('sessions.changed', { key: 'agent:main:main' });
-    await waitFor(() => events.length >= 2);
+    await waitUntil(() => events.length >= 2);
 
     await gateway.restart(300); // down long enough for several failed attempts
-    await waitFor(() => client.state === 'open', 5_000);
+    await waitUntil(() => client.state === 'open', { timeoutMs: 5_000 });
     expect(client.dialCount).toBeGreaterThanOrEqual(3);
     expect(states).toEqual(expect.arrayContaining(['reconnecting', 'connecting', 'open']));
 
     gateway.broadcast('agent', { stream: 'lifecycle' });
     gateway.broadcast('shutdown', { reason: 'restart' });
-    await waitFor(() => events.length >= 4);
+    await waitUntil(() => events.length >= 4);
     expect(events.map((event) => event.event)).toEqual(
       expect.arrayContaining(['chat', 'sessions.changed', 'agent', 'shutdown']),
     );
@@ -516,7 +509,7 @@ describe('GatewayClient connection sharing and recovery', () => {
     const client = clientFor(gateway, {}, { idleCloseMs: 100 }, (idle) => idled.push(idle));
     await client.call('sessions.list', {});
     expect(gateway.sockets.size).toBe(1);
-    await waitFor(() => gateway.sockets.size === 0);
+    await waitUntil(() => gateway.sockets.size === 0);
     expect(idled).toEqual([client]);
     expect(client.state).toBe('closed');
   });
@@ -526,13 +519,13 @@ describe('GatewayClient connection sharing and recovery', () => {
     gateway.methods.hang = () => NEVER;
     const client = clientFor(gateway);
     const pending = failureOf(client.call('hang', {}));
-    await waitFor(() => gateway.requests.some((request) => request.method === 'hang'));
+    await waitUntil(() => gateway.requests.some((request) => request.method === 'hang'));
     client.close('application shutting down');
     const error = await pending;
     expect(error).toBeInstanceOf(GatewayUnavailableError);
     expect(error.message).toBe('application shutting down');
     await expect(client.call('sessions.list', {})).rejects.toThrow('shut down');
-    await waitFor(() => gateway.sockets.size === 0);
+    await waitUntil(() => gateway.sockets.size === 0);
   });
 });
 

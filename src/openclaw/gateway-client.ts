@@ -49,7 +49,7 @@ export interface CallOptions {
 
 export type DeviceProvider = () => Promise<DeviceIdentity>;
 
-const sleep = (ms: number): Promise<void> =>
+export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 export class GatewayClient {
@@ -98,9 +98,7 @@ export class GatewayClient {
     if (this.closed) throw new GatewayUnavailableError('gateway client is shut down');
     const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;
     const deadline = Date.now() + timeoutMs;
-    this.inFlight += 1;
-    this.cancelIdleClose();
-    try {
+    return this.whileBusy(async () => {
       for (;;) {
         const connection = await this.connected(deadline, method);
         try {
@@ -114,18 +112,22 @@ export class GatewayClient {
           throw error;
         }
       }
-    } finally {
-      this.inFlight -= 1;
-      this.scheduleIdleClose();
-    }
+    });
   }
 
   /** Ensures a live connection and returns what the gateway said about itself. */
-  async connect(timeoutMs = this.settings.connectTimeoutMs): Promise<GatewayServerInfo> {
+  connect(timeoutMs = this.settings.connectTimeoutMs): Promise<GatewayServerInfo> {
+    return this.whileBusy(
+      async () => (await this.connected(Date.now() + timeoutMs, 'connect')).server,
+    );
+  }
+
+  /** Keeps the socket from idling out while `work` runs. */
+  private async whileBusy<T>(work: () => Promise<T>): Promise<T> {
     this.inFlight += 1;
+    this.cancelIdleClose();
     try {
-      const connection = await this.connected(Date.now() + timeoutMs, 'connect');
-      return connection.server;
+      return await work();
     } finally {
       this.inFlight -= 1;
       this.scheduleIdleClose();

@@ -26,6 +26,7 @@ import {
   displayUrl,
   type ConnectParams,
   type EventFrame,
+  type GatewayFrame,
   type GatewayServerInfo,
   type ResponseFrame,
 } from './protocol';
@@ -140,8 +141,7 @@ export class GatewayConnection {
       socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
         if (settled) return;
         try {
-          if (isBinary) throw new GatewayProtocolError('gateway sent a binary frame');
-          const frame = parseFrame(rawText(data));
+          const frame = decodeFrame(data, isBinary);
           if (frame === null) return;
           if (frame.type === 'event') {
             if (frame.event !== 'connect.challenge') return;
@@ -232,8 +232,7 @@ export class GatewayConnection {
     socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
       this.livenessTimer?.refresh();
       try {
-        if (isBinary) throw new GatewayProtocolError('gateway sent a binary frame');
-        const frame = parseFrame(rawText(data));
+        const frame = decodeFrame(data, isBinary);
         if (frame === null) return;
         if (frame.type === 'res') this.onResponse(frame);
         else this.options.onEvent?.(frame);
@@ -346,10 +345,12 @@ function missingScopes(
   );
 }
 
-function rawText(data: WebSocket.RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
+/** The gateway speaks JSON text frames only. */
+function decodeFrame(data: WebSocket.RawData, isBinary: boolean): GatewayFrame | null {
+  if (isBinary) throw new GatewayProtocolError('gateway sent a binary frame');
+  if (Array.isArray(data)) return parseFrame(Buffer.concat(data).toString('utf8'));
+  if (data instanceof ArrayBuffer) return parseFrame(Buffer.from(data).toString('utf8'));
+  return parseFrame(data.toString('utf8'));
 }
 
 function unknownError(): { code: string; message: string } {

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayProtocolError, GatewayRpcError } from '../common/errors/gateway-errors';
 import { isAgentNotFoundError, isStaleConfigHashError } from './compat';
-import type { CallOptions } from './gateway-client';
-import type { GatewayServerInfo } from './protocol';
+import { sleep, type CallOptions } from './gateway-client';
+import { isRecord, type GatewayServerInfo } from './protocol';
 
 /** What the typed methods need from a client: one request/response call. */
 export interface GatewayTransport {
@@ -213,11 +213,7 @@ function closed<T extends object>(params: T): Partial<T> {
 }
 
 function expectObject<T>(method: string, payload: unknown, key?: string): T {
-  const ok =
-    typeof payload === 'object' &&
-    payload !== null &&
-    !Array.isArray(payload) &&
-    (key === undefined || key in payload);
+  const ok = isRecord(payload) && (key === undefined || key in payload);
   if (!ok) {
     throw new GatewayProtocolError(
       `gateway answered ${method} with an unexpected payload${key ? ` (no ${key})` : ''}`,
@@ -300,12 +296,11 @@ export class GatewayMethods {
     }
     const agents = result.agents.flatMap((entry: unknown): GatewayAgent[] => {
       if (typeof entry === 'string') return entry.trim() ? [{ id: entry.trim() }] : [];
-      if (typeof entry !== 'object' || entry === null) return [];
-      const record = entry as Record<string, unknown>;
-      const id = [record.id, record.agentId, record.agent_id].find(
+      if (!isRecord(entry)) return [];
+      const id = [entry.id, entry.agentId, entry.agent_id].find(
         (value): value is string => typeof value === 'string' && value.trim() !== '',
       );
-      return id ? [{ ...record, id: id.trim() }] : [];
+      return id ? [{ ...entry, id: id.trim() }] : [];
     });
     return { ...result, agents };
   }
@@ -337,7 +332,7 @@ export class GatewayMethods {
         return expectObject<{ ok: boolean; agentId: string }>('agents.update', payload);
       } catch (error) {
         if (!isAgentNotFoundError(error) || Date.now() >= giveUpAt) throw error;
-        await new Promise((resolve) => setTimeout(resolve, AFTER_CREATE_POLL_MS));
+        await sleep(AFTER_CREATE_POLL_MS);
       }
     }
   }

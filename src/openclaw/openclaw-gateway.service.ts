@@ -69,12 +69,13 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
 
   /** Typed methods on the gateway's shared connection. */
   methods(gateway: GatewayRecord): GatewayMethods {
-    // Resolve the pooled client per call: a held GatewayMethods outlives an idle close.
-    const record = { ...gateway };
+    // Resolve the pooled client per call (a held GatewayMethods outlives an idle close), from
+    // a target and key worked out once here rather than on every call.
+    const target = gatewayTarget(gateway);
+    const key = targetKey(target);
     const clients = this.clients;
-    const key = targetKey(gatewayTarget(record));
     return new GatewayMethods({
-      call: (method, params, options) => this.client(record).call(method, params, options),
+      call: (method, params, options) => this.pooled(target, key).call(method, params, options),
       get server() {
         return clients.get(key)?.server ?? null;
       },
@@ -89,7 +90,10 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
   /** The pooled client for a gateway (created on first use). */
   client(gateway: GatewayRecord): GatewayClient {
     const target = gatewayTarget(gateway);
-    const key = targetKey(target);
+    return this.pooled(target, targetKey(target));
+  }
+
+  private pooled(target: GatewayTarget, key: string): GatewayClient {
     let client = this.clients.get(key);
     if (!client || client.state === 'closed') {
       client = new GatewayClient(

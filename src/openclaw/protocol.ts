@@ -117,7 +117,7 @@ export interface GatewayServerInfo {
 
 export const DEFAULT_TICK_INTERVAL_MS = 30_000;
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**

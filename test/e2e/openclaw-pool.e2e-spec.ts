@@ -4,6 +4,7 @@
  */
 import { OpenClawDeviceIdentity } from '../../src/openclaw/entities/openclaw-device-identity.entity';
 import { OpenClawGatewayService } from '../../src/openclaw/openclaw-gateway.service';
+import { waitUntil } from '../support/eventually';
 import { FakeGateway, NEVER } from '../support/fake-gateway';
 import { createTestApp, type TestApp } from '../support/test-app';
 
@@ -54,10 +55,7 @@ describe('OpenClawGatewayService pool', () => {
     const methods = service.methods({ url: gateway.url, token: TOKEN });
     await methods.sessionsList();
     expect(gateway.sockets.size).toBe(1);
-    const deadline = Date.now() + 5_000;
-    while (gateway.sockets.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(() => gateway.sockets.size === 0);
     expect(gateway.sockets.size).toBe(0);
     expect(service.openClients).toBe(0);
     await methods.sessionsList();
@@ -69,16 +67,11 @@ describe('OpenClawGatewayService pool', () => {
     const service = await start();
     const client = service.client({ url: gateway.url, token: TOKEN });
     const pending = client.call('hang', {}).catch((error: unknown) => error);
-    while (!gateway.requests.some((request) => request.method === 'hang')) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil(() => gateway.requests.some((request) => request.method === 'hang'));
     await testApp!.close();
     testApp = null;
     expect(await pending).toMatchObject({ message: 'application shutting down' });
-    const deadline = Date.now() + 2_000;
-    while (gateway.sockets.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(() => gateway.sockets.size === 0);
     expect(gateway.sockets.size).toBe(0);
   });
 });

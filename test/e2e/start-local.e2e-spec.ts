@@ -9,6 +9,7 @@ import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, isPortFree } from '../../src/database/embedded-postgres';
+import { waitUntil } from '../support/eventually';
 
 const ROOT = resolve(__dirname, '../..');
 const ENTRY = join(ROOT, 'dist/start-local.js');
@@ -37,19 +38,6 @@ function start(env: Record<string, string>): Running {
   return { child, output: () => output, exited };
 }
 
-async function waitFor(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`Timed out waiting: ${what()}`);
-}
-
 async function ready(port: number): Promise<boolean> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -74,7 +62,11 @@ describe('npm start (embedded database)', () => {
     const env = { DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(pgPort) };
     const first = start(env);
     try {
-      await waitFor(() => ready(port), 60_000, first.output);
+      await waitUntil(() => ready(port), {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        what: first.output,
+      });
       const tokenFile = join(dataDir, 'local-auth-token');
       expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
       const token = readFileSync(tokenFile, 'utf8').trim();
@@ -97,7 +89,11 @@ describe('npm start (embedded database)', () => {
 
     const second = start(env);
     try {
-      await waitFor(() => ready(port), 60_000, second.output);
+      await waitUntil(() => ready(port), {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        what: second.output,
+      });
       const token = readFileSync(join(dataDir, 'local-auth-token'), 'utf8').trim();
       const res = await fetch(`http://127.0.0.1:${port}/api/v1/users/me`, {
         headers: { Authorization: `Bearer ${token}` },

@@ -12,6 +12,7 @@ import {
   type GatewayRecord,
 } from '../../src/openclaw/openclaw-gateway.service';
 import type { EventFrame } from '../../src/openclaw/protocol';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const run = promisify(execFile);
@@ -48,11 +49,10 @@ it('reconnects a subscribed client after the gateway restarts', async () => {
       timeout: 180_000,
     });
 
-    const deadline = Date.now() + 60_000;
-    while (!(client.state === 'open' && client.server?.connId !== before.connId)) {
-      if (Date.now() > deadline) throw new Error(`no reconnect; states: ${JSON.stringify(states)}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitUntil(() => client.state === 'open' && client.server?.connId !== before.connId, {
+      timeoutMs: 60_000,
+      what: () => `no reconnect; states: ${JSON.stringify(states)}`,
+    });
 
     expect(events.find((event) => event.event === 'shutdown')?.payload).toMatchObject({
       reason: expect.any(String) as unknown,

@@ -22,6 +22,7 @@ import {
 } from '../../src/openclaw/openclaw-gateway.service';
 import type { EventFrame } from '../../src/openclaw/protocol';
 import { uniqueSessionLabel } from '../../src/openclaw/session-label';
+import { eventually } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const gateway: GatewayRecord = {
@@ -46,16 +47,8 @@ afterAll(async () => {
   await testApp?.close();
 });
 
-/** Polls until `check` returns a value (the gateway applies some writes asynchronously). */
-async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+/** The gateway applies some writes asynchronously (config hot reload, chat runs). */
+const SETTLE = { timeoutMs: 30_000, intervalMs: 250 };
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -140,7 +133,7 @@ describe('an agent from creation to deletion', () => {
     await eventually(async () => {
       const listed = await methods.agentsList();
       return listed.agents.some((agent) => agent.id === agentId) ? true : undefined;
-    });
+    }, SETTLE);
   });
 
   it('renames it right after creation (the create lands through a config reload)', async () => {
@@ -151,7 +144,7 @@ describe('an agent from creation to deletion', () => {
       const listed = await methods.agentsList();
       const agent = listed.agents.find((entry) => entry.id === agentId);
       return agent?.name === `MC IT ${run}` ? agent : undefined;
-    });
+    }, SETTLE);
   });
 
   it('writes and reads back every file the gateway accepts', async () => {
@@ -190,7 +183,7 @@ describe('an agent from creation to deletion', () => {
       const entries = (snapshot.config?.agents as { entries?: Record<string, unknown> })?.entries;
       const entry = entries?.[agentId] as { heartbeat?: Record<string, unknown> } | undefined;
       return entry?.heartbeat?.every === '10m' ? snapshot : undefined;
-    });
+    }, SETTLE);
     expect(agentConfigShape(config.config ?? {}, null)).toBe('entries');
     const entry = (config.config?.agents as { entries: Record<string, { heartbeat: object }> })
       .entries[agentId];
@@ -232,7 +225,7 @@ describe('an agent from creation to deletion', () => {
         current.config?.agents as { entries: Record<string, { heartbeat?: { every?: string } }> }
       ).entries;
       return entries[agentId]?.heartbeat?.every === '25m' ? current : undefined;
-    });
+    }, SETTLE);
     expect(snapshot.hash).toBeDefined();
   });
 
@@ -255,7 +248,7 @@ describe('an agent from creation to deletion', () => {
       const reply = await eventually(async () => {
         const history = await methods.chatHistory({ sessionKey: key, limit: 20 });
         return history.messages.find((message) => message.role === 'assistant');
-      });
+      }, SETTLE);
       expect(textOf(reply.content)).toContain(MODEL_REPLY);
       const history = await methods.chatHistory({ sessionKey: key, limit: 20 });
       expect(
@@ -265,15 +258,15 @@ describe('an agent from creation to deletion', () => {
       ).toBe(true);
 
       // The same run was streamed to subscribers as chat events ending in `final`.
-      await eventually(async () =>
-        Promise.resolve(
+      await eventually(
+        () =>
           events.find(
             (event) =>
               event.event === 'chat' &&
               (event.payload as { runId?: string; state?: string }).runId === sent.runId &&
               (event.payload as { state?: string }).state === 'final',
           ),
-        ),
+        SETTLE,
       );
     } finally {
       unsubscribe();
@@ -295,7 +288,7 @@ describe('an agent from creation to deletion', () => {
     await eventually(async () => {
       const listed = await methods.agentsList();
       return listed.agents.some((agent) => agent.id === agentId) ? undefined : true;
-    });
+    }, SETTLE);
     await expect(methods.agentsDelete({ agentId })).rejects.toThrow(/not found/);
   });
 });
