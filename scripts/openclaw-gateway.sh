@@ -5,6 +5,7 @@
 #   scripts/openclaw-gateway.sh start          # prints OPENCLAW_GATEWAY_* lines on stdout
 #   scripts/openclaw-gateway.sh stop [RUN_DIR] # default: $OPENCLAW_RUN_DIR
 #   scripts/openclaw-gateway.sh restart [RUN_DIR]  # same port, token and state; prints the lines again
+#   scripts/openclaw-gateway.sh halt [RUN_DIR]     # stops the gateway but keeps RUN_DIR for restart
 #
 # Typical use:  eval "$(scripts/openclaw-gateway.sh start)"; ...; scripts/openclaw-gateway.sh stop
 #
@@ -392,6 +393,18 @@ cmd_stop() {
   log "stopped and removed $run_dir in $(($(now_ms) - started_ms)) ms"
 }
 
+# Stops the gateway of RUN_DIR and keeps the run dir (port, token, state), so `restart` brings the
+# same gateway back: an outage, as an operator or a crash would cause one.
+cmd_halt() {
+  local run_dir="${1:-${OPENCLAW_RUN_DIR:-}}" pid
+  [[ -n "$run_dir" && -f "$run_dir/env" ]] || die 'usage: halt RUN_DIR (a gateway started by start)'
+  run_dir="$(cd "$run_dir" && pwd -P)"
+  [[ -f "$run_dir/$RUN_MARKER" ]] || die "$run_dir is not a gateway run dir"
+  pid="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_PID)"
+  terminate_run "$run_dir" "$pid" 10
+  log "halted the gateway of $run_dir (restart brings it back)"
+}
+
 # Stops the gateway of RUN_DIR and starts it again on the same port, token, state and config,
 # as an operator restarting it would; prints the env lines again (the PID changes).
 cmd_restart() {
@@ -415,8 +428,9 @@ main() {
     start) cmd_start ;;
     stop) cmd_stop "$@" ;;
     restart) cmd_restart "$@" ;;
+    halt) cmd_halt "$@" ;;
     *)
-      printf 'usage: %s install | start | stop [RUN_DIR] | restart [RUN_DIR]\n' "$(basename "$0")" >&2
+      printf 'usage: %s install | start | stop [RUN_DIR] | restart [RUN_DIR] | halt [RUN_DIR]\n' "$(basename "$0")" >&2
       exit 64
       ;;
   esac

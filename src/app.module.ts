@@ -7,6 +7,7 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { OpenClawGatewayModule } from './openclaw/openclaw-gateway.module';
+import { ProvisioningModule } from './provisioning/provisioning.module';
 import { OrganizationsModule } from './organizations/organizations.module';
 import { UsersModule } from './users/users.module';
 
@@ -27,6 +28,7 @@ export class AppModule {
         OrganizationsModule,
         BoardsModule,
         AgentApiModule,
+        ProvisioningModule,
         ...extraImports,
       ],
     };

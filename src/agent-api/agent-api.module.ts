@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { AgentsModule } from '../agents/agents.module';
 import { BoardsModule } from '../boards/boards.module';
 import { AgentBoardsController } from './agent-boards.controller';
+import { AgentHeartbeatController } from './agent-heartbeat.controller';
 
 /** Routes agents call with their own token (`/agent/...`). */
 @Module({
-  imports: [BoardsModule],
-  controllers: [AgentBoardsController],
+  imports: [BoardsModule, AgentsModule],
+  controllers: [AgentBoardsController, AgentHeartbeatController],
 })
 export class AgentApiModule {}

@@ -11,12 +11,32 @@ export const PRESENCE_TOUCH_INTERVAL_SECONDS = 30;
 export class AgentAuthService {
   constructor(@InjectRepository(Agent) private readonly agents: Repository<Agent>) {}
 
-  /** The agent holding this token: one lookup on the unique digest index. */
+  /**
+   * The agent holding this token: one lookup on the unique digest indexes. A token a
+   * (re)provision issued but could not confirm written (the pending digest) authenticates too:
+   * presenting it proves it reached the workspace, so it is promoted to the agent's token.
+   */
   async authenticate(token: string | null): Promise<Agent | null> {
     if (!token) return null;
-    const agent = await this.agents.findOne({ where: { agentTokenHash: agentTokenDigest(token) } });
-    if (agent) await this.touchPresence(agent);
+    const digest = agentTokenDigest(token);
+    const agent = await this.agents.findOne({
+      where: [{ agentTokenHash: digest }, { pendingAgentTokenHash: digest }],
+    });
+    if (!agent) return null;
+    if (agent.agentTokenHash !== digest) await this.promotePendingToken(agent, digest);
+    await this.touchPresence(agent);
     return agent;
+  }
+
+  private async promotePendingToken(agent: Agent, digest: string): Promise<void> {
+    await this.agents
+      .createQueryBuilder()
+      .update(Agent)
+      .set({ agentTokenHash: digest, pendingAgentTokenHash: null })
+      .where('id = :id AND pending_agent_token_hash = :digest', { id: agent.id, digest })
+      .execute();
+    agent.agentTokenHash = digest;
+    agent.pendingAgentTokenHash = null;
   }
 
   /**

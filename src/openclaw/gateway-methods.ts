@@ -225,6 +225,11 @@ function expectObject<T>(method: string, payload: unknown, key?: string): T {
 export class GatewayMethods {
   constructor(private readonly transport: GatewayTransport) {}
 
+  /** What the gateway said about itself at the last handshake (null before the first). */
+  get server(): GatewayServerInfo | null {
+    return this.transport.server;
+  }
+
   async sessionsList(params: SessionsListParams = {}, options?: CallOptions) {
     const { limit, offset, agentId, search } = params;
     const payload = await this.transport.call(

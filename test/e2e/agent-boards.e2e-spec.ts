@@ -219,7 +219,7 @@ describe('agent board routes (GET /agent/boards, GET /agent/boards/:boardId)', (
     });
 
     it.each(['updating', 'deleting'])('keeps status %s but records the visit', async (status) => {
-      const { agent, token } = await buildAgent(t.dataSource, gateway1, null, { status });
+      const { agent, token } = await buildAgent(t.dataSource, gateway1, alpha.id, { status });
       await touch(token, `/api/v1/agent/boards/${alpha.id}`);
       const after = await agents().findOneByOrFail({ id: agent.id });
       expect(after.status).toBe(status);

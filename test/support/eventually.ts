@@ -27,3 +27,24 @@ export async function waitUntil(
 ): Promise<void> {
   await eventually(async () => ((await check()) ? true : undefined), options);
 }
+
+/**
+ * Retries `assertion` (jest expectations) until it passes; at the deadline the last failure is
+ * thrown, so the test reports what was still wrong.
+ */
+export async function eventuallyExpect(
+  assertion: () => void | Promise<void>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const { timeoutMs = 5_000, intervalMs = 50 } = options;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -12,6 +12,11 @@ export const AGENT_STATUS = {
 } as const;
 
 @Entity('agents')
+// One main agent per gateway and one lead per board: both are keyed by a fixed session key
+// (agent:mc-gateway-<gateway>:main, agent:lead-<board>:main), so a second row would share the
+// first one's gateway agent. Also makes concurrent ensure-calls from several instances safe.
+@Index('ux_agents_gateway_main', ['gatewayId'], { unique: true, where: '"board_id" IS NULL' })
+@Index('ux_agents_board_lead', ['boardId'], { unique: true, where: '"is_board_lead"' })
 export class Agent {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -54,6 +59,15 @@ export class Agent {
   @Column({ type: 'varchar', nullable: true })
   agentTokenHash!: string | null;
 
+  /**
+   * Digest of a token issued by a (re)provision that is not yet known to be in the agent's
+   * workspace. It authenticates too (and is promoted on first use), so a provision that fails
+   * after writing the files, or whose write answer was lost, never locks the agent out.
+   */
+  @Index('ix_agents_pending_agent_token_hash', { unique: true })
+  @Column({ type: 'varchar', nullable: true })
+  pendingAgentTokenHash!: string | null;
+
   @Column({ type: 'jsonb', nullable: true })
   heartbeatConfig!: Record<string, unknown> | null;
 
@@ -86,6 +100,10 @@ export class Agent {
 
   @Column({ type: 'timestamptz', nullable: true })
   lastSeenAt!: Date | null;
+
+  /** Why the last (re)provision failed; null after a success. */
+  @Column({ type: 'text', nullable: true })
+  lastProvisionError!: string | null;
 
   @Index('ix_agents_is_board_lead')
   @Column({ type: 'boolean', default: false })

@@ -39,6 +39,17 @@ const ISSUE_TYPES: [constraint: string, type: string, msg: string][] = [
   ['isEmail', 'value_error', 'value is not a valid email address'],
 ];
 
+const OPTIONAL_BODY = Symbol('optionalBody');
+
+/** Marks a body DTO whose fields are all optional as allowed to be absent (no body at all). */
+export function OptionalBody(): ClassDecorator {
+  return (target) => Reflect.defineMetadata(OPTIONAL_BODY, true, target);
+}
+
+function isOptionalBody(metatype: unknown): boolean {
+  return typeof metatype === 'function' && Reflect.getMetadata(OPTIONAL_BODY, metatype) === true;
+}
+
 /**
  * Global validation: body, query and path DTO classes are validated with class-validator.
  * Unknown body fields are stripped (upstream ignores them); wrong types, missing fields and
@@ -52,6 +63,7 @@ export class RequestValidationPipe implements PipeTransform<unknown> {
     if (!location || !metatype || PRIMITIVES.has(metatype)) return value;
 
     if (location === 'body') {
+      if (value === undefined && isOptionalBody(metatype)) value = {};
       if (value === undefined) {
         throw new RequestValidationError([
           { type: 'missing', loc: ['body'], msg: 'Field required' },

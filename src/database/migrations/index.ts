@@ -1,7 +1,12 @@
+import { ProvisioningEngine1795511720044 } from './1795511720044-ProvisioningEngine';
 import { GatewayClient1795508497583 } from './1795508497583-GatewayClient';
 import { Init1795504638889 } from './1795504638889-Init';
 /**
  * Every migration class, in order. Listed explicitly (not globbed) so the build, ts-jest and the
  * CLI all load the same set. `npm run migration:generate -- <Name>` appends new ones here.
  */
-export const MIGRATIONS: (new () => unknown)[] = [Init1795504638889, GatewayClient1795508497583];
+export const MIGRATIONS: (new () => unknown)[] = [
+  Init1795504638889,
+  GatewayClient1795508497583,
+  ProvisioningEngine1795511720044,
+];

@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { ActivityEvent } from '../activity/entities/activity-event.entity';
+import { Agent } from './entities/agent.entity';
+
+@Injectable()
+export class AgentHeartbeatService {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * Records a heartbeat (contract §7.3): the given status if non-blank, else `online` when the
+   * agent was still `provisioning`; marks it seen. One UPDATE … RETURNING plus the activity row,
+   * in one transaction.
+   */
+  async commitHeartbeat(agent: Agent, status?: string | null): Promise<Agent> {
+    const wanted = status?.trim() || null;
+    return this.dataSource.transaction(async (manager) => {
+      const result = await manager
+        .createQueryBuilder()
+        .update(Agent)
+        .set({
+          status: () =>
+            wanted === null
+              ? "CASE WHEN status = 'provisioning' THEN 'online' ELSE status END"
+              : ':status',
+          lastSeenAt: () => 'now()',
+          updatedAt: () => 'now()',
+        })
+        .setParameters(wanted === null ? {} : { status: wanted })
+        .where('id = :id', { id: agent.id })
+        .returning('*')
+        .execute();
+      const row = await manager.getRepository(Agent).findOneByOrFail({ id: agent.id });
+      if ((result.affected ?? 0) === 0) return row;
+      await manager.getRepository(ActivityEvent).insert({
+        eventType: 'agent.heartbeat',
+        message: `Heartbeat received from ${row.name}.`,
+        agentId: row.id,
+        boardId: row.boardId,
+      });
+      return row;
+    });
+  }
+}

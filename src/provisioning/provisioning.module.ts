@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { ProvisioningService } from './provisioning.service';
+import { WorkspaceTemplates } from './templates';
+
+/**
+ * The provisioning engine. Depends only on the (global) OpenClawGatewayModule and the entities,
+ * so the gateways, agents, coordination and onboarding modules can all provision without
+ * importing one another.
+ */
+@Module({
+  providers: [
+    ProvisioningService,
+    // Templates are read and compiled once, at boot: a broken template fails start-up.
+    { provide: WorkspaceTemplates, useFactory: () => new WorkspaceTemplates() },
+  ],
+  exports: [ProvisioningService],
+})
+export class ProvisioningModule {}

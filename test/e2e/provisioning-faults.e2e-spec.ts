@@ -1,0 +1,227 @@
+/**
+ * Provisioning failures a real gateway cannot be made to produce on demand: a failure after the
+ * token-carrying files were written, a failed AGENTS.md write, a template that must not render,
+ * and two runs on one agent at once. An in-process gateway (test/support/fake-gateway.ts) keeps
+ * agents, files, config and sessions in memory and fails where a test says; the database and the
+ * app are real. The happy paths run against a real gateway in test/gateway/.
+ */
+import { createHash } from 'node:crypto';
+import { Agent } from '../../src/agents/entities/agent.entity';
+import { agentTokenDigest } from '../../src/auth/agent-token';
+import { GatewayOperationError, ProvisioningError } from '../../src/common/errors/gateway-errors';
+import { ProvisioningService } from '../../src/provisioning/provisioning.service';
+import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
+import { createTestApp, TestApp } from '../support/test-app';
+
+const HEARTBEAT = '/api/v1/agent/heartbeat';
+
+/** Just enough of openclaw@2026.9.6's agents/files/config/sessions behaviour, in memory. */
+function serveAgents(fake: FakeGateway) {
+  const agents = new Map<string, { name: string; workspace: string }>();
+  const files = new Map<string, Map<string, string>>();
+  let config: Record<string, unknown> = { agents: { entries: {} } };
+  const hash = () => createHash('sha256').update(JSON.stringify(config)).digest('hex');
+  const failures = new Map<string, (params: Record<string, unknown>) => boolean>();
+  const maybeFail = (method: string, params: Record<string, unknown>) => {
+    if (failures.get(method)?.(params)) {
+      throw new FakeRpcError({ code: 'UNAVAILABLE', message: `${method} injected failure` });
+    }
+  };
+  const merge = (target: Record<string, unknown>, patch: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) delete target[key];
+      else if (typeof value === 'object' && !Array.isArray(value)) {
+        const current = target[key];
+        target[key] = merge(
+          typeof current === 'object' && current !== null ? { ...current } : {},
+          value as Record<string, unknown>,
+        );
+      } else target[key] = value;
+    }
+    return target;
+  };
+  Object.assign(fake.methods, {
+    'agents.list': (p: Record<string, unknown>) => {
+      maybeFail('agents.list', p);
+      return { agents: [...agents].map(([id, a]) => ({ id, ...a })) };
+    },
+    'agents.create': (p: Record<string, unknown>) => {
+      const id = String(p.name);
+      agents.set(id, { name: id, workspace: String(p.workspace) });
+      files.set(
+        id,
+        new Map([
+          ['AGENTS.md', 'stock'],
+          ['USER.md', 'stock'],
+        ]),
+      );
+      return { ok: true, agentId: id, name: id };
+    },
+    'agents.update': (p: Record<string, unknown>) => {
+      const agent = agents.get(String(p.agentId));
+      if (!agent)
+        throw new FakeRpcError({
+          code: 'INVALID_REQUEST',
+          message: `agent "${String(p.agentId)}" not found`,
+        });
+      agent.name = typeof p.name === 'string' ? p.name : agent.name;
+      return { ok: true, agentId: p.agentId };
+    },
+    'agents.files.list': (p: Record<string, unknown>) => ({
+      agentId: p.agentId,
+      files: [...(files.get(String(p.agentId)) ?? new Map<string, string>()).keys()].map(
+        (name) => ({ name, missing: false }),
+      ),
+    }),
+    'agents.files.set': (p: Record<string, unknown>) => {
+      maybeFail('agents.files.set', p);
+      files.get(String(p.agentId))?.set(String(p.name), String(p.content));
+      return { agentId: p.agentId, file: { name: p.name, missing: false } };
+    },
+    'config.get': () => ({ hash: hash(), config }),
+    'config.patch': (p: Record<string, unknown>) => {
+      if (p.baseHash !== hash())
+        throw new FakeRpcError({
+          code: 'INVALID_REQUEST',
+          message: 'config changed since last load',
+        });
+      config = merge({ ...config }, JSON.parse(String(p.raw)) as Record<string, unknown>);
+      return { ok: true, hash: hash() };
+    },
+    'sessions.patch': (p: Record<string, unknown>) => {
+      maybeFail('sessions.patch', p);
+      return { ok: true, key: p.key };
+    },
+    'sessions.reset': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
+    'chat.send': () => ({ runId: 'r1', status: 'started' }),
+  });
+  return { agents, files, failures };
+}
+
+describe('provisioning faults (in-process gateway)', () => {
+  let t: TestApp;
+  let fake: FakeGateway;
+  let state: ReturnType<typeof serveAgents>;
+  let provisioning: ProvisioningService;
+  let organizationId: string;
+  let gatewayId: string;
+  let boardId: string;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    fake = await FakeGateway.start({ token: 'fake-token' });
+    state = serveAgents(fake);
+    provisioning = t.app.get(ProvisioningService);
+    organizationId = (await buildOrganization(t.dataSource)).id;
+    gatewayId = (
+      await buildGateway(t.dataSource, organizationId, {
+        url: fake.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      })
+    ).id;
+    boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.stop();
+  });
+  afterEach(() => state.failures.clear());
+
+  const reload = (id: string) => t.dataSource.getRepository(Agent).findOneByOrFail({ id });
+  const heartbeat = (token: string) => t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({});
+
+  it('a failure after AGENTS.md was written keeps the new token (promoted), records the step, ends stable', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
+      status: 'online',
+    });
+    state.failures.set('sessions.patch', () => true);
+    const run = provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update', raise: true },
+    );
+    await expect(run).rejects.toBeInstanceOf(GatewayOperationError);
+    await expect(run).rejects.toThrow(
+      /^Gateway update failed: sessions\.patch: sessions\.patch injected failure$/,
+    );
+
+    const stored = await reload(agent.id);
+    expect(stored.status).toBe('online');
+    expect(stored.lastProvisionError).toBe('sessions.patch: sessions.patch injected failure');
+    const written = state.files.get(`mc-${agent.id}`)?.get('AGENTS.md') ?? '';
+    const token = /^AUTH_TOKEN=(.+)$/m.exec(written)?.[1] ?? '';
+    expect(agentTokenDigest(token)).toBe(stored.agentTokenHash);
+    await heartbeat(token).expect(200);
+    await heartbeat(oldToken).expect(401);
+  });
+
+  it('a failed AGENTS.md write leaves the old token in force and the new one pending', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId);
+    state.failures.set('agents.files.set', (p) => p.name === 'AGENTS.md');
+    const outcome = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'provision' },
+    );
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      token: null,
+      error: 'writing AGENTS.md: agents.files.set injected failure',
+    });
+    const stored = await reload(agent.id);
+    expect(stored).toMatchObject({ status: 'provisioning', provisionAction: 'provision' });
+    expect(stored.agentTokenHash).toBe(agentTokenDigest(oldToken));
+    expect(stored.pendingAgentTokenHash).not.toBeNull();
+    await heartbeat(oldToken).expect(200);
+    // The retry succeeds and only then replaces the token.
+    state.failures.clear();
+    const retried = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'provision' },
+    );
+    expect(retried).toMatchObject({ status: 'provisioned', error: null });
+    await heartbeat(retried.token as string).expect(200);
+    await heartbeat(oldToken).expect(401);
+    expect((await reload(agent.id)).lastProvisionError).toBeNull();
+  });
+
+  it('refuses to render a user template that reaches for code, before touching the gateway', async () => {
+    const { agent, token } = await buildAgent(t.dataSource, gatewayId, boardId, {
+      soulTemplate: '{{ range.constructor("return process")() }}',
+    });
+    const before = fake.requests.length;
+    const run = provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update', raise: true },
+    );
+    await expect(run).rejects.toBeInstanceOf(ProvisioningError);
+    await expect(run).rejects.toThrow('Unexpected error updating agent provisioning.');
+    expect(fake.requests.slice(before)).toEqual([]);
+    const stored = await reload(agent.id);
+    expect(stored.lastProvisionError).toMatch(/^rendering SOUL\.md: /);
+    expect(stored.status).toBe('provisioning');
+    await heartbeat(token).expect(200);
+  });
+
+  it('serialises two runs on one agent (advisory lock): their gateway calls do not interleave', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const before = fake.requests.length;
+    const [a, b] = await Promise.all([
+      provisioning.provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' }),
+      provisioning.provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' }),
+    ]);
+    expect([a.status, b.status]).toEqual(['provisioned', 'provisioned']);
+    const methods = fake.requests.slice(before).map((request) => request.method);
+    const firstSend = methods.indexOf('chat.send');
+    // Each run reads the config once; the second read comes after the first run's wake-up.
+    expect(methods.slice(0, firstSend).filter((m) => m === 'config.get')).toHaveLength(1);
+    expect(methods.slice(firstSend + 1).filter((m) => m === 'config.get')).toHaveLength(1);
+    // The later run's token is the one in force.
+    const stored = await reload(agent.id);
+    const written = state.files.get(`mc-${agent.id}`)?.get('AGENTS.md') ?? '';
+    expect(agentTokenDigest(/^AUTH_TOKEN=(.+)$/m.exec(written)?.[1] ?? '')).toBe(
+      stored.agentTokenHash,
+    );
+  });
+});
