@@ -6,6 +6,7 @@
  * app are real. The happy paths run against a real gateway in test/gateway/.
  */
 import { createHash } from 'node:crypto';
+import { InvalidRequestError, NotFoundError } from '../../src/common/errors/app-error';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { agentTokenDigest } from '../../src/auth/agent-token';
 import { GatewayOperationError, ProvisioningError } from '../../src/common/errors/gateway-errors';
@@ -223,5 +224,72 @@ describe('provisioning faults (in-process gateway)', () => {
     expect(agentTokenDigest(/^AUTH_TOKEN=(.+)$/m.exec(written)?.[1] ?? '')).toBe(
       stored.agentTokenHash,
     );
+  });
+
+  it('provisions with a token the agent already holds: that token stays, nothing pending', async () => {
+    const { agent, token } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const outcome = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update', token: { raw: token } },
+    );
+    expect(outcome).toMatchObject({ status: 'provisioned', token });
+    const stored = await reload(agent.id);
+    expect(stored.agentTokenHash).toBe(agentTokenDigest(token));
+    expect(stored.pendingAgentTokenHash).toBeNull();
+    expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md')).toContain(`AUTH_TOKEN=${token}`);
+    await heartbeat(token).expect(200);
+  });
+
+  it('skips an agent whose gateway has no URL, changing nothing', async () => {
+    const bare = await buildGateway(t.dataSource, organizationId, { url: '' });
+    const { agent } = await buildAgent(t.dataSource, bare.id, boardId);
+    const before = fake.requests.length;
+    const outcome = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'provision' },
+    );
+    expect(outcome).toMatchObject({ status: 'skipped', token: null });
+    expect(fake.requests.length).toBe(before);
+    expect(await reload(agent.id)).toEqual(agent);
+  });
+
+  it('is tenant-scoped: an agent of another organization is not found', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const other = await buildOrganization(t.dataSource);
+    await expect(
+      provisioning.provisionAgent(
+        { organizationId: other.id, agentId: agent.id },
+        { action: 'update' },
+      ),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      provisioning.ensureBoardLead({ organizationId: other.id, boardId }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('ensureBoardLead refuses boards without a usable gateway (contract §5.2 texts)', async () => {
+    const detached = await buildBoard(t.dataSource, organizationId, null);
+    await expect(
+      provisioning.ensureBoardLead({ organizationId, boardId: detached.id }),
+    ).rejects.toThrow(new InvalidRequestError('Board is not attached to a gateway'));
+    const bare = await buildGateway(t.dataSource, organizationId, { url: '' });
+    const unconfigured = await buildBoard(t.dataSource, organizationId, bare.id);
+    await expect(
+      provisioning.ensureBoardLead({ organizationId, boardId: unconfigured.id }),
+    ).rejects.toThrow('Gateway is not configured for this board');
+    expect(await t.dataSource.getRepository(Agent).countBy({ boardId: unconfigured.id })).toBe(0);
+  });
+
+  it('creates one lead when two ensure calls race (unique lead per board)', async () => {
+    const board = await buildBoard(t.dataSource, organizationId, gatewayId);
+    const results = await Promise.all([
+      provisioning.ensureBoardLead({ organizationId, boardId: board.id }),
+      provisioning.ensureBoardLead({ organizationId, boardId: board.id }),
+    ]);
+    expect(results.filter((result) => result.created)).toHaveLength(1);
+    expect(results[0].lead.id).toBe(results[1].lead.id);
+    expect(
+      await t.dataSource.getRepository(Agent).countBy({ boardId: board.id, isBoardLead: true }),
+    ).toBe(1);
   });
 });

@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// Provisioning runs against a real OpenClaw gateway (scripts/openclaw-gateway.sh) and an embedded
+// PostgreSQL: N board agents are provisioned (gateway agent created), updated with a changed
+// heartbeat (config patched, files rewritten, new token) and updated again with nothing changed.
+// Prints per-run wall time (p50/p95) and the gateway calls each run made, by method; asserts
+// nothing. The wake-up message is off so no model run competes with the measurement.
+// Usage: npm run bench:provision [-- --agents 10]
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+require('reflect-metadata');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { startEmbeddedPostgres, freePort } = require('../dist/database/embedded-postgres.js');
+const { createApp } = require('../dist/bootstrap.js');
+const { loadConfig } = require('../dist/config/app-config.js');
+const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
+const { ProvisioningService } = require('../dist/provisioning/provisioning.service.js');
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const AGENTS = arg('agents', 10);
+
+// Count every gateway call by method (the pooled client is the only way calls leave).
+const calls = new Map();
+const originalCall = GatewayClient.prototype.call;
+GatewayClient.prototype.call = function countedCall(method, params, options) {
+  calls.set(method, (calls.get(method) ?? 0) + 1);
+  return originalCall.call(this, method, params, options);
+};
+const takeCalls = () => {
+  const snapshot = Object.fromEntries([...calls].sort());
+  calls.clear();
+  return snapshot;
+};
+
+const stats = (samples) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return `p50 ${at(50).toFixed(0)} ms, p95 ${at(95).toFixed(0)} ms, max ${sorted.at(-1).toFixed(0)} ms`;
+};
+
+let gatewayUrl = process.env.OPENCLAW_GATEWAY_URL;
+let gatewayToken = process.env.OPENCLAW_GATEWAY_TOKEN;
+let runDir = process.env.OPENCLAW_RUN_DIR ?? null;
+let startedGateway = false;
+if (!gatewayUrl || !gatewayToken) {
+  process.stderr.write('starting a gateway with scripts/openclaw-gateway.sh …\n');
+  const out = execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'start'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const env = Object.fromEntries(
+    out
+      .split('\n')
+      .map((line) => /^(OPENCLAW_[A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  );
+  gatewayUrl = env.OPENCLAW_GATEWAY_URL;
+  gatewayToken = env.OPENCLAW_GATEWAY_TOKEN;
+  runDir = env.OPENCLAW_RUN_DIR;
+  startedGateway = true;
+}
+
+const db = await startEmbeddedPostgres({
+  dataDir: join(mkdtempSync(join(tmpdir(), 'mc-bench-')), 'pg'),
+  port: await freePort(),
+  database: 'bench',
+  persistent: false,
+  ephemeralTuning: true,
+});
+let app;
+try {
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    AUTH_MODE: 'local',
+    LOCAL_AUTH_TOKEN: randomBytes(48).toString('base64url'),
+    LOG_LEVEL: 'error',
+    PORT: '0',
+  });
+  app = await createApp(config, { shutdownHooks: false });
+  await app.init();
+  const ds = app.get(require('typeorm').DataSource);
+  const provisioning = app.get(ProvisioningService);
+  const workspaceRoot = join(runDir ?? mkdtempSync(join(tmpdir(), 'mc-ws-')), 'bench-workspaces');
+
+  const [{ id: organizationId }] = await ds.query(
+    `INSERT INTO organizations (name) VALUES ('bench') RETURNING id`,
+  );
+  const [{ id: gatewayId }] = await ds.query(
+    `INSERT INTO gateways (organization_id, name, url, token, workspace_root)
+     VALUES ($1, 'bench', $2, $3, $4) RETURNING id`,
+    [organizationId, gatewayUrl, gatewayToken, workspaceRoot],
+  );
+  const [{ id: boardId }] = await ds.query(
+    `INSERT INTO boards (organization_id, gateway_id, name, slug, board_type, objective)
+     VALUES ($1, $2, 'Bench board', 'bench-board', 'goal', 'Measure provisioning') RETURNING id`,
+    [organizationId, gatewayId],
+  );
+  const agentIds = [];
+  for (let i = 0; i < AGENTS; i += 1) {
+    const [{ id }] = await ds.query(
+      `INSERT INTO agents (board_id, gateway_id, name, status) VALUES ($1, $2, $3, 'provisioning') RETURNING id`,
+      [boardId, gatewayId, `Bench agent ${i + 1}`],
+    );
+    agentIds.push(id);
+  }
+
+  // Warm the pooled socket (the first call pays the handshake).
+  await app
+    .get(require('../dist/openclaw/openclaw-gateway.service.js').OpenClawGatewayService)
+    .methods({ url: gatewayUrl, token: gatewayToken })
+    .health();
+  takeCalls();
+
+  const phase = async (label, request, before) => {
+    const times = [];
+    let configPatches = 0;
+    for (const agentId of agentIds) {
+      if (before) await before(agentId);
+      const started = performance.now();
+      const outcome = await provisioning.provisionAgent({ organizationId, agentId }, request);
+      times.push(performance.now() - started);
+      if (outcome.status !== 'provisioned') throw new Error(`${label}: ${outcome.error}`);
+      if (outcome.configPatched) configPatches += 1;
+    }
+    const perRun = Object.fromEntries(
+      Object.entries(takeCalls()).map(([method, n]) => [method, +(n / AGENTS).toFixed(1)]),
+    );
+    const total = Object.values(perRun).reduce((sum, n) => sum + n, 0);
+    console.log(`\n${label} (${AGENTS} agents): ${stats(times)}`);
+    console.log(`  config patches (gateway reloads): ${configPatches}/${AGENTS}`);
+    console.log(`  gateway calls per run: ${total.toFixed(1)} ${JSON.stringify(perRun)}`);
+  };
+
+  await phase('first provision (creates the gateway agent)', { action: 'provision', wake: false });
+  await phase(
+    'update with a changed heartbeat (patch + files + new token)',
+    { action: 'update', wake: false },
+    (agentId) =>
+      ds.query(`UPDATE agents SET heartbeat_config = '{"every": "20m"}' WHERE id = $1`, [agentId]),
+  );
+  await phase('update with nothing changed', { action: 'update', wake: false });
+  await phase('update with the wake-up message (chat.send)', { action: 'update' });
+
+  for (const agentId of agentIds) {
+    const [agent] = await ds.query(`SELECT * FROM agents WHERE id = $1`, [agentId]);
+    const [gateway] = await ds.query(`SELECT * FROM gateways WHERE id = $1`, [gatewayId]);
+    await provisioning.cleanupAgent(
+      {
+        id: agent.id,
+        boardId: agent.board_id,
+        gatewayId,
+        isBoardLead: false,
+        openclawSessionId: agent.openclaw_session_id,
+      },
+      { url: gateway.url, token: gateway.token, workspaceRoot: gateway.workspace_root },
+    );
+  }
+} finally {
+  await app?.close();
+  await db.stop();
+  if (startedGateway && runDir) {
+    execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'stop', runDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+}
