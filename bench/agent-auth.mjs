@@ -5,35 +5,20 @@
 // Usage: npm run bench:agent-auth [-- --agents 10000 --requests 2000]
 import { createRequire } from 'node:module';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { arg, pct, startBenchDatabase } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
-const { startEmbeddedPostgres, freePort } = require('../dist/database/embedded-postgres.js');
 const { createApp } = require('../dist/bootstrap.js');
 const { loadConfig } = require('../dist/config/app-config.js');
 const { agentTokenDigest, generateAgentToken } = require('../dist/auth/agent-token.js');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const AGENTS = arg('agents', 10_000);
 const REQUESTS = arg('requests', 2_000);
 const CONCURRENCY = arg('concurrency', 8);
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-const db = await startEmbeddedPostgres({
-  dataDir: join(mkdtempSync(join(tmpdir(), 'mc-bench-')), 'pg'),
-  port: await freePort(),
-  database: 'bench',
-  persistent: false,
-  ephemeralTuning: true,
-});
+const db = await startBenchDatabase();
 let app;
 try {
   const config = loadConfig({
@@ -48,19 +33,28 @@ try {
   const base = await app.getUrl();
   const ds = app.get(require('typeorm').DataSource);
 
-  const [{ id: orgId }] = await ds.query(`INSERT INTO organizations (name) VALUES ('bench') RETURNING id`);
+  const [{ id: orgId }] = await ds.query(
+    `INSERT INTO organizations (name) VALUES ('bench') RETURNING id`,
+  );
   const [{ id: gatewayId }] = await ds.query(
     `INSERT INTO gateways (organization_id, name, url, workspace_root) VALUES ($1, 'gw', 'ws://127.0.0.1:1', '~/.openclaw') RETURNING id`,
     [orgId],
   );
+  // Board agents: a gateway has one main agent (unique index).
+  const [{ id: boardId }] = await ds.query(
+    `INSERT INTO boards (organization_id, gateway_id, name, slug) VALUES ($1, $2, 'bench', 'bench') RETURNING id`,
+    [orgId, gatewayId],
+  );
   const tokens = [];
   for (let start = 0; start < AGENTS; start += 1000) {
-    const batch = Array.from({ length: Math.min(1000, AGENTS - start) }, () => generateAgentToken());
+    const batch = Array.from({ length: Math.min(1000, AGENTS - start) }, () =>
+      generateAgentToken(),
+    );
     tokens.push(...batch);
     await ds.query(
-      `INSERT INTO agents (gateway_id, name, agent_token_hash, last_seen_at)
-       SELECT $1, 'agent-' || n, h, now() FROM unnest($2::text[]) WITH ORDINALITY AS t(h, n)`,
-      [gatewayId, batch.map(agentTokenDigest)],
+      `INSERT INTO agents (gateway_id, board_id, name, agent_token_hash, last_seen_at)
+       SELECT $1, $2, 'agent-' || n, h, now() FROM unnest($3::text[]) WITH ORDINALITY AS t(h, n)`,
+      [gatewayId, boardId, batch.map(agentTokenDigest)],
     );
   }
 
@@ -70,7 +64,9 @@ try {
     while (next < REQUESTS) {
       const token = tokens[next++ % tokens.length];
       const t0 = performance.now();
-      const res = await fetch(`${base}/api/v1/agent/boards`, { headers: { 'X-Agent-Token': token } });
+      const res = await fetch(`${base}/api/v1/agent/boards`, {
+        headers: { 'X-Agent-Token': token },
+      });
       await res.arrayBuffer();
       if (res.status !== 200) throw new Error(`unexpected ${res.status}`);
       latencies.push(performance.now() - t0);

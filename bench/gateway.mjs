@@ -7,12 +7,10 @@
 // Prints figures; asserts nothing. Uses a running gateway when OPENCLAW_GATEWAY_URL and
 // OPENCLAW_GATEWAY_TOKEN are set, else starts (and stops) one.
 // Usage: npm run bench:gateway [-- --calls 300 --concurrent 100]
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { arg, pct, useGateway } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -22,44 +20,21 @@ const { DeviceIdentity } = require('../dist/openclaw/device-identity.js');
 const { OPERATOR_SCOPES } = require('../dist/openclaw/protocol.js');
 require('@nestjs/common').Logger.overrideLogger(['error', 'warn']);
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const CALLS = arg('calls', 300);
 const CONCURRENT = arg('concurrent', 100);
 const WARMUP = 30;
 
 const stats = (samples) => {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  const at = (p) => pct(sorted, p);
   const mean = sorted.reduce((sum, x) => sum + x, 0) / sorted.length;
   return { n: sorted.length, p50: at(50), p95: at(95), mean };
 };
 const fmt = (ms) => `${ms.toFixed(3)} ms`;
 
-let gatewayUrl = process.env.OPENCLAW_GATEWAY_URL;
-let gatewayToken = process.env.OPENCLAW_GATEWAY_TOKEN;
-let runDir = null;
-if (!gatewayUrl || !gatewayToken) {
-  process.stderr.write('starting a gateway with scripts/openclaw-gateway.sh …\n');
-  const out = execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'start'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const env = Object.fromEntries(
-    out
-      .split('\n')
-      .map((line) => /^(OPENCLAW_[A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  );
-  gatewayUrl = env.OPENCLAW_GATEWAY_URL;
-  gatewayToken = env.OPENCLAW_GATEWAY_TOKEN;
-  runDir = env.OPENCLAW_RUN_DIR;
-}
+const gateway = useGateway();
+const gatewayUrl = gateway.url;
+const gatewayToken = gateway.token;
 
 const settings = {
   connectTimeoutMs: 10_000,
@@ -105,7 +80,12 @@ async function openBareSocket() {
             params: {
               minProtocol: 3,
               maxProtocol: 4,
-              client: { id: 'gateway-client', version: 'bench', platform: process.platform, mode: 'backend' },
+              client: {
+                id: 'gateway-client',
+                version: 'bench',
+                platform: process.platform,
+                mode: 'backend',
+              },
               role: 'operator',
               scopes: [...OPERATOR_SCOPES],
               auth: { token: gatewayToken },
@@ -154,7 +134,9 @@ try {
   const server = await pooled.connect();
   const perCall = await timeSequential('connect-per-call (upstream)', connectPerCall);
   const pool = await timeSequential('pooled GatewayClient', () => pooled.call('sessions.list', {}));
-  const floor = await timeSequential('floor: bare ws, open socket', () => bare.call('sessions.list'));
+  const floor = await timeSequential('floor: bare ws, open socket', () =>
+    bare.call('sessions.list'),
+  );
 
   const concurrentSamples = [];
   const started = performance.now();
@@ -174,7 +156,9 @@ try {
   );
   console.log('pattern                              p50          p95          mean');
   for (const row of [perCall, pool, floor, concurrent]) {
-    console.log(`${row.label.padEnd(36)} ${fmt(row.p50).padEnd(12)} ${fmt(row.p95).padEnd(12)} ${fmt(row.mean)}`);
+    console.log(
+      `${row.label.padEnd(36)} ${fmt(row.p50).padEnd(12)} ${fmt(row.p95).padEnd(12)} ${fmt(row.mean)}`,
+    );
   }
   console.log(
     `\n${CONCURRENT} concurrent calls on one pooled socket: ${fmt(wall)} wall, ` +
@@ -187,10 +171,5 @@ try {
 } finally {
   pooled.close();
   bare.close();
-  if (runDir) {
-    execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'stop', runDir], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
+  gateway.stop();
 }

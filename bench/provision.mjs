@@ -5,28 +5,21 @@
 // Prints per-run wall time (p50/p95) and the gateway calls each run made, by method; asserts
 // nothing. The wake-up message is off so no model run competes with the measurement.
 // Usage: npm run bench:provision [-- --agents 10]
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { arg, pct, startBenchDatabase, useGateway } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { startEmbeddedPostgres, freePort } = require('../dist/database/embedded-postgres.js');
 const { createApp } = require('../dist/bootstrap.js');
 const { loadConfig } = require('../dist/config/app-config.js');
 const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
 const { ProvisioningService } = require('../dist/provisioning/provisioning.service.js');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const AGENTS = arg('agents', 10);
 
 // Count every gateway call by method (the pooled client is the only way calls leave).
@@ -44,41 +37,15 @@ const takeCalls = () => {
 
 const stats = (samples) => {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  const at = (p) => pct(sorted, p);
   return `p50 ${at(50).toFixed(0)} ms, p95 ${at(95).toFixed(0)} ms, max ${sorted.at(-1).toFixed(0)} ms`;
 };
 
-let gatewayUrl = process.env.OPENCLAW_GATEWAY_URL;
-let gatewayToken = process.env.OPENCLAW_GATEWAY_TOKEN;
-let runDir = process.env.OPENCLAW_RUN_DIR ?? null;
-let startedGateway = false;
-if (!gatewayUrl || !gatewayToken) {
-  process.stderr.write('starting a gateway with scripts/openclaw-gateway.sh …\n');
-  const out = execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'start'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const env = Object.fromEntries(
-    out
-      .split('\n')
-      .map((line) => /^(OPENCLAW_[A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  );
-  gatewayUrl = env.OPENCLAW_GATEWAY_URL;
-  gatewayToken = env.OPENCLAW_GATEWAY_TOKEN;
-  runDir = env.OPENCLAW_RUN_DIR;
-  startedGateway = true;
-}
-
-const db = await startEmbeddedPostgres({
-  dataDir: join(mkdtempSync(join(tmpdir(), 'mc-bench-')), 'pg'),
-  port: await freePort(),
-  database: 'bench',
-  persistent: false,
-  ephemeralTuning: true,
-});
+const gateway = useGateway();
+const gatewayUrl = gateway.url;
+const gatewayToken = gateway.token;
+const runDir = gateway.runDir;
+const db = await startBenchDatabase();
 let app;
 try {
   const config = loadConfig({
@@ -170,10 +137,5 @@ try {
 } finally {
   await app?.close();
   await db.stop();
-  if (startedGateway && runDir) {
-    execFileSync('bash', [join(ROOT, 'scripts/openclaw-gateway.sh'), 'stop', runDir], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
+  gateway.stop();
 }

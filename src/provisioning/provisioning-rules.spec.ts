@@ -11,6 +11,7 @@ import {
   workspacePath,
 } from './agent-identity';
 import { DEFAULT_HEARTBEAT_CONFIG, effectiveHeartbeat } from './heartbeat';
+import { templatedFiles } from './templates';
 import { planWorkspaceFiles, type WorkspaceFilePlanInput } from './workspace-files';
 
 const GATEWAY = '0b6f7f4e-8a11-4c7e-9f55-2f1a7d0c9e01';
@@ -115,16 +116,7 @@ describe('heartbeat merge', () => {
 });
 
 describe('workspace file selection', () => {
-  const TEMPLATED = [
-    'AGENTS.md',
-    'BOOTSTRAP.md',
-    'HEARTBEAT.md',
-    'IDENTITY.md',
-    'MEMORY.md',
-    'SOUL.md',
-    'TOOLS.md',
-    'USER.md',
-  ];
+  const TEMPLATED = templatedFiles('board');
   // What openclaw@2026.9.6 lists for an agent it just created.
   const FRESH_V4 = [
     { name: 'AGENTS.md', missing: false },
