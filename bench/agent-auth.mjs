@@ -6,12 +6,10 @@
 import { createRequire } from 'node:module';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { arg, pct, startBenchDatabase } from './support.mjs';
+import { arg, createBenchApp, pct, startBenchDatabase } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
-const { createApp } = require('../dist/bootstrap.js');
-const { loadConfig } = require('../dist/config/app-config.js');
 const { agentTokenDigest, generateAgentToken } = require('../dist/auth/agent-token.js');
 
 const AGENTS = arg('agents', 10_000);
@@ -21,14 +19,7 @@ const CONCURRENCY = arg('concurrency', 8);
 const db = await startBenchDatabase();
 let app;
 try {
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    AUTH_MODE: 'local',
-    LOCAL_AUTH_TOKEN: randomBytes(48).toString('base64url'),
-    LOG_LEVEL: 'error',
-    PORT: '0',
-  });
-  app = await createApp(config, { shutdownHooks: false });
+  app = await createBenchApp(db.url);
   await app.listen(0, '127.0.0.1');
   const base = await app.getUrl();
   const ds = app.get(require('typeorm').DataSource);

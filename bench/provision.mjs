@@ -5,18 +5,15 @@
 // Prints per-run wall time (p50/p95) and the gateway calls each run made, by method; asserts
 // nothing. The wake-up message is off so no model run competes with the measurement.
 // Usage: npm run bench:provision [-- --agents 10]
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { arg, pct, startBenchDatabase, useGateway } from './support.mjs';
+import { arg, createBenchApp, pct, startBenchDatabase, useGateway } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
-const { createApp } = require('../dist/bootstrap.js');
-const { loadConfig } = require('../dist/config/app-config.js');
 const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
 const { ProvisioningService } = require('../dist/provisioning/provisioning.service.js');
 
@@ -48,15 +45,7 @@ const runDir = gateway.runDir;
 const db = await startBenchDatabase();
 let app;
 try {
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    AUTH_MODE: 'local',
-    LOCAL_AUTH_TOKEN: randomBytes(48).toString('base64url'),
-    LOG_LEVEL: 'error',
-    PORT: '0',
-  });
-  app = await createApp(config, { shutdownHooks: false });
-  await app.init();
+  app = await createBenchApp(db.url);
   const ds = app.get(require('typeorm').DataSource);
   const provisioning = app.get(ProvisioningService);
   const workspaceRoot = join(runDir ?? mkdtempSync(join(tmpdir(), 'mc-ws-')), 'bench-workspaces');

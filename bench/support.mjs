@@ -32,6 +32,24 @@ export async function startBenchDatabase() {
   });
 }
 
+/** The application on a bench database (local auth, quiet logs), initialised, not listening. */
+export async function createBenchApp(databaseUrl) {
+  require('reflect-metadata');
+  const { randomBytes } = require('node:crypto');
+  const { createApp } = require('../dist/bootstrap.js');
+  const { loadConfig } = require('../dist/config/app-config.js');
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    AUTH_MODE: 'local',
+    LOCAL_AUTH_TOKEN: randomBytes(48).toString('base64url'),
+    LOG_LEVEL: 'error',
+    PORT: '0',
+  });
+  const app = await createApp(config, { shutdownHooks: false });
+  await app.init();
+  return app;
+}
+
 /**
  * The gateway of OPENCLAW_GATEWAY_URL/_TOKEN when set, else one started with
  * scripts/openclaw-gateway.sh; `stop()` stops only a gateway started here.
