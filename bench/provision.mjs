@@ -109,19 +109,12 @@ try {
   await phase('update with nothing changed', { action: 'update', wake: false });
   await phase('update with the wake-up message (chat.send)', { action: 'update' });
 
-  for (const agentId of agentIds) {
-    const [agent] = await ds.query(`SELECT * FROM agents WHERE id = $1`, [agentId]);
-    const [gateway] = await ds.query(`SELECT * FROM gateways WHERE id = $1`, [gatewayId]);
-    await provisioning.cleanupAgent(
-      {
-        id: agent.id,
-        boardId: agent.board_id,
-        gatewayId,
-        isBoardLead: false,
-        openclawSessionId: agent.openclaw_session_id,
-      },
-      { url: gateway.url, token: gateway.token, workspaceRoot: gateway.workspace_root },
-    );
+  // Remove what the bench created from the gateway (the rows go with the database).
+  const { Agent } = require('../dist/agents/entities/agent.entity.js');
+  const { Gateway } = require('../dist/gateways/entities/gateway.entity.js');
+  const gatewayRow = await ds.getRepository(Gateway).findOneByOrFail({ id: gatewayId });
+  for (const agent of await ds.getRepository(Agent).findBy({ gatewayId })) {
+    await provisioning.cleanupAgent(agent, gatewayRow);
   }
 } finally {
   await app?.close();

@@ -29,7 +29,6 @@ export class AgentHeartbeatService {
         })
         .setParameters(wanted === null ? {} : { status: wanted })
         .where('id = :id', { id: agent.id })
-        .returning('*')
         .execute();
       const row = await manager.getRepository(Agent).findOneByOrFail({ id: agent.id });
       if ((result.affected ?? 0) === 0) return row;

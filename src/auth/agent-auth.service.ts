@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { Agent } from '../agents/entities/agent.entity';
-import { agentTokenDigest } from './agent-token';
+import { agentTokenDigest, promotePendingAgentToken } from './agent-token';
 
 /** An agent's presence is refreshed at most this often (contract §2.2). */
 export const PRESENCE_TOUCH_INTERVAL_SECONDS = 30;
@@ -23,20 +23,13 @@ export class AgentAuthService {
       where: [{ agentTokenHash: digest }, { pendingAgentTokenHash: digest }],
     });
     if (!agent) return null;
-    if (agent.agentTokenHash !== digest) await this.promotePendingToken(agent, digest);
+    if (agent.agentTokenHash !== digest) {
+      await promotePendingAgentToken(this.agents.manager, agent.id, digest);
+      agent.agentTokenHash = digest;
+      agent.pendingAgentTokenHash = null;
+    }
     await this.touchPresence(agent);
     return agent;
-  }
-
-  private async promotePendingToken(agent: Agent, digest: string): Promise<void> {
-    await this.agents
-      .createQueryBuilder()
-      .update(Agent)
-      .set({ agentTokenHash: digest, pendingAgentTokenHash: null })
-      .where('id = :id AND pending_agent_token_hash = :digest', { id: agent.id, digest })
-      .execute();
-    agent.agentTokenHash = digest;
-    agent.pendingAgentTokenHash = null;
   }
 
   /**

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { Agent } from '../agents/entities/agent.entity';
 
 /** 256 bits of randomness, URL-safe base64 without padding (43 characters). */
 export function generateAgentToken(): string {
@@ -16,4 +18,22 @@ export function generateAgentToken(): string {
  */
 export function agentTokenDigest(token: string): string {
   return `sha256:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
+}
+
+/**
+ * Makes a pending token (issued by a (re)provision, see Agent.pendingAgentTokenHash) the
+ * agent's token, if it is still the pending one. Conditional, so a newer provision's pending
+ * token is never replaced by an older one.
+ */
+export async function promotePendingAgentToken(
+  manager: EntityManager,
+  agentId: string,
+  digest: string,
+): Promise<void> {
+  await manager
+    .createQueryBuilder()
+    .update(Agent)
+    .set({ agentTokenHash: () => 'pending_agent_token_hash', pendingAgentTokenHash: null })
+    .where('id = :agentId AND pending_agent_token_hash = :digest', { agentId, digest })
+    .execute();
 }

@@ -15,13 +15,13 @@ export const leadAgentId = (boardId: string): string => `lead-${boardId}`;
 /** Board agents are keyed by their row id: names can be non-ASCII, collide or change. */
 export const boardAgentId = (agentId: string): string => `mc-${agentId}`;
 
-export const mainSessionKeyFor = (gatewayAgentId: string): string =>
+/** The main session of a gateway agent: `agent:<gateway agent id>:main`. */
+export const sessionKeyFor = (gatewayAgentId: string): string =>
   `${SESSION_KEY_PREFIX}:${gatewayAgentId}:main`;
-export const mainSessionKey = (gatewayId: string): string =>
-  mainSessionKeyFor(mainAgentId(gatewayId));
-export const leadSessionKey = (boardId: string): string => mainSessionKeyFor(leadAgentId(boardId));
+export const mainSessionKey = (gatewayId: string): string => sessionKeyFor(mainAgentId(gatewayId));
+export const leadSessionKey = (boardId: string): string => sessionKeyFor(leadAgentId(boardId));
 export const boardAgentSessionKey = (agentId: string): string =>
-  mainSessionKeyFor(boardAgentId(agentId));
+  sessionKeyFor(boardAgentId(agentId));
 
 /** Lowercase; each run of characters outside `[a-z0-9]` becomes `-`; no leading/trailing `-`. */
 export function slugify(value: string): string {
@@ -51,15 +51,15 @@ export function agentKind(agent: Pick<Agent, 'boardId' | 'isBoardLead'>): AgentK
   return agent.isBoardLead ? 'lead' : 'board';
 }
 
-/** The session key a new agent of this kind gets. */
-export function defaultSessionKey(agent: Omit<IdentitySource, 'openclawSessionId'>): string {
+/** The gateway agent a new agent of this kind gets. */
+function defaultGatewayAgentId(agent: Omit<IdentitySource, 'openclawSessionId'>): string {
   switch (agentKind(agent)) {
     case 'main':
-      return mainSessionKey(agent.gatewayId);
+      return mainAgentId(agent.gatewayId);
     case 'lead':
-      return leadSessionKey(agent.boardId as string);
+      return leadAgentId(agent.boardId as string);
     case 'board':
-      return boardAgentSessionKey(agent.id);
+      return boardAgentId(agent.id);
   }
 }
 
@@ -79,11 +79,9 @@ export function agentGatewayIdentity(
   agent: IdentitySource,
   gateway: Pick<Gateway, 'workspaceRoot'>,
 ): AgentGatewayIdentity {
-  const sessionKey = agent.openclawSessionId?.trim() || defaultSessionKey(agent);
-  const gatewayAgentId =
-    gatewayAgentIdFromSessionKey(sessionKey) ??
-    gatewayAgentIdFromSessionKey(defaultSessionKey(agent)) ??
-    boardAgentId(agent.id);
+  const fallbackId = defaultGatewayAgentId(agent);
+  const sessionKey = agent.openclawSessionId?.trim() || sessionKeyFor(fallbackId);
+  const gatewayAgentId = gatewayAgentIdFromSessionKey(sessionKey) ?? fallbackId;
   return {
     kind: agentKind(agent),
     gatewayAgentId,

@@ -4,7 +4,11 @@ import { DataSource, EntityManager, IsNull } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent, AGENT_STATUS } from '../agents/entities/agent.entity';
-import { agentTokenDigest, generateAgentToken } from '../auth/agent-token';
+import {
+  agentTokenDigest,
+  generateAgentToken,
+  promotePendingAgentToken,
+} from '../auth/agent-token';
 import { Board } from '../boards/entities/board.entity';
 import { InvalidRequestError, NotFoundError } from '../common/errors/app-error';
 import {
@@ -38,7 +42,7 @@ import {
 } from './agent-identity';
 import { parseConnectionBlock } from './connection-block';
 import { defaultHeartbeatConfig, effectiveHeartbeat } from './heartbeat';
-import { buildTemplateContext, type AgentKind } from './template-context';
+import { buildTemplateContext, defaultIdentityProfile, type AgentKind } from './template-context';
 import { templatedFiles, WorkspaceTemplates } from './templates';
 import { planWorkspaceFiles, TOKEN_CARRIER_FILES, type SkipReason } from './workspace-files';
 
@@ -102,16 +106,6 @@ export interface EnsureLeadResult {
 }
 
 export const DEFAULT_LEAD_NAME = 'Lead Agent';
-const LEAD_IDENTITY = {
-  role: 'Board Lead',
-  communication_style: 'direct, concise, practical',
-  emoji: ':gear:',
-};
-const MAIN_IDENTITY = {
-  role: 'Gateway Agent',
-  communication_style: 'direct, concise, practical',
-  emoji: ':compass:',
-};
 
 /** How long a just-created gateway agent may take to show up (config hot-reload). */
 const CREATE_VISIBLE_TIMEOUT_MS = 15_000;
@@ -198,6 +192,7 @@ export class ProvisioningService {
       request.token && 'raw' in request.token ? request.token.raw : generateAgentToken();
     const digest = agentTokenDigest(token);
     const priorStatus = agent.status;
+    agent.heartbeatConfig ??= defaultHeartbeatConfig();
     const repo = manager.getRepository(Agent);
     await repo.update(
       { id: agent.id },
@@ -207,10 +202,9 @@ export class ProvisioningService {
         provisionAction: request.action,
         status: request.action === 'update' ? AGENT_STATUS.updating : agent.status,
         openclawSessionId: identity.sessionKey,
-        heartbeatConfig: agent.heartbeatConfig ?? defaultHeartbeatConfig(),
+        heartbeatConfig: agent.heartbeatConfig,
       }),
     );
-    agent.heartbeatConfig ??= defaultHeartbeatConfig();
 
     try {
       await this.provisionOnGateway({
@@ -334,7 +328,7 @@ export class ProvisioningService {
         }
       }
       if (name === carriers[carriers.length - 1]) {
-        await this.promotePendingToken(manager, agent.id, digest);
+        await promotePendingAgentToken(manager, agent.id, digest);
         outcome.token = token;
       }
     }
@@ -408,15 +402,6 @@ export class ProvisioningService {
     }
   }
 
-  private async promotePendingToken(manager: EntityManager, agentId: string, digest: string) {
-    await manager
-      .createQueryBuilder()
-      .update(Agent)
-      .set({ agentTokenHash: () => 'pending_agent_token_hash', pendingAgentTokenHash: null })
-      .where('id = :agentId AND pending_agent_token_hash = :digest', { agentId, digest })
-      .execute();
-  }
-
   private async recordFailure(
     manager: EntityManager,
     agent: Agent,
@@ -477,7 +462,7 @@ export class ProvisioningService {
           isBoardLead: false,
           openclawSessionId: sessionKey,
           heartbeatConfig: defaultHeartbeatConfig(),
-          identityProfile: { ...MAIN_IDENTITY },
+          identityProfile: defaultIdentityProfile('main'),
         }),
       )
       .orIgnore()
@@ -490,7 +475,7 @@ export class ProvisioningService {
     if (agent.isBoardLead) repairs.isBoardLead = false;
     if (agent.openclawSessionId !== sessionKey) repairs.openclawSessionId = sessionKey;
     if (!agent.heartbeatConfig) repairs.heartbeatConfig = defaultHeartbeatConfig();
-    if (!agent.identityProfile) repairs.identityProfile = { ...MAIN_IDENTITY };
+    if (!agent.identityProfile) repairs.identityProfile = defaultIdentityProfile('main');
     if (!agent.status) repairs.status = AGENT_STATUS.provisioning;
     if (Object.keys(repairs).length === 0) return { agent, changed: false };
     await repo.update({ id: agent.id }, agentPatch(repairs));
@@ -543,12 +528,10 @@ export class ProvisioningService {
       .getRepository(Board)
       .findOneBy({ id: scope.boardId, organizationId: scope.organizationId });
     if (!board) throw new NotFoundError();
-    const gateway = board.gatewayId
-      ? await this.dataSource
-          .getRepository(Gateway)
-          .findOneBy({ id: board.gatewayId, organizationId: scope.organizationId })
-      : null;
     if (!board.gatewayId) throw new InvalidRequestError('Board is not attached to a gateway');
+    const gateway = await this.dataSource
+      .getRepository(Gateway)
+      .findOneBy({ id: board.gatewayId, organizationId: scope.organizationId });
     if (!gateway || !gateway.url.trim()) {
       throw new InvalidRequestError('Gateway is not configured for this board');
     }
@@ -556,39 +539,11 @@ export class ProvisioningService {
     const wantedName = options.agentName?.trim() || null;
 
     const existing = await repo.findOneBy({ boardId: board.id, isBoardLead: true });
-    if (existing)
-      return {
-        lead: await this.repairLead(existing, board, gateway, wantedName),
-        created: false,
-        outcome: null,
-      };
-
-    const identityProfile: Record<string, string> = { ...LEAD_IDENTITY };
-    for (const [key, value] of Object.entries(options.identityProfile ?? {})) {
-      if (typeof value === 'string' && value.trim()) identityProfile[key] = value.trim();
-    }
-    const inserted = await repo
-      .createQueryBuilder()
-      .insert()
-      .values(
-        agentPatch({
-          boardId: board.id,
-          gatewayId: gateway.id,
-          name: wantedName ?? DEFAULT_LEAD_NAME,
-          status: AGENT_STATUS.provisioning,
-          isBoardLead: true,
-          openclawSessionId: leadSessionKey(board.id),
-          heartbeatConfig: defaultHeartbeatConfig(),
-          identityProfile,
-        }),
-      )
-      .orIgnore()
-      .returning(['id'])
-      .execute();
-    const leadId = (inserted.raw as { id: string }[])[0]?.id;
+    const leadId = existing ? null : await this.insertLead(board, gateway, wantedName, options);
     if (!leadId) {
-      // Another instance created it between our read and insert (unique lead per board).
-      const lead = await repo.findOneByOrFail({ boardId: board.id, isBoardLead: true });
+      // An existing lead, or one another instance created between our read and insert.
+      const lead =
+        existing ?? (await repo.findOneByOrFail({ boardId: board.id, isBoardLead: true }));
       return {
         lead: await this.repairLead(lead, board, gateway, wantedName),
         created: false,
@@ -600,6 +555,39 @@ export class ProvisioningService {
       { action: options.action ?? 'provision', user: options.user },
     );
     return { lead: outcome.agent, created: true, outcome };
+  }
+
+  /** Inserts the board's lead; null when the board already has one (unique lead per board). */
+  private async insertLead(
+    board: Board,
+    gateway: Gateway,
+    name: string | null,
+    options: EnsureLeadOptions,
+  ): Promise<string | null> {
+    const identityProfile = defaultIdentityProfile('lead');
+    for (const [key, value] of Object.entries(options.identityProfile ?? {})) {
+      if (typeof value === 'string' && value.trim()) identityProfile[key] = value.trim();
+    }
+    const inserted = await this.dataSource
+      .getRepository(Agent)
+      .createQueryBuilder()
+      .insert()
+      .values(
+        agentPatch({
+          boardId: board.id,
+          gatewayId: gateway.id,
+          name: name ?? DEFAULT_LEAD_NAME,
+          status: AGENT_STATUS.provisioning,
+          isBoardLead: true,
+          openclawSessionId: leadSessionKey(board.id),
+          heartbeatConfig: defaultHeartbeatConfig(),
+          identityProfile,
+        }),
+      )
+      .orIgnore()
+      .returning(['id'])
+      .execute();
+    return (inserted.raw as { id: string }[])[0]?.id ?? null;
   }
 
   private async repairLead(lead: Agent, board: Board, gateway: Gateway, name: string | null) {
@@ -692,24 +680,19 @@ export class ProvisioningService {
 
   // ---- helpers --------------------------------------------------------------------------
 
+  /** The agent with its gateway and board, in one query scoped to the organization. */
   private async loadTarget(manager: EntityManager, ref: TenantAgentRef) {
     const agent = await manager
       .getRepository(Agent)
       .createQueryBuilder('agent')
       .innerJoinAndSelect('agent.gateway', 'gateway')
+      .leftJoinAndSelect('agent.board', 'board', 'board.organization_id = gateway.organization_id')
       .where('agent.id = :agentId', { agentId: ref.agentId })
       .andWhere('gateway.organization_id = :organizationId', { organizationId: ref.organizationId })
       .getOne();
-    if (!agent?.gateway) throw new NotFoundError();
-    const gateway = agent.gateway;
-    let board: Board | null = null;
-    if (agent.boardId) {
-      board = await manager
-        .getRepository(Board)
-        .findOneBy({ id: agent.boardId, organizationId: ref.organizationId });
-      if (!board) throw new NotFoundError();
-    }
-    return { agent, gateway, board };
+    // A board agent whose board is not in the gateway's organization is not found either.
+    if (!agent?.gateway || (agent.boardId !== null && !agent.board)) throw new NotFoundError();
+    return { agent, gateway: agent.gateway, board: agent.board ?? null };
   }
 
   private async recordActivity(

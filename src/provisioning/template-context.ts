@@ -49,6 +49,18 @@ const DEFAULT_EMOJI: Readonly<Record<AgentKind, string>> = {
   main: ':compass:',
 };
 
+/**
+ * The identity_profile a new lead or main agent row gets (contract §5.4, §5.8): the same
+ * defaults the template context falls back to.
+ */
+export function defaultIdentityProfile(kind: AgentKind): Record<string, string> {
+  return {
+    role: DEFAULT_ROLE[kind],
+    communication_style: DEFAULT_COMMUNICATION_STYLE,
+    emoji: DEFAULT_EMOJI[kind],
+  };
+}
+
 /** identity_* context key → identity_profile key (snake_case as stored upstream). */
 const IDENTITY_FIELDS = [
   'role',

@@ -10,12 +10,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import nunjucks from 'nunjucks';
-import {
-  buildTemplateContext,
-  templateContextKeys,
-  type AgentKind,
-  type TemplateContextInput,
-} from './template-context';
+import { templateContextKeys, type AgentKind } from './template-context';
 
 export const TEMPLATE_DIR: string = path.resolve(__dirname, '..', '..', 'templates');
 
@@ -232,34 +227,8 @@ function lineOf(source: string, index: number): number {
   return line;
 }
 
-/** A complete board-agent context with placeholder values: the variables user templates may use. */
-let sampleContext: Record<string, string> | null = null;
-function boardAgentSampleContext(): Record<string, string> {
-  const sample: TemplateContextInput = {
-    kind: 'board',
-    agent: { id: 'agent-id', name: 'Agent', identityProfile: null },
-    gatewayAgentId: 'mc-agent-id',
-    sessionKey: 'agent:mc-agent-id:main',
-    workspacePath: '/workspace/workspace-mc-agent-id',
-    workspaceRoot: '/workspace',
-    mainSessionKey: 'agent:mc-gateway-id:main',
-    authToken: 'token',
-    baseUrl: 'http://localhost',
-    board: {
-      id: 'board-id',
-      name: 'Board',
-      boardType: 'goal',
-      objective: null,
-      successMetrics: null,
-      targetDate: null,
-      goalConfirmed: false,
-    },
-    user: null,
-    heartbeat: {},
-  };
-  sampleContext ??= buildTemplateContext(sample);
-  return sampleContext;
-}
+/** The variables user templates may use: a board agent's context keys. */
+let userTemplateVariables: Record<string, string> | null = null;
 
 /**
  * Null when the user template is acceptable, else the problem (for DTO validation): unknown
@@ -267,7 +236,10 @@ function boardAgentSampleContext(): Record<string, string> {
  */
 export function checkUserTemplate(source: string): string | null {
   try {
-    renderUserTemplate(source, boardAgentSampleContext(), 'template');
+    userTemplateVariables ??= Object.fromEntries(
+      templateContextKeys('board').map((key) => [key, '']),
+    );
+    renderUserTemplate(source, userTemplateVariables, 'template');
     return null;
   } catch (error) {
     if (error instanceof WorkspaceTemplateError) return error.problem;
