@@ -14,6 +14,7 @@ import type { DeviceIdentity } from './device-identity';
 import { GatewayConnection } from './gateway-connection';
 import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
+import { sleep } from './retry';
 
 export interface GatewayTarget {
   url: string;
@@ -48,9 +49,6 @@ export interface CallOptions {
 }
 
 export type DeviceProvider = () => Promise<DeviceIdentity>;
-
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 export class GatewayClient {
   private readonly logger = new Logger('OpenClawGateway');

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayProtocolError, GatewayRpcError } from '../common/errors/gateway-errors';
 import { isAgentNotFoundError, isStaleConfigHashError } from './compat';
-import { sleep, type CallOptions } from './gateway-client';
+import type { CallOptions } from './gateway-client';
+import { sleep } from './retry';
 import { isRecord, type GatewayServerInfo } from './protocol';
 
 /** What the typed methods need from a client: one request/response call. */

@@ -101,9 +101,13 @@ export interface RetryClock {
   random(): number;
 }
 
-const systemClock: RetryClock = {
+/** The one sleep: an unref'd timer, so a pending wait never keeps the process alive. */
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+export const systemClock: RetryClock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep,
   random: () => Math.random(),
 };
 

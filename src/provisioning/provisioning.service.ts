@@ -27,8 +27,7 @@ import {
   isAgentNotFoundError,
   isUnsupportedFileError,
 } from '../openclaw/compat';
-import { sleep } from '../openclaw/gateway-client';
-import { isTransientGatewayError } from '../openclaw/retry';
+import { isTransientGatewayError, sleep } from '../openclaw/retry';
 import type { GatewayMethods } from '../openclaw/gateway-methods';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
 import { uniqueSessionLabel } from '../openclaw/session-label';
