@@ -44,6 +44,13 @@ export async function hasBoardAccess(
   return write ? row.canWrite : row.canRead || row.canWrite;
 }
 
+export interface EnsureMemberOptions {
+  /** Re-read the user row first (false when the caller has just loaded it). */
+  reload?: boolean;
+  /** Join a pending invite for the user's email: only when the email is verified. */
+  acceptInviteForEmail?: boolean;
+}
+
 /**
  * Organization membership resolution (contract §3.2): the active membership, the oldest one as
  * a fallback, a pending invite for the user's email, or a new "Personal" organization.
@@ -98,7 +105,7 @@ export class MembershipService {
   /** §3.2 ensure_member_for_user: every authenticated user ends up in an organization. */
   async ensureMemberForUser(
     user: User,
-    options: { reload?: boolean } = {},
+    options: EnsureMemberOptions = {},
   ): Promise<OrganizationMember> {
     const active = await this.getActiveMembership(user, options);
     if (active) return active;
@@ -114,7 +121,8 @@ export class MembershipService {
         await this.setActiveOrganization(user, oldest.organizationId, manager);
         return oldest;
       }
-      if (user.email) {
+      // An unverified email claim is anyone's to write: it must not open someone's invite.
+      if (user.email && options.acceptInviteForEmail) {
         const invite = await manager.findOne(OrganizationInvite, {
           where: { invitedEmail: user.email, acceptedAt: IsNull() },
           order: { createdAt: 'ASC', id: 'ASC' },

@@ -27,6 +27,19 @@ import { Organization } from './entities/organization.entity';
 export const OWNER_ROLE = 'owner';
 export const LAST_OWNER_DETAIL = 'Organization must have at least one owner';
 export const DUPLICATE_BOARD_DETAIL = 'Duplicate board_id in board_access';
+export const OWNER_ROLE_DETAIL = 'Only owners can grant or revoke the owner role';
+
+/** Only an owner may make someone an owner or change an owner's role (403 otherwise). */
+function requireOwnerForOwnerRole(
+  caller: Pick<OrganizationMember, 'role'>,
+  newRole: string,
+  currentRole?: string,
+): void {
+  if (caller.role === OWNER_ROLE) return;
+  if (newRole === OWNER_ROLE || currentRole === OWNER_ROLE) {
+    throw new ForbiddenError(OWNER_ROLE_DETAIL);
+  }
+}
 
 /** A member with its user loaded and, where a route shows them, its per-board rows. */
 export interface MemberView {
@@ -143,18 +156,23 @@ export class OrganizationsService {
     return view;
   }
 
-  /** T9: change a member's role; the last owner cannot be demoted. */
+  /**
+   * T9: change a member's role; only owners grant or revoke `owner`, and the last owner cannot
+   * be demoted.
+   */
   async updateMember(
-    organizationId: string,
+    caller: OrganizationMember,
     memberId: string,
     update: OrganizationMemberUpdate,
   ): Promise<MemberView> {
+    const organizationId = caller.organizationId;
     await this.dataSource.transaction(async (manager) => {
       await this.lockOwners(manager, organizationId);
       const member = await this.findMember(manager, organizationId, memberId);
       const changes: Partial<OrganizationMember> = { updatedAt: new Date() };
       if (update.role !== undefined) {
         const role = normalizeRole(update.role);
+        requireOwnerForOwnerRole(caller, role, member.role);
         if (member.role === OWNER_ROLE && role !== OWNER_ROLE) {
           await this.requireAnotherOwner(manager, organizationId);
         }
@@ -240,14 +258,20 @@ export class OrganizationsService {
     return page(items, total, query);
   }
 
-  /** T13: invite an email (no email is sent); board rows are kept only without the flags. */
+  /**
+   * T13: invite an email (no email is sent); board rows are kept only without the flags. Only
+   * owners may invite an owner.
+   */
   async createInvite(
-    organizationId: string,
+    caller: OrganizationMember,
     createdBy: User,
     body: OrganizationInviteCreate,
   ): Promise<OrganizationInvite> {
+    const organizationId = caller.organizationId;
     const invitedEmail = normalizeInvitedEmail(body.invited_email);
     if (!invitedEmail) throw new InvalidRequestError();
+    const role = normalizeRole(body.role);
+    requireOwnerForOwnerRole(caller, role);
     return this.dataSource.transaction(async (manager) => {
       const alreadyMember = await manager
         .createQueryBuilder(OrganizationMember, 'm')
@@ -262,7 +286,7 @@ export class OrganizationsService {
           organizationId,
           invitedEmail,
           token: generateInviteToken(),
-          role: normalizeRole(body.role),
+          role,
           allBoardsRead: body.all_boards_read,
           allBoardsWrite: body.all_boards_write,
           createdByUserId: createdBy.id,

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsDefined, IsString, ValidateNested } from 'class-validator';
-import { IsOptionalNonNull, IsUuid } from '../../common/validation/decorators';
+import { IsOptionalNonNull, IsUuid, MaxChars, MaxItems } from '../../common/validation/decorators';
+import { MAX_BOARD_ACCESS_ITEMS, MAX_LENGTH } from '../../common/validation/limits';
 import type { User } from '../../users/entities/user.entity';
 import type { OrganizationBoardAccess } from '../entities/organization-board-access.entity';
 import type { OrganizationMember } from '../entities/organization-member.entity';
@@ -85,6 +86,7 @@ export class OrganizationMemberUpdate {
   @ApiPropertyOptional({ description: 'Free-form; `owner` and `admin` are organization admins' })
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
   role?: string;
 }
 
@@ -118,9 +120,14 @@ export class BoardAccessFields {
   @IsBoolean()
   all_boards_write: boolean = false;
 
-  @ApiPropertyOptional({ type: [OrganizationBoardAccessSpec], default: [] })
+  @ApiPropertyOptional({
+    type: [OrganizationBoardAccessSpec],
+    default: [],
+    maxItems: MAX_BOARD_ACCESS_ITEMS,
+  })
   @IsOptionalNonNull()
   @IsArray()
+  @MaxItems(MAX_BOARD_ACCESS_ITEMS)
   @ValidateNested({ each: true })
   @Type(() => OrganizationBoardAccessSpec)
   board_access: OrganizationBoardAccessSpec[] = [];
