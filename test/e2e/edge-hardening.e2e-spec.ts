@@ -266,6 +266,38 @@ describe('edge hardening (issue 9)', () => {
     });
   });
 
+  describe('board and gateway belong to one organization (enforced by the database)', () => {
+    it('refuses a direct insert or update of a board pointing at another organization gateway', async () => {
+      const other = await signIn(t.http, t.dataSource);
+      const foreignGateway = await buildGateway(t.dataSource, other.organizationId);
+      await expect(
+        t.dataSource.query(
+          `INSERT INTO boards (organization_id, gateway_id, name, slug, board_type)
+           VALUES ($1, $2, 'Cross', 'cross', 'general')`,
+          [owner.organizationId, foreignGateway.id],
+        ),
+      ).rejects.toThrow(/foreign key/);
+      await expect(
+        t.dataSource.query(`UPDATE boards SET gateway_id = $1 WHERE id = $2`, [
+          foreignGateway.id,
+          boardId,
+        ]),
+      ).rejects.toThrow(/foreign key/);
+      await expect(
+        t.dataSource.query(`UPDATE gateways SET organization_id = $1 WHERE id = $2`, [
+          other.organizationId,
+          gatewayId,
+        ]),
+      ).rejects.toThrow(/foreign key/);
+      // The same organization's gateway, and no gateway at all, stay allowed.
+      await t.dataSource.query(
+        `INSERT INTO boards (organization_id, gateway_id, name, slug, board_type)
+         VALUES ($1, $2, 'Same', 'same', 'general'), ($1, NULL, 'None', 'none', 'general')`,
+        [owner.organizationId, gatewayId],
+      );
+    });
+  });
+
   describe('JWTs without exp', () => {
     it('are refused with 401', async () => {
       const token = await hs256({ sub: `no-exp-${Date.now()}` }, false);
