@@ -2,7 +2,7 @@ import type { Agent } from '../agents/entities/agent.entity';
 import type { Board } from '../boards/entities/board.entity';
 import { agentTokenDigest, generateAgentToken } from './agent-token';
 import { agentMayActOnBoard } from './guards/agent-auth.guard';
-import { isOrgAdmin, normalizeRole, roleRank } from './membership.service';
+import { isOrgAdmin, normalizeRole, roleRank } from '../organizations/roles';
 import { constantTimeEquals, identityFromClaims } from './user-auth.service';
 
 describe('agent tokens', () => {

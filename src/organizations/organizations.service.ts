@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager, In, IsNull, Not } from 'typeorm';
-import { isOrgAdmin, MembershipService, normalizeRole } from '../auth/membership.service';
+import { MembershipService } from '../auth/membership.service';
 import { Board } from '../boards/entities/board.entity';
 import {
   ConflictError,
@@ -23,6 +23,8 @@ import { OrganizationInviteBoardAccess } from './entities/organization-invite-bo
 import { OrganizationInvite } from './entities/organization-invite.entity';
 import { OrganizationMember } from './entities/organization-member.entity';
 import { Organization } from './entities/organization.entity';
+import { OrganizationEnrollmentService } from './organization-enrollment.service';
+import { isOrgAdmin, normalizeRole } from './roles';
 
 export const OWNER_ROLE = 'owner';
 export const LAST_OWNER_DETAIL = 'Organization must have at least one owner';
@@ -72,6 +74,7 @@ export class OrganizationsService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly membership: MembershipService,
+    private readonly enrollment: OrganizationEnrollmentService,
   ) {}
 
   private get manager(): EntityManager {
@@ -93,7 +96,7 @@ export class OrganizationsService {
         .where('lower(o.name) = lower(:name)', { name })
         .getExists();
       if (taken) throw new ConflictError();
-      const owner = await this.membership.createOwnedOrganization(manager, user, name);
+      const owner = await this.enrollment.createOwnedOrganization(manager, user, name);
       return owner.organization!;
     });
   }
@@ -336,7 +339,7 @@ export class OrganizationsService {
       const invitedEmail = normalizeInvitedEmail(invite.invitedEmail);
       const callerEmail = normalizeInvitedEmail(user.email ?? '');
       if (invitedEmail && callerEmail && invitedEmail !== callerEmail) throw new ForbiddenError();
-      return this.membership.acceptInvite(manager, invite, user);
+      return this.enrollment.acceptInvite(manager, invite, user);
     });
     return this.memberView(member.organizationId, member.id, false);
   }
