@@ -96,13 +96,17 @@ const normalizeClaimedStatus = ({ value }: { value: unknown }): unknown => {
  */
 @OptionalBody()
 export class AgentSelfHeartbeat {
-  @ApiPropertyOptional({ description: 'Ignored: the caller heartbeats itself' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'Ignored: the caller heartbeats itself',
+  })
   @IsOptional()
   @IsString()
   @MaxChars(MAX_LENGTH.name)
   name?: string | null;
 
-  @ApiPropertyOptional({ format: 'uuid', nullable: true, description: 'Ignored' })
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'Ignored' })
   @IsOptional()
   @IsUuid()
   board_id?: string | null;

@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -129,19 +130,26 @@ export function ValidateModel<T extends object>(rule: (model: T) => string | nul
 export function MaxChars(max: number): PropertyDecorator {
   // Named like class-validator's rule so request validation reports it as `string_too_long`;
   // unlike it, a non-string passes here and is left to the type validator.
-  return ValidateBy({
-    name: 'maxLength',
-    constraints: [max],
-    validator: {
-      validate: (value: unknown) => typeof value !== 'string' || value.length <= max,
-      defaultMessage: () => `String should have at most ${max} characters`,
-    },
-  });
+  // The OpenAPI document states the bound too (merged into the property's own @ApiProperty).
+  return applyDecorators(
+    ValidateBy({
+      name: 'maxLength',
+      constraints: [max],
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || value.length <= max,
+        defaultMessage: () => `String should have at most ${max} characters`,
+      },
+    }),
+    ApiProperty({ maxLength: max }),
+  );
 }
 
 /** At most `max` items (pydantic `max_length` on a list): `too_long` past it. */
 export function MaxItems(max: number): PropertyDecorator {
-  return ArrayMaxSize(max, { message: `List should have at most ${max} items` });
+  return applyDecorators(
+    ArrayMaxSize(max, { message: `List should have at most ${max} items` }),
+    ApiProperty({ maxItems: max }),
+  );
 }
 
 /** Nesting depth of a JSON value (a scalar is 0), without recursion; stops past `limit`. */

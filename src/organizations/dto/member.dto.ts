@@ -120,11 +120,7 @@ export class BoardAccessFields {
   @IsBoolean()
   all_boards_write: boolean = false;
 
-  @ApiPropertyOptional({
-    type: [OrganizationBoardAccessSpec],
-    default: [],
-    maxItems: MAX_BOARD_ACCESS_ITEMS,
-  })
+  @ApiPropertyOptional({ type: [OrganizationBoardAccessSpec], default: [] })
   @IsOptionalNonNull()
   @IsArray()
   @MaxItems(MAX_BOARD_ACCESS_ITEMS)
