@@ -12,6 +12,7 @@ import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { sendErrorEnvelope } from './common/filters/error-envelope';
 import { GatewayExceptionFilter } from './common/filters/gateway-exception.filter';
 import { REQUEST_ID_HEADER, requestIdMiddleware } from './common/http/request-id.middleware';
+import { rejectUnsafeInput } from './common/http/unsafe-input.middleware';
 import { RequestValidationPipe } from './common/validation/request-validation.pipe';
 
 export const API_PREFIX = 'api/v1';
@@ -114,6 +115,7 @@ export async function createApp(
   app.use(successIsAlways200);
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(bodyParseErrors);
+  app.use(rejectUnsafeInput);
   app.enableCors({
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
     credentials: true,

@@ -1,16 +1,21 @@
 /**
  * `npm start`: the zero-setup way to run the service. Without DATABASE_URL it starts an embedded
- * PostgreSQL with its data in `.data/pg` (kept across restarts); without LOCAL_AUTH_TOKEN (local
- * auth) it generates one into `.data/local-auth-token`. PostgreSQL is stopped on Ctrl-C/SIGTERM.
+ * PostgreSQL with its data in `.data/pg` (kept across restarts) and a random password generated
+ * once into `.data/pg-password`; without LOCAL_AUTH_TOKEN (local auth) it generates one into
+ * `.data/local-auth-token`. Both files are mode 0600. PostgreSQL is stopped on Ctrl-C/SIGTERM.
  */
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createApp, listen } from './bootstrap';
 import { ConfigError, loadConfig, localTokenProblem } from './config/app-config';
-import { EmbeddedPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
+import {
+  EmbeddedPostgres,
+  startEmbeddedPostgres,
+  THROWAWAY_PASSWORD,
+} from './database/embedded-postgres';
 
 const DEFAULT_EMBEDDED_PG_PORT = 54329;
 const logger = new Logger('StartLocal');
@@ -31,6 +36,27 @@ function ensureLocalAuthToken(dataDir: string): void {
   );
 }
 
+const DATABASE_PASSWORD = /^[0-9a-f]{64}$/;
+
+/**
+ * The embedded database's password: generated once, kept in the data dir readable by this user
+ * only (other local users can reach the loopback port, not the file).
+ */
+function ensureDatabasePassword(dataDir: string): string {
+  const passwordFile = join(dataDir, 'pg-password');
+  const stored = existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : '';
+  if (DATABASE_PASSWORD.test(stored)) {
+    if ((statSync(passwordFile).mode & 0o077) !== 0) chmodSync(passwordFile, 0o600);
+    return stored;
+  }
+  const password = randomBytes(32).toString('hex');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  // writeFileSync applies the mode only to a new file.
+  chmodSync(passwordFile, 0o600);
+  logger.log(`Generated the embedded PostgreSQL password in ${passwordFile}`);
+  return password;
+}
+
 async function main(): Promise<void> {
   const dataDir = resolve(process.env.DATA_DIR ?? '.data');
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
@@ -47,6 +73,9 @@ async function main(): Promise<void> {
       port,
       database: 'mission_control',
       persistent: true,
+      password: ensureDatabasePassword(dataDir),
+      // Data dirs created before the password was random still have the fixed one.
+      previousPasswords: [THROWAWAY_PASSWORD],
     });
     process.env.DATABASE_URL = database.url;
   }

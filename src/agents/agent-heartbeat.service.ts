@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
+import { InvalidRequestError } from '../common/errors/app-error';
+import { AGENT_CLAIMABLE_STATUSES } from './dto/agent.dto';
 import { Agent } from './entities/agent.entity';
 
 @Injectable()
@@ -11,10 +13,14 @@ export class AgentHeartbeatService {
   /**
    * Records a heartbeat (contract §7.3): the given status if non-blank, else `online` when the
    * agent was still `provisioning`; marks it seen. One UPDATE … RETURNING plus the activity row,
-   * in one transaction.
+   * in one transaction. Only the statuses an agent may claim are stored (the engine owns the
+   * others); the request DTO already refuses the rest with a 422 list.
    */
   async commitHeartbeat(agent: Agent, status?: string | null): Promise<Agent> {
-    const wanted = status?.trim() || null;
+    const wanted = status?.trim().toLowerCase() || null;
+    if (wanted !== null && !(AGENT_CLAIMABLE_STATUSES as readonly string[]).includes(wanted)) {
+      throw new InvalidRequestError(`An agent cannot claim the status ${JSON.stringify(wanted)}`);
+    }
     return this.dataSource.transaction(async (manager) => {
       const result = await manager
         .createQueryBuilder()

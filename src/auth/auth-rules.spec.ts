@@ -2,8 +2,8 @@ import type { Agent } from '../agents/entities/agent.entity';
 import type { Board } from '../boards/entities/board.entity';
 import { agentTokenDigest, generateAgentToken } from './agent-token';
 import { agentMayActOnBoard } from './guards/agent-auth.guard';
-import { isOrgAdmin, normalizeRole, roleRank } from './membership.service';
-import { constantTimeEquals, identityFromClaims } from './user-auth.service';
+import { isOrgAdmin, normalizeRole, roleRank } from '../organizations/roles';
+import { constantTimeEquals, identityFromClaims, isStorableIdentity } from './user-auth.service';
 
 describe('agent tokens', () => {
   it('are 256-bit URL-safe strings, unique, with a stable sha256 digest', () => {
@@ -53,6 +53,24 @@ describe('identityFromClaims', () => {
     );
     expect(identityFromClaims({ sub: 's', family_name: 'Lovelace' })?.name).toBe('Lovelace');
     expect(identityFromClaims({ sub: 's' })?.name).toBeNull();
+  });
+
+  it('trusts the email only when email_verified is true (or the string "true")', () => {
+    const verified = (claim: unknown) =>
+      identityFromClaims({ sub: 's', email: 'a@b.c', email_verified: claim })?.emailVerified;
+    expect(verified(true)).toBe(true);
+    expect(verified('true')).toBe(true);
+    for (const claim of [undefined, false, 'false', 1, 'yes']) expect(verified(claim)).toBe(false);
+  });
+
+  it('refuses to store identities with NULs or values past their column bounds', () => {
+    const identity = { subject: 's', email: 'a@b.c', name: 'A', emailVerified: true };
+    expect(isStorableIdentity(identity)).toBe(true);
+    expect(isStorableIdentity({ ...identity, email: null, name: null })).toBe(true);
+    expect(isStorableIdentity({ ...identity, subject: 's\u0000' })).toBe(false);
+    expect(isStorableIdentity({ ...identity, email: 'a\u0000@b.c' })).toBe(false);
+    expect(isStorableIdentity({ ...identity, name: 'x'.repeat(201) })).toBe(false);
+    expect(isStorableIdentity({ ...identity, email: `${'x'.repeat(320)}@b.c` })).toBe(false);
   });
 });
 

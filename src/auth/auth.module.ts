@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Agent } from '../agents/entities/agent.entity';
+import { OrganizationsModule } from '../organizations/organizations.module';
 import { User } from '../users/entities/user.entity';
 import { AgentAuthService } from './agent-auth.service';
 import { ActorGuard } from './guards/actor.guard';
@@ -23,7 +24,8 @@ const GUARDS = [
 /** Authentication (users and agents), membership resolution and the access guards. */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([User, Agent])],
+  // Organization creation and invite acceptance come from the organizations module.
+  imports: [TypeOrmModule.forFeature([User, Agent]), OrganizationsModule],
   providers: [UserAuthService, AgentAuthService, MembershipService, ...GUARDS],
   exports: [UserAuthService, AgentAuthService, MembershipService, ...GUARDS],
 })

@@ -1,31 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import type { Board } from '../boards/entities/board.entity';
 import { ForbiddenError } from '../common/errors/app-error';
 import { OrganizationBoardAccess } from '../organizations/entities/organization-board-access.entity';
-import { OrganizationInviteBoardAccess } from '../organizations/entities/organization-invite-board-access.entity';
-import { OrganizationInvite } from '../organizations/entities/organization-invite.entity';
 import { OrganizationMember } from '../organizations/entities/organization-member.entity';
 import { Organization } from '../organizations/entities/organization.entity';
+import {
+  OrganizationEnrollmentService,
+  setActiveOrganization,
+} from '../organizations/organization-enrollment.service';
 import { User } from '../users/entities/user.entity';
 
 export const DEFAULT_ORG_NAME = 'Personal';
-export const ADMIN_ROLES: ReadonlySet<string> = new Set(['owner', 'admin']);
-const ROLE_RANK: Record<string, number> = { member: 0, admin: 1, owner: 2 };
-
-export function roleRank(role: string): number {
-  return ROLE_RANK[role] ?? 0;
-}
-
-export function isOrgAdmin(member: Pick<OrganizationMember, 'role'>): boolean {
-  return ADMIN_ROLES.has(member.role);
-}
-
-/** Trim + lowercase; blank becomes `member`. */
-export function normalizeRole(role: string): string {
-  return role.trim().toLowerCase() || 'member';
-}
 
 /** §3.3: may this member read (or write) this board? */
 export async function hasBoardAccess(
@@ -44,13 +31,25 @@ export async function hasBoardAccess(
   return write ? row.canWrite : row.canRead || row.canWrite;
 }
 
+export interface EnsureMemberOptions {
+  /** Re-read the user row first (false when the caller has just loaded it). */
+  reload?: boolean;
+  /** Join a pending invite for the user's email: only when the email is verified. */
+  acceptInviteForEmail?: boolean;
+}
+
 /**
  * Organization membership resolution (contract §3.2): the active membership, the oldest one as
- * a fallback, a pending invite for the user's email, or a new "Personal" organization.
+ * a fallback, a pending invite for the user's (verified) email, or a new "Personal"
+ * organization. Creating organizations and accepting invites belong to the organizations module
+ * (OrganizationEnrollmentService); authentication only asks for them.
  */
 @Injectable()
 export class MembershipService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly enrollment: OrganizationEnrollmentService,
+  ) {}
 
   private get manager(): EntityManager {
     return this.dataSource.manager;
@@ -98,7 +97,7 @@ export class MembershipService {
   /** §3.2 ensure_member_for_user: every authenticated user ends up in an organization. */
   async ensureMemberForUser(
     user: User,
-    options: { reload?: boolean } = {},
+    options: EnsureMemberOptions = {},
   ): Promise<OrganizationMember> {
     const active = await this.getActiveMembership(user, options);
     if (active) return active;
@@ -114,14 +113,12 @@ export class MembershipService {
         await this.setActiveOrganization(user, oldest.organizationId, manager);
         return oldest;
       }
-      if (user.email) {
-        const invite = await manager.findOne(OrganizationInvite, {
-          where: { invitedEmail: user.email, acceptedAt: IsNull() },
-          order: { createdAt: 'ASC', id: 'ASC' },
-        });
-        if (invite) return this.acceptInvite(manager, invite, user);
+      // An unverified email claim is anyone's to write: it must not open someone's invite.
+      if (user.email && options.acceptInviteForEmail) {
+        const invite = await this.enrollment.oldestPendingInvite(manager, user.email);
+        if (invite) return this.enrollment.acceptInvite(manager, invite, user);
       }
-      return this.createOwnedOrganization(manager, user, DEFAULT_ORG_NAME);
+      return this.enrollment.createOwnedOrganization(manager, user, DEFAULT_ORG_NAME);
     });
     if (!member.organization) {
       member.organization = await this.manager.findOneByOrFail(Organization, {
@@ -131,116 +128,12 @@ export class MembershipService {
     return member;
   }
 
-  /**
-   * A new organization with `user` as its owner (both all-boards flags), made the user's active
-   * one: the "Personal" fallback of §3.2 and POST /organizations alike.
-   */
-  async createOwnedOrganization(
-    manager: EntityManager,
-    user: User,
-    name: string,
-  ): Promise<OrganizationMember> {
-    const organization = await manager.save(manager.create(Organization, { name }));
-    const owner = await manager.save(
-      manager.create(OrganizationMember, {
-        organizationId: organization.id,
-        userId: user.id,
-        role: 'owner',
-        allBoardsRead: true,
-        allBoardsWrite: true,
-      }),
-    );
-    await this.setActiveOrganization(user, organization.id, manager);
-    owner.organization = organization;
-    return owner;
-  }
-
-  /**
-   * Accepts an invite for `user` (T15 and §3.2 step 4). A new member gets the invite's role,
-   * flags and board rows; an existing member is merged, never downgraded.
-   */
-  async acceptInvite(
-    manager: EntityManager,
-    invite: OrganizationInvite,
-    user: User,
-  ): Promise<OrganizationMember> {
-    const inviteRows = await manager.find(OrganizationInviteBoardAccess, {
-      where: { organizationInviteId: invite.id },
-    });
-    let member = await manager.findOne(OrganizationMember, {
-      where: { userId: user.id, organizationId: invite.organizationId },
-    });
-    if (!member) {
-      member = await manager.save(
-        manager.create(OrganizationMember, {
-          organizationId: invite.organizationId,
-          userId: user.id,
-          role: invite.role,
-          allBoardsRead: invite.allBoardsRead,
-          allBoardsWrite: invite.allBoardsWrite,
-        }),
-      );
-      if (!invite.allBoardsRead && !invite.allBoardsWrite && inviteRows.length > 0) {
-        await manager.insert(
-          OrganizationBoardAccess,
-          inviteRows.map((row) => ({
-            organizationMemberId: member!.id,
-            boardId: row.boardId,
-            canRead: row.canRead,
-            canWrite: row.canWrite,
-          })),
-        );
-      }
-    } else {
-      if (roleRank(invite.role) > roleRank(member.role)) member.role = invite.role;
-      if (invite.allBoardsRead || invite.allBoardsWrite) {
-        member.allBoardsRead ||= invite.allBoardsRead || invite.allBoardsWrite;
-        member.allBoardsWrite ||= invite.allBoardsWrite;
-      } else {
-        for (const row of inviteRows) {
-          const existing = await manager.findOne(OrganizationBoardAccess, {
-            where: { organizationMemberId: member.id, boardId: row.boardId },
-          });
-          const canRead = row.canRead || row.canWrite;
-          if (existing) {
-            existing.canRead ||= canRead;
-            existing.canWrite ||= row.canWrite;
-            await manager.save(existing);
-          } else {
-            await manager.insert(OrganizationBoardAccess, {
-              organizationMemberId: member.id,
-              boardId: row.boardId,
-              canRead,
-              canWrite: row.canWrite,
-            });
-          }
-        }
-      }
-      member.updatedAt = new Date();
-      member = await manager.save(member);
-    }
-    await manager.update(
-      OrganizationInvite,
-      { id: invite.id },
-      { acceptedByUserId: user.id, acceptedAt: new Date(), updatedAt: new Date() },
-    );
-    const current = await manager.findOne(User, { where: { id: user.id } });
-    if (current && !current.activeOrganizationId) {
-      await this.setActiveOrganization(user, invite.organizationId, manager);
-    }
-    member.organization = await manager.findOneByOrFail(Organization, {
-      id: invite.organizationId,
-    });
-    return member;
-  }
-
   async setActiveOrganization(
     user: User,
     organizationId: string | null,
     manager = this.manager,
   ): Promise<void> {
-    await manager.update(User, { id: user.id }, { activeOrganizationId: organizationId });
-    user.activeOrganizationId = organizationId;
+    await setActiveOrganization(manager, user, organizationId);
   }
 
   /**

@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { MAX_LENGTH } from '../common/validation/limits';
 import { APP_CONFIG } from '../config/app-config';
 import type { AppConfig } from '../config/app-config';
 import { User } from '../users/entities/user.entity';
@@ -19,13 +20,54 @@ export interface VerifiedIdentity {
   subject: string;
   email: string | null;
   name: string | null;
+  /**
+   * Whether the email may be trusted to be the caller's: a pending invite for it is accepted on
+   * the first request only when it is (JWT `email_verified`, or AUTH_JWT_TRUST_EMAIL=true).
+   */
+  emailVerified: boolean;
 }
 
 export const LOCAL_USER_IDENTITY: VerifiedIdentity = {
   subject: 'local-auth-user',
   email: 'admin@home.local',
   name: 'Local User',
+  emailVerified: true,
 };
+
+/** The user columns the claims are stored in, and the longest value each takes. */
+const IDENTITY_MAX_LENGTH = {
+  subject: MAX_LENGTH.name,
+  email: MAX_LENGTH.email,
+  name: MAX_LENGTH.name,
+} as const;
+
+/**
+ * Whether an identity can be stored as it is: no NUL characters (PostgreSQL refuses them) and no
+ * value longer than its column's bound (the subject and email are indexed). A token carrying
+ * such claims is refused like any other bad token, rather than half-stored.
+ */
+export function isStorableIdentity(identity: VerifiedIdentity): boolean {
+  return (Object.keys(IDENTITY_MAX_LENGTH) as (keyof typeof IDENTITY_MAX_LENGTH)[]).every(
+    (field) => {
+      const value = identity[field];
+      return (
+        value === null || (!value.includes('\u0000') && value.length <= IDENTITY_MAX_LENGTH[field])
+      );
+    },
+  );
+}
+
+/** OIDC `email_verified`; some providers send it as the string "true". */
+function claimsVerifiedEmail(claims: JWTPayload): boolean {
+  const verified = (claims as Record<string, unknown>).email_verified;
+  return verified === true || verified === 'true';
+}
+
+/** A user row and the verified token identity it was resolved from. */
+export interface AuthenticatedUser {
+  user: User;
+  identity: VerifiedIdentity;
+}
 
 const JWKS_CACHE_MS = 300_000;
 /**
@@ -81,7 +123,12 @@ export function identityFromClaims(claims: JWTPayload): VerifiedIdentity | null 
   const name =
     firstNonBlank(c.name, c.full_name) ??
     (given || family ? [given, family].filter(Boolean).join(' ') : null);
-  return { subject, email: email ? email.toLowerCase() : null, name };
+  return {
+    subject,
+    email: email ? email.toLowerCase() : null,
+    name,
+    emailVerified: claimsVerifiedEmail(claims),
+  };
 }
 
 /**
@@ -106,10 +153,10 @@ export class UserAuthService {
     }
   }
 
-  async authenticate(bearerToken: string | null): Promise<User | null> {
+  async authenticate(bearerToken: string | null): Promise<AuthenticatedUser | null> {
     if (!bearerToken) return null;
     const identity = await this.verify(bearerToken);
-    return identity ? this.syncUser(identity) : null;
+    return identity ? { user: await this.syncUser(identity), identity } : null;
   }
 
   async verify(token: string): Promise<VerifiedIdentity | null> {
@@ -123,6 +170,8 @@ export class UserAuthService {
         issuer: auth.issuer,
         audience: auth.audience,
         clockTolerance: auth.clockToleranceSeconds,
+        // A token without an expiry would be valid forever once leaked.
+        requiredClaims: ['exp'],
       };
       let payload: JWTPayload;
       if (alg === 'HS256' && auth.jwtSecret) {
@@ -133,7 +182,9 @@ export class UserAuthService {
       } else {
         return null;
       }
-      return identityFromClaims(payload);
+      const identity = identityFromClaims(payload);
+      if (!identity || !isStorableIdentity(identity)) return null;
+      return auth.trustEmail ? { ...identity, emailVerified: true } : identity;
     } catch (error) {
       this.logger.debug(`Bearer token rejected: ${(error as Error).message}`);
       return null;

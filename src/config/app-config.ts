@@ -100,6 +100,11 @@ class EnvironmentVariables {
 
   @IsOptional()
   @Transform(trimmedOrUndefined)
+  @IsIn(['true', 'false'])
+  AUTH_JWT_TRUST_EMAIL: 'true' | 'false' = 'false';
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
   @IsString()
   CORS_ORIGINS?: string;
 
@@ -148,6 +153,11 @@ export interface AppConfig {
         readonly issuer?: string;
         readonly audience?: string;
         readonly clockToleranceSeconds: number;
+        /**
+         * Treat every `email` claim as verified (AUTH_JWT_TRUST_EMAIL=true), for identity
+         * providers that only issue verified emails and do not send `email_verified`.
+         */
+        readonly trustEmail: boolean;
       };
   readonly corsOrigins: readonly string[];
   /** Public base URL of this service; agents are told to call it. */
@@ -202,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       issuer: raw.AUTH_JWT_ISSUER,
       audience: raw.AUTH_JWT_AUDIENCE,
       clockToleranceSeconds: raw.AUTH_JWT_CLOCK_TOLERANCE_SECONDS,
+      trustEmail: raw.AUTH_JWT_TRUST_EMAIL === 'true',
     };
   } else {
     const problem = localTokenProblem(raw.LOCAL_AUTH_TOKEN);

@@ -16,6 +16,17 @@ export interface EmbeddedPostgresOptions {
   persistent: boolean;
   /** Trade durability for speed (tests): no fsync, no synchronous commit. */
   ephemeralTuning?: boolean;
+  /**
+   * The `postgres` role's password (letters, digits, `-` and `_`). `npm start` passes a random
+   * one it keeps in the data dir; throwaway servers (tests, migration generation) may keep the
+   * fixed default.
+   */
+  password?: string;
+  /**
+   * Passwords an existing data dir may still have (the fixed default of earlier versions): when
+   * `password` is refused and one of these works, the role is moved to `password`.
+   */
+  previousPasswords?: readonly string[];
   onLog?: (line: string) => void;
 }
 
@@ -26,8 +37,13 @@ export interface EmbeddedPostgres {
 }
 
 const USER = 'postgres';
-// Loopback-only server; the password keeps other local users out of it.
-const PASSWORD = 'postgres';
+/**
+ * The server listens on loopback only and requires a password (initdb --auth=password). This
+ * fixed one keeps nobody out, so it is only for throwaway servers; `npm start` uses a random
+ * password stored with mode 0600 in its data dir, which keeps other local users out.
+ */
+export const THROWAWAY_PASSWORD = 'postgres';
+const SAFE_PASSWORD = /^[A-Za-z0-9_-]+$/;
 
 export class EmbeddedPostgresError extends Error {
   constructor(message: string, cause?: unknown) {
@@ -103,6 +119,12 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
   const dataDir = resolve(options.dataDir);
+  const password = options.password ?? THROWAWAY_PASSWORD;
+  if (!SAFE_PASSWORD.test(password)) {
+    throw new EmbeddedPostgresError(
+      'The embedded PostgreSQL password may hold only A-Z a-z 0-9 - _',
+    );
+  }
   const root = isRoot();
   const log = options.onLog ?? (() => undefined);
   const recent: string[] = [];
@@ -134,7 +156,7 @@ export async function startEmbeddedPostgres(
     databaseDir: dataDir,
     port: options.port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: options.persistent,
     createPostgresUser: root,
     initdbFlags: [
@@ -170,12 +192,19 @@ export async function startEmbeddedPostgres(
     );
   }
 
-  const adminUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`;
-  await ensureDatabase(adminUrl, options.database);
+  const adminUrl = (secret: string) =>
+    `postgres://${USER}:${secret}@127.0.0.1:${options.port}/postgres`;
+  try {
+    await adoptPassword(adminUrl, password, options.previousPasswords ?? []);
+    await ensureDatabase(adminUrl(password), options.database);
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    throw error;
+  }
 
   let stopped = false;
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${options.database}`,
+    url: `postgres://${USER}:${password}@127.0.0.1:${options.port}/${options.database}`,
     port: options.port,
     async stop() {
       if (stopped) return;
@@ -183,6 +212,55 @@ export async function startEmbeddedPostgres(
       await server.stop();
     },
   };
+}
+
+const INVALID_PASSWORD = '28P01';
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url });
+  try {
+    await client.connect();
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === INVALID_PASSWORD) return false;
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Makes `password` the role's password: nothing to do when it already is; else log in with a
+ * previous one and change it (a data dir created before passwords were random).
+ */
+async function adoptPassword(
+  adminUrl: (secret: string) => string,
+  password: string,
+  previousPasswords: readonly string[],
+): Promise<void> {
+  if (await canConnect(adminUrl(password))) return;
+  for (const previous of previousPasswords) {
+    if (previous === password || !SAFE_PASSWORD.test(previous)) continue;
+    const client = new Client({ connectionString: adminUrl(previous) });
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if ((error as { code?: string }).code === INVALID_PASSWORD) continue;
+      throw error;
+    }
+    try {
+      // SAFE_PASSWORD leaves nothing to escape; ALTER ROLE takes no bind parameters.
+      await client.query(`ALTER ROLE ${USER} PASSWORD '${password}'`);
+      return;
+    } finally {
+      await client.end();
+    }
+  }
+  throw new EmbeddedPostgresError(
+    'The embedded PostgreSQL refused the stored password. Restore the pg-password file of this ' +
+      'data directory, or set DATABASE_URL to use another server.',
+  );
 }
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {

@@ -114,11 +114,11 @@ export class OrganizationsController {
   @OrgAdmin()
   @ApiOkResponse({ type: OrganizationMemberRead })
   async updateMember(
-    @CurrentOrg() { organization }: OrgContext,
+    @CurrentOrg() { member }: OrgContext,
     @Param('memberId', ParseUuidPipe) memberId: string,
     @Body() body: OrganizationMemberUpdate,
   ): Promise<OrganizationMemberRead> {
-    return memberRead(await this.organizations.updateMember(organization.id, memberId, body));
+    return memberRead(await this.organizations.updateMember(member, memberId, body));
   }
 
   @Put('me/members/:memberId/access')
@@ -158,13 +158,11 @@ export class OrganizationsController {
   @OrgAdmin()
   @ApiOkResponse({ type: OrganizationInviteRead })
   async createInvite(
-    @CurrentOrg() { organization }: OrgContext,
+    @CurrentOrg() { member }: OrgContext,
     @CurrentUser() user: User,
     @Body() body: OrganizationInviteCreate,
   ): Promise<OrganizationInviteRead> {
-    return toOrganizationInviteRead(
-      await this.organizations.createInvite(organization.id, user, body),
-    );
+    return toOrganizationInviteRead(await this.organizations.createInvite(member, user, body));
   }
 
   @Delete('me/invites/:inviteId')

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager, In, IsNull, Not } from 'typeorm';
-import { isOrgAdmin, MembershipService, normalizeRole } from '../auth/membership.service';
+import { MembershipService } from '../auth/membership.service';
 import { Board } from '../boards/entities/board.entity';
 import {
   ConflictError,
@@ -23,10 +23,25 @@ import { OrganizationInviteBoardAccess } from './entities/organization-invite-bo
 import { OrganizationInvite } from './entities/organization-invite.entity';
 import { OrganizationMember } from './entities/organization-member.entity';
 import { Organization } from './entities/organization.entity';
+import { OrganizationEnrollmentService } from './organization-enrollment.service';
+import { isOrgAdmin, normalizeRole } from './roles';
 
 export const OWNER_ROLE = 'owner';
 export const LAST_OWNER_DETAIL = 'Organization must have at least one owner';
 export const DUPLICATE_BOARD_DETAIL = 'Duplicate board_id in board_access';
+export const OWNER_ROLE_DETAIL = 'Only owners can grant or revoke the owner role';
+
+/** Only an owner may make someone an owner or change an owner's role (403 otherwise). */
+function requireOwnerForOwnerRole(
+  caller: Pick<OrganizationMember, 'role'>,
+  newRole: string,
+  currentRole?: string,
+): void {
+  if (caller.role === OWNER_ROLE) return;
+  if (newRole === OWNER_ROLE || currentRole === OWNER_ROLE) {
+    throw new ForbiddenError(OWNER_ROLE_DETAIL);
+  }
+}
 
 /** A member with its user loaded and, where a route shows them, its per-board rows. */
 export interface MemberView {
@@ -59,6 +74,7 @@ export class OrganizationsService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly membership: MembershipService,
+    private readonly enrollment: OrganizationEnrollmentService,
   ) {}
 
   private get manager(): EntityManager {
@@ -80,7 +96,7 @@ export class OrganizationsService {
         .where('lower(o.name) = lower(:name)', { name })
         .getExists();
       if (taken) throw new ConflictError();
-      const owner = await this.membership.createOwnedOrganization(manager, user, name);
+      const owner = await this.enrollment.createOwnedOrganization(manager, user, name);
       return owner.organization!;
     });
   }
@@ -143,18 +159,23 @@ export class OrganizationsService {
     return view;
   }
 
-  /** T9: change a member's role; the last owner cannot be demoted. */
+  /**
+   * T9: change a member's role; only owners grant or revoke `owner`, and the last owner cannot
+   * be demoted.
+   */
   async updateMember(
-    organizationId: string,
+    caller: OrganizationMember,
     memberId: string,
     update: OrganizationMemberUpdate,
   ): Promise<MemberView> {
+    const organizationId = caller.organizationId;
     await this.dataSource.transaction(async (manager) => {
       await this.lockOwners(manager, organizationId);
       const member = await this.findMember(manager, organizationId, memberId);
       const changes: Partial<OrganizationMember> = { updatedAt: new Date() };
       if (update.role !== undefined) {
         const role = normalizeRole(update.role);
+        requireOwnerForOwnerRole(caller, role, member.role);
         if (member.role === OWNER_ROLE && role !== OWNER_ROLE) {
           await this.requireAnotherOwner(manager, organizationId);
         }
@@ -240,14 +261,20 @@ export class OrganizationsService {
     return page(items, total, query);
   }
 
-  /** T13: invite an email (no email is sent); board rows are kept only without the flags. */
+  /**
+   * T13: invite an email (no email is sent); board rows are kept only without the flags. Only
+   * owners may invite an owner.
+   */
   async createInvite(
-    organizationId: string,
+    caller: OrganizationMember,
     createdBy: User,
     body: OrganizationInviteCreate,
   ): Promise<OrganizationInvite> {
+    const organizationId = caller.organizationId;
     const invitedEmail = normalizeInvitedEmail(body.invited_email);
     if (!invitedEmail) throw new InvalidRequestError();
+    const role = normalizeRole(body.role);
+    requireOwnerForOwnerRole(caller, role);
     return this.dataSource.transaction(async (manager) => {
       const alreadyMember = await manager
         .createQueryBuilder(OrganizationMember, 'm')
@@ -262,7 +289,7 @@ export class OrganizationsService {
           organizationId,
           invitedEmail,
           token: generateInviteToken(),
-          role: normalizeRole(body.role),
+          role,
           allBoardsRead: body.all_boards_read,
           allBoardsWrite: body.all_boards_write,
           createdByUserId: createdBy.id,
@@ -312,7 +339,7 @@ export class OrganizationsService {
       const invitedEmail = normalizeInvitedEmail(invite.invitedEmail);
       const callerEmail = normalizeInvitedEmail(user.email ?? '');
       if (invitedEmail && callerEmail && invitedEmail !== callerEmail) throw new ForbiddenError();
-      return this.membership.acceptInvite(manager, invite, user);
+      return this.enrollment.acceptInvite(manager, invite, user);
     });
     return this.memberView(member.organizationId, member.id, false);
   }

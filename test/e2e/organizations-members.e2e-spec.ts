@@ -121,28 +121,42 @@ describe('organization members: T9-T11', () => {
       );
     });
 
-    it('lets an admin promote anyone, themself included, to owner', async () => {
-      const { orgId } = await orgFixture();
+    it('lets only owners grant owner: an admin cannot promote anyone, themself included', async () => {
+      const { owner, orgId } = await orgFixture();
       const admin = await joinOrg(orgId, { role: 'admin' });
       const res = await t.http
         .patch(`${API}/organizations/me/members/${admin.memberId}`)
         .set(admin.headers)
         .send({ role: 'owner' })
+        .expect(403);
+      expect(res.body).toEqual({
+        detail: 'Only owners can grant or revoke the owner role',
+        request_id: expect.any(String),
+      });
+      expect((await members().findOneByOrFail({ id: admin.memberId })).role).toBe('admin');
+      const promoted = await t.http
+        .patch(`${API}/organizations/me/members/${admin.memberId}`)
+        .set(owner.headers)
+        .send({ role: 'owner' })
         .expect(200);
-      expect(res.body.role).toBe('owner');
+      expect(promoted.body.role).toBe('owner');
     });
 
     it('refuses to demote the last owner (422), but allows it while another owner remains', async () => {
       const { owner, orgId } = await orgFixture();
       const admin = await joinOrg(orgId, { role: 'admin' });
-      for (const caller of [owner, admin]) {
-        const res = await t.http
-          .patch(`${API}/organizations/me/members/${owner.memberId}`)
-          .set(caller.headers)
-          .send({ role: 'admin' })
-          .expect(422);
-        expect(res.body).toEqual({ detail: LAST_OWNER, request_id: expect.any(String) });
-      }
+      const res = await t.http
+        .patch(`${API}/organizations/me/members/${owner.memberId}`)
+        .set(owner.headers)
+        .send({ role: 'admin' })
+        .expect(422);
+      expect(res.body).toEqual({ detail: LAST_OWNER, request_id: expect.any(String) });
+      // An admin may not change an owner's role at all.
+      await t.http
+        .patch(`${API}/organizations/me/members/${owner.memberId}`)
+        .set(admin.headers)
+        .send({ role: 'admin' })
+        .expect(403);
       expect((await members().findOneByOrFail({ id: owner.memberId })).role).toBe('owner');
       // Re-stating the owner role is not a demotion.
       await t.http
@@ -154,7 +168,7 @@ describe('organization members: T9-T11', () => {
       const second = await joinOrg(orgId, { role: 'owner' });
       const demoted = await t.http
         .patch(`${API}/organizations/me/members/${owner.memberId}`)
-        .set(admin.headers)
+        .set(second.headers)
         .send({ role: 'member' })
         .expect(200);
       expect(demoted.body.role).toBe('member');

@@ -3,11 +3,12 @@
  * a generated local token, persistence across restarts, clean shutdown, clear port errors.
  * Runs the compiled dist/start-local.js (npm test builds first).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Client } from 'pg';
 import { freePort, isPortFree } from '../../src/database/embedded-postgres';
 import { waitUntil } from '../support/eventually';
 
@@ -36,6 +37,28 @@ function start(env: Record<string, string>): Running {
     child.once('exit', (code) => resolveExit(code)),
   );
   return { child, output: () => output, exited };
+}
+
+/** Whether PostgreSQL on `port` lets `postgres` in with `password`; false on a refused login. */
+async function canLogIn(port: number, password: string): Promise<boolean> {
+  const client = new Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+  });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch (error) {
+    // 28P01 invalid_password: anything else is a real failure of the test setup.
+    if ((error as { code?: string }).code === '28P01') return false;
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 async function ready(port: number): Promise<boolean> {
@@ -74,6 +97,16 @@ describe('npm start (embedded database)', () => {
       expect(first.output()).toContain(`http://127.0.0.1:${port}`);
       expect(first.output()).not.toContain(token);
 
+      // The database password is random, kept in the data dir for this user only, and the
+      // well-known default does not get in.
+      const passwordFile = join(dataDir, 'pg-password');
+      expect(statSync(passwordFile).mode & 0o777).toBe(0o600);
+      const password = readFileSync(passwordFile, 'utf8').trim();
+      expect(password).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.output()).not.toContain(password);
+      expect(await canLogIn(pgPort, 'postgres')).toBe(false);
+      expect(await canLogIn(pgPort, password)).toBe(true);
+
       const me = await fetch(`http://127.0.0.1:${port}/api/v1/users/me`, {
         method: 'PATCH',
         headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -104,6 +137,37 @@ describe('npm start (embedded database)', () => {
     }
     expect(await second.exited).toBe(0);
     expect(await isPortFree(pgPort)).toBe(true);
+  }, 120_000);
+
+  it('moves a data dir made with the old fixed password to a random one', async () => {
+    const legacyDir = mkdtempSync(join(tmpdir(), 'mc-start-legacy-'));
+    const legacyPgPort = await freePort();
+    // An earlier version's data dir: initialised (in a child process, the package is ESM-only)
+    // with the fixed password, then stopped.
+    const script =
+      `require(${JSON.stringify(join(ROOT, 'dist/database/embedded-postgres.js'))})` +
+      `.startEmbeddedPostgres(${JSON.stringify({
+        dataDir: join(legacyDir, 'pg'),
+        port: legacyPgPort,
+        database: 'mission_control',
+        persistent: true,
+      })}).then((pg) => pg.stop())`;
+    const made = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(made.status).toBe(0);
+    const run = start({
+      DATA_DIR: legacyDir,
+      PORT: String(port),
+      EMBEDDED_PG_PORT: String(legacyPgPort),
+    });
+    try {
+      await waitUntil(() => ready(port), { timeoutMs: 60_000, intervalMs: 100, what: run.output });
+      const password = readFileSync(join(legacyDir, 'pg-password'), 'utf8').trim();
+      expect(await canLogIn(legacyPgPort, 'postgres')).toBe(false);
+      expect(await canLogIn(legacyPgPort, password)).toBe(true);
+    } finally {
+      run.child.kill('SIGTERM');
+    }
+    expect(await run.exited).toBe(0);
   }, 120_000);
 
   it('says clearly when the HTTP port is busy, and leaves no PostgreSQL running', async () => {

@@ -6,12 +6,17 @@ export interface TestIdentity {
   sub: string;
   email?: string;
   name?: string;
+  /** The `email_verified` claim sent with an email; true unless set (invites need it). */
+  emailVerified?: boolean;
 }
 
-/** An HS256 token the test app (AUTH_MODE=jwt) accepts, valid for an hour. */
+/** An HS256 token the test app (AUTH_MODE=jwt) accepts, valid for an hour; emails are verified. */
 export async function userToken(identity: TestIdentity, secret = TEST_JWT_SECRET): Promise<string> {
   const claims: Record<string, unknown> = {};
-  if (identity.email !== undefined) claims.email = identity.email;
+  if (identity.email !== undefined) {
+    claims.email = identity.email;
+    claims.email_verified = identity.emailVerified ?? true;
+  }
   if (identity.name !== undefined) claims.name = identity.name;
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })

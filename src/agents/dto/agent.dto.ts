@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
-import { IsUuid } from '../../common/validation/decorators';
+import { Transform } from 'class-transformer';
+import { IsIn, IsOptional, IsString } from 'class-validator';
+import { IsUuid, MaxChars } from '../../common/validation/decorators';
+import { MAX_LENGTH } from '../../common/validation/limits';
 import { OptionalBody } from '../../common/validation/request-validation.pipe';
 import { Agent, AGENT_STATUS } from '../entities/agent.entity';
 
@@ -73,24 +75,54 @@ export function toAgentRead(agent: Agent, now: Date = new Date()): AgentRead {
 }
 
 /**
+ * The statuses an agent may report about itself. `online` is what the workspace files tell it to
+ * send and `busy` says it is working; every other stored status belongs to the engine
+ * (`provisioning` until first seen, `updating`/`deleting` while the engine changes the agent, and
+ * which freeze the computed status) or is computed (`offline`), so an agent claiming one of those
+ * would hide its real state from users.
+ */
+export const AGENT_CLAIMABLE_STATUSES = ['online', 'busy'] as const;
+
+/** Trimmed and lowercased; blank is "no status" (the heartbeat keeps or sets `online`). */
+const normalizeClaimedStatus = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const status = value.trim().toLowerCase();
+  return status === '' ? null : status;
+};
+
+/**
  * Body of an agent's own heartbeat (C3). Upstream still required `name` here although it is
  * ignored; later upstream dropped the body, so every field is optional and only `status` counts.
  */
 @OptionalBody()
 export class AgentSelfHeartbeat {
-  @ApiPropertyOptional({ description: 'Ignored: the caller heartbeats itself' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'Ignored: the caller heartbeats itself',
+  })
   @IsOptional()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   name?: string | null;
 
-  @ApiPropertyOptional({ format: 'uuid', nullable: true, description: 'Ignored' })
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'Ignored' })
   @IsOptional()
   @IsUuid()
   board_id?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: 'online' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    enum: AGENT_CLAIMABLE_STATUSES,
+    description: 'Case-insensitive; blank or absent keeps the status (provisioning becomes online)',
+  })
   @IsOptional()
+  @Transform(normalizeClaimedStatus)
   @IsString()
-  @MaxLength(64)
+  @MaxChars(MAX_LENGTH.keyword)
+  @IsIn(AGENT_CLAIMABLE_STATUSES, {
+    message: `Input should be ${AGENT_CLAIMABLE_STATUSES.map((s) => `'${s}'`).join(' or ')}`,
+  })
   status?: string | null;
 }

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ForbiddenError, UnauthorizedError } from '../../common/errors/app-error';
 import { authContextOf } from '../auth-context';
-import { isOrgAdmin } from '../membership.service';
+import { isOrgAdmin } from '../../organizations/roles';
 
 export type OrgRoleRequirement = 'member' | 'admin';
 export const ORG_ROLE_KEY = 'mc:org-role';

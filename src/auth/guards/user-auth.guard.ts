@@ -35,10 +35,14 @@ export async function authenticateUser(
 ): Promise<void> {
   const auth = authContextOf(req);
   if (auth.user) return;
-  const user = await userAuth.authenticate(bearerTokenOf(req));
-  if (!user) throw new UnauthorizedError();
+  const authenticated = await userAuth.authenticate(bearerTokenOf(req));
+  if (!authenticated) throw new UnauthorizedError();
+  const { user, identity } = authenticated;
   // The user row was read by authenticate() just now.
-  const member = await membership.ensureMemberForUser(user, { reload: false });
+  const member = await membership.ensureMemberForUser(user, {
+    reload: false,
+    acceptInviteForEmail: identity.emailVerified,
+  });
   auth.user = user;
   auth.member = member;
   auth.organization = member.organization;

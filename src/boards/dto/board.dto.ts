@@ -2,11 +2,14 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsDate, IsDefined, IsObject, IsOptional, IsString } from 'class-validator';
 import { PageQuery } from '../../common/pagination/pagination';
 import {
+  BoundedJson,
   IsOptionalNonNull,
   IsUuid,
+  MaxChars,
   ToDate,
   ValidateModel,
 } from '../../common/validation/decorators';
+import { MAX_LENGTH } from '../../common/validation/limits';
 import { Board, BOARD_TYPE_GOAL } from '../entities/board.entity';
 
 export class BoardRead {
@@ -93,16 +96,19 @@ abstract class BoardOptionalFields {
   })
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
   board_type?: string;
 
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
   @IsString()
+  @MaxChars(MAX_LENGTH.longText)
   objective?: string | null;
 
   @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
   @IsOptional()
   @IsObject()
+  @BoundedJson()
   success_metrics?: Record<string, unknown> | null;
 
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
@@ -119,6 +125,7 @@ abstract class BoardOptionalFields {
   @ApiPropertyOptional({ type: String, nullable: true })
   @IsOptional()
   @IsString()
+  @MaxChars(MAX_LENGTH.shortText)
   goal_source?: string | null;
 }
 
@@ -127,11 +134,13 @@ export class BoardCreate extends BoardOptionalFields {
   @ApiProperty({ description: 'Not trimmed; may be blank.' })
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   name!: string;
 
   @ApiProperty({ description: 'Free text: no format or uniqueness check.' })
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   slug!: string;
 
   @ApiProperty({
@@ -153,11 +162,13 @@ export class BoardUpdate extends BoardOptionalFields {
   @ApiPropertyOptional()
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   name?: string;
 
   @ApiPropertyOptional()
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   slug?: string;
 
   @ApiPropertyOptional({ type: String, format: 'uuid', description: 'May not be null.' })

@@ -30,8 +30,15 @@ export class Board {
   @Column({ type: 'uuid', nullable: true })
   gatewayId!: string | null;
 
+  /**
+   * Keyed by (organization_id, gateway_id), so the database itself refuses a board whose gateway
+   * belongs to another organization (agent routes rely on it). A null gateway_id is not checked.
+   */
   @ManyToOne(() => Gateway, { onDelete: 'RESTRICT' })
-  @JoinColumn({ name: 'gateway_id' })
+  @JoinColumn([
+    { name: 'organization_id', referencedColumnName: 'organizationId' },
+    { name: 'gateway_id', referencedColumnName: 'id' },
+  ])
   gateway?: Gateway | null;
 
   @Index('ix_boards_board_group_id')

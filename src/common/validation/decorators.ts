@@ -1,6 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
+  ArrayMaxSize,
   IsDefined,
   MinLength,
   registerDecorator,
@@ -9,6 +11,7 @@ import {
   ValidationArguments,
   ValidationOptions,
 } from 'class-validator';
+import { MAX_FREE_JSON_BYTES, MAX_FREE_JSON_DEPTH } from './limits';
 import { normalizeUuid } from './parse-uuid.pipe';
 
 /** Trims strings; leaves other values for the type validators to reject. */
@@ -121,4 +124,64 @@ export function ValidateModel<T extends object>(rule: (model: T) => string | nul
       },
     });
   };
+}
+
+/** At most `max` characters (pydantic `max_length`): `string_too_long` past it. */
+export function MaxChars(max: number): PropertyDecorator {
+  // Named like class-validator's rule so request validation reports it as `string_too_long`;
+  // unlike it, a non-string passes here and is left to the type validator.
+  // The OpenAPI document states the bound too (merged into the property's own @ApiProperty).
+  return applyDecorators(
+    ValidateBy({
+      name: 'maxLength',
+      constraints: [max],
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || value.length <= max,
+        defaultMessage: () => `String should have at most ${max} characters`,
+      },
+    }),
+    ApiProperty({ maxLength: max }),
+  );
+}
+
+/** At most `max` items (pydantic `max_length` on a list): `too_long` past it. */
+export function MaxItems(max: number): PropertyDecorator {
+  return applyDecorators(
+    ArrayMaxSize(max, { message: `List should have at most ${max} items` }),
+    ApiProperty({ maxItems: max }),
+  );
+}
+
+/** Nesting depth of a JSON value (a scalar is 0), without recursion; stops past `limit`. */
+function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    if (next.value === null || typeof next.value !== 'object') continue;
+    if (next.depth + 1 > limit) return true;
+    for (const child of Object.values(next.value))
+      stack.push({ value: child, depth: next.depth + 1 });
+  }
+  return false;
+}
+
+/**
+ * A free JSON object (stored as jsonb) bounded in serialized size and nesting depth, so that
+ * keys and values inside it are bounded too. Checked after the type validator accepted an object.
+ */
+export function BoundedJson(
+  maxBytes: number = MAX_FREE_JSON_BYTES,
+  maxDepth: number = MAX_FREE_JSON_DEPTH,
+): PropertyDecorator {
+  return ValidateBy({
+    name: 'boundedJson',
+    validator: {
+      validate: (value: unknown) => {
+        if (value === null || value === undefined || typeof value !== 'object') return true;
+        if (jsonDepthExceeds(value, maxDepth)) return false;
+        return Buffer.byteLength(JSON.stringify(value), 'utf8') <= maxBytes;
+      },
+      defaultMessage: () => `JSON should be at most ${maxBytes} bytes and ${maxDepth} levels deep`,
+    },
+  });
 }

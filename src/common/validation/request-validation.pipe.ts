@@ -35,6 +35,7 @@ const ISSUE_TYPES: [constraint: string, type: string, msg: string][] = [
   ['maxLength', 'string_too_long', 'String is too long'],
   ['min', 'greater_than_equal', 'Input is too small'],
   ['max', 'less_than_equal', 'Input is too large'],
+  ['arrayMaxSize', 'too_long', 'List has too many items'],
   ['isIn', 'enum', 'Input should be one of the allowed values'],
   ['isEmail', 'value_error', 'value is not a valid email address'],
 ];
@@ -95,59 +96,124 @@ export class RequestValidationPipe implements PipeTransform<unknown> {
   }
 }
 
+/** One level of nested validation errors: a model, or a nested model inside it. */
+interface IssueLevel {
+  parent: IssueLevel | null;
+  /** A field issue was found at this level or below (suppresses this level's model rules). */
+  hasFieldIssues: boolean;
+}
+
+interface PendingError {
+  error: ValidationError;
+  prefix: (string | number)[];
+  model: unknown;
+  level: IssueLevel;
+}
+
 /**
  * class-validator errors as pydantic issues. `model` is what the client sent at this level: an
  * issue's `input` is the client's value (`"0"`, `"abc"`), not the transformed one. A model-level
  * rule (`ValidateModel`) is reported at the model's own location with the model as input, and,
- * like pydantic's after-validators, only when the model's fields are all valid.
+ * like pydantic's after-validators, only when the model's fields (nested ones included) are all
+ * valid. Iterative and depth-first (issues in the order of the fields), so neither a long list
+ * nor deep nesting can exhaust the stack.
  */
 export function toIssues(
   errors: ValidationError[],
   prefix: (string | number)[],
   model?: unknown,
 ): ValidationIssue[] {
-  const issues: ValidationIssue[] = [];
-  const modelIssues: ValidationIssue[] = [];
-  for (const error of errors) {
-    const loc = [...prefix, /^\d+$/.test(error.property) ? Number(error.property) : error.property];
-    const input = sentValue(model, error.property, error.value);
+  const found: { issue: ValidationIssue; level: IssueLevel; modelRule: boolean }[] = [];
+  const root: IssueLevel = { parent: null, hasFieldIssues: false };
+  const pending: PendingError[] = [];
+  const pushLevel = (
+    levelErrors: ValidationError[],
+    levelPrefix: (string | number)[],
+    levelModel: unknown,
+    level: IssueLevel,
+  ) => {
+    for (let index = levelErrors.length - 1; index >= 0; index--) {
+      pending.push({ error: levelErrors[index], prefix: levelPrefix, model: levelModel, level });
+    }
+  };
+  pushLevel(errors, prefix, model, root);
+
+  while (pending.length > 0) {
+    const { error, prefix: at, model: sent, level } = pending.pop()!;
+    const loc = [...at, /^\d+$/.test(error.property) ? Number(error.property) : error.property];
+    const input = sentValue(sent, error.property, error.value);
     const constraints = error.constraints ?? {};
     if (MODEL_RULE in constraints) {
-      modelIssues.push({
-        type: 'value_error',
-        loc: prefix,
-        msg: `Value error, ${constraints[MODEL_RULE]}`,
-        input: model,
+      found.push({
+        issue: {
+          type: 'value_error',
+          loc: at,
+          msg: `Value error, ${constraints[MODEL_RULE]}`,
+          input: sent,
+        },
+        level,
+        modelRule: true,
       });
       continue;
     }
-    const names = Object.keys(constraints);
-    if (names.length > 0) {
-      const known = ISSUE_TYPES.find(([constraint]) => constraint in constraints);
-      if (known) {
-        const [constraint, type, fallback] = known;
-        issues.push({
-          type,
-          loc,
-          msg:
-            constraint === 'isDefined' ? fallback : cleanMessage(constraints[constraint], fallback),
-          input,
-        });
-      } else {
-        const first = names[0];
-        issues.push({
-          type: 'value_error',
-          loc,
-          msg: `Value error, ${constraints[first]}`,
-          input,
-        });
+    const issue = fieldIssue(constraints, loc, input);
+    if (issue) {
+      found.push({ issue, level, modelRule: false });
+      // A field issue hides the model rules of its own level and of every enclosing one.
+      for (let up: IssueLevel | null = level; up && !up.hasFieldIssues; up = up.parent) {
+        up.hasFieldIssues = true;
       }
     }
     if (error.children && error.children.length > 0) {
-      issues.push(...toIssues(error.children, loc, input));
+      pushLevel(error.children, loc, input, { parent: level, hasFieldIssues: false });
     }
   }
-  return issues.length > 0 ? issues : modelIssues;
+  return found
+    .filter(({ level, modelRule }) => !modelRule || !hasReportedIssues(level, found))
+    .map(({ issue }) => issue);
+}
+
+/**
+ * Whether anything below or beside a model rule at `level` is reported, which hides that rule:
+ * a field issue at or under the level, or a nested level's own model rule (pydantic reports
+ * the innermost failing model only).
+ */
+function hasReportedIssues(
+  level: IssueLevel,
+  found: { level: IssueLevel; modelRule: boolean }[],
+): boolean {
+  if (level.hasFieldIssues) return true;
+  return found.some(
+    (entry) => entry.modelRule && entry.level !== level && isBelow(entry.level, level),
+  );
+}
+
+function isBelow(level: IssueLevel, ancestor: IssueLevel): boolean {
+  for (let up = level.parent; up; up = up.parent) {
+    if (up === ancestor) return true;
+  }
+  return false;
+}
+
+/** The pydantic issue for a field's failed constraints, or null when none failed. */
+function fieldIssue(
+  constraints: Record<string, string>,
+  loc: (string | number)[],
+  input: unknown,
+): ValidationIssue | null {
+  const names = Object.keys(constraints);
+  if (names.length === 0) return null;
+  const known = ISSUE_TYPES.find(([constraint]) => constraint in constraints);
+  if (known) {
+    const [constraint, type, fallback] = known;
+    return {
+      type,
+      loc,
+      msg: constraint === 'isDefined' ? fallback : cleanMessage(constraints[constraint], fallback),
+      input,
+    };
+  }
+  return { type: 'value_error', loc, msg: `Value error, ${constraints[names[0]]}`, input };
 }
 
 /** The value the client sent for `property`, when `model` is what it sent; else `fallback`. */

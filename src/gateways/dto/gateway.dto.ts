@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsDefined, IsOptional, IsString, ValidateBy } from 'class-validator';
-import { IsOptionalNonNull } from '../../common/validation/decorators';
+import { IsOptionalNonNull, MaxChars } from '../../common/validation/decorators';
+import { MAX_LENGTH } from '../../common/validation/limits';
 import type { Gateway } from '../entities/gateway.entity';
 
 /** Upstream: the token is trimmed and a blank one is stored as null (no token). */
@@ -92,6 +93,7 @@ abstract class GatewayConnectionFlags {
   @IsOptional()
   @Transform(blankToNull)
   @IsString()
+  @MaxChars(MAX_LENGTH.token)
   token?: string | null;
 }
 
@@ -99,16 +101,19 @@ export class GatewayCreate extends GatewayConnectionFlags {
   @ApiProperty()
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   name!: string;
 
   @ApiProperty({ example: 'wss://gateway.example.com', description: 'ws:// or wss://, or empty.' })
   @IsDefined()
   @IsGatewayUrl()
+  @MaxChars(MAX_LENGTH.url)
   url!: string;
 
   @ApiProperty({ example: '~/.openclaw' })
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.url)
   workspace_root!: string;
 }
 
@@ -117,15 +122,18 @@ export class GatewayUpdate extends GatewayConnectionFlags {
   @ApiPropertyOptional()
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   name?: string;
 
   @ApiPropertyOptional({ description: 'ws:// or wss://, or empty.' })
   @IsOptionalNonNull()
   @IsGatewayUrl()
+  @MaxChars(MAX_LENGTH.url)
   url?: string;
 
   @ApiPropertyOptional()
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.url)
   workspace_root?: string;
 }

@@ -1,8 +1,19 @@
-import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  Unique,
+} from 'typeorm';
 import { CreatedAt, UpdatedAt } from '../../database/columns';
 import { Organization } from '../../organizations/entities/organization.entity';
 
 @Entity('gateways')
+// The target of boards' (organization_id, gateway_id) foreign key: a board's gateway is one of
+// its own organization's, whatever writes the row.
+@Unique('uq_gateways_organization_id_id', ['organizationId', 'id'])
 export class Gateway {
   @PrimaryGeneratedColumn('uuid')
   id!: string;

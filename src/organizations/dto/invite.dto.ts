@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsString } from 'class-validator';
-import { IsOptionalNonNull } from '../../common/validation/decorators';
+import { IsOptionalNonNull, MaxChars } from '../../common/validation/decorators';
+import { MAX_LENGTH } from '../../common/validation/limits';
 import type { OrganizationInvite } from '../entities/organization-invite.entity';
 import { BoardAccessFields } from './member.dto';
 
@@ -9,11 +10,13 @@ export class OrganizationInviteCreate extends BoardAccessFields {
   @ApiProperty({ description: 'Trimmed and lowercased; the format is not checked' })
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.email)
   invited_email!: string;
 
   @ApiPropertyOptional({ default: 'member' })
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
   role: string = 'member';
 }
 
@@ -22,6 +25,7 @@ export class OrganizationInviteAccept {
   @ApiProperty()
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.token)
   token!: string;
 }
 

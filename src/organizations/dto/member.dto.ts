@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsDefined, IsString, ValidateNested } from 'class-validator';
-import { IsOptionalNonNull, IsUuid } from '../../common/validation/decorators';
+import { IsOptionalNonNull, IsUuid, MaxChars, MaxItems } from '../../common/validation/decorators';
+import { MAX_BOARD_ACCESS_ITEMS, MAX_LENGTH } from '../../common/validation/limits';
 import type { User } from '../../users/entities/user.entity';
 import type { OrganizationBoardAccess } from '../entities/organization-board-access.entity';
 import type { OrganizationMember } from '../entities/organization-member.entity';
@@ -85,6 +86,7 @@ export class OrganizationMemberUpdate {
   @ApiPropertyOptional({ description: 'Free-form; `owner` and `admin` are organization admins' })
   @IsOptionalNonNull()
   @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
   role?: string;
 }
 
@@ -121,6 +123,7 @@ export class BoardAccessFields {
   @ApiPropertyOptional({ type: [OrganizationBoardAccessSpec], default: [] })
   @IsOptionalNonNull()
   @IsArray()
+  @MaxItems(MAX_BOARD_ACCESS_ITEMS)
   @ValidateNested({ each: true })
   @Type(() => OrganizationBoardAccessSpec)
   board_access: OrganizationBoardAccessSpec[] = [];

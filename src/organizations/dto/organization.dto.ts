@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsDefined, IsString } from 'class-validator';
-import { IsUuid } from '../../common/validation/decorators';
+import { IsUuid, MaxChars } from '../../common/validation/decorators';
+import { MAX_LENGTH } from '../../common/validation/limits';
 import type { Organization } from '../entities/organization.entity';
 
 /** POST /organizations. The name is trimmed by the service; blank after trimming is a 422. */
@@ -8,6 +9,7 @@ export class OrganizationCreate {
   @ApiProperty()
   @IsDefined()
   @IsString()
+  @MaxChars(MAX_LENGTH.name)
   name!: string;
 }
 

@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
+import { MaxChars } from '../../common/validation/decorators';
+import { MAX_LENGTH } from '../../common/validation/limits';
 import type { User } from '../entities/user.entity';
 
 export class UserRead {
@@ -32,16 +34,34 @@ export function toUserRead(user: User): UserRead {
 
 /** Only the keys sent are written; an explicit null clears the field. */
 export class UserUpdate {
-  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() name?:
-    string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() preferred_name?:
-    string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() pronouns?:
-    string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() timezone?:
-    string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() notes?:
-    string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() context?:
-    string | null;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.name)
+  name?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.name)
+  preferred_name?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.shortText)
+  pronouns?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.shortText)
+  timezone?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.longText)
+  notes?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.longText)
+  context?: string | null;
 }

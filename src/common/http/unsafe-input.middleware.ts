@@ -1,0 +1,93 @@
+import type { NextFunction, Request, Response } from 'express';
+import { ValidationIssue } from '../errors/app-error';
+import { sendErrorEnvelope } from '../filters/error-envelope';
+import { MAX_INPUT_ARRAY_ITEMS, MAX_INPUT_DEPTH } from '../validation/limits';
+
+const NUL = '\u0000';
+/** A percent-encoded NUL in the raw path (`%2500` is a literal "%00", not a NUL). */
+const ENCODED_NUL = /%00/i;
+/** Enough issues to show the client what is wrong without building a list as large as the input. */
+const MAX_REPORTED_ISSUES = 20;
+
+type Loc = (string | number)[];
+
+const nulIssue = (loc: Loc, input?: unknown): ValidationIssue => ({
+  type: 'value_error',
+  loc,
+  msg: 'Value error, the NUL character (U+0000) is not allowed',
+  ...(input === undefined ? {} : { input }),
+});
+
+/**
+ * Finds what no handler can store or walk safely: NUL characters in strings and object keys
+ * (PostgreSQL refuses them in text and jsonb), nesting deeper than MAX_INPUT_DEPTH and arrays
+ * longer than MAX_INPUT_ARRAY_ITEMS. Iterative, so a hostile document cannot exhaust the stack.
+ */
+export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const stack: { value: unknown; loc: Loc; depth: number }[] = [
+    { value: root, loc: prefix, depth: 0 },
+  ];
+  while (stack.length > 0 && issues.length < MAX_REPORTED_ISSUES) {
+    const { value, loc, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes(NUL)) issues.push(nulIssue(loc, value));
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_INPUT_DEPTH) {
+      issues.push({
+        type: 'value_error',
+        loc,
+        msg: `Value error, nesting deeper than ${MAX_INPUT_DEPTH} levels is not allowed`,
+      });
+      continue;
+    }
+    if (Array.isArray(value)) {
+      if (value.length > MAX_INPUT_ARRAY_ITEMS) {
+        issues.push({
+          type: 'too_long',
+          loc,
+          msg: `List should have at most ${MAX_INPUT_ARRAY_ITEMS} items`,
+        });
+        continue;
+      }
+      for (let index = value.length - 1; index >= 0; index--) {
+        stack.push({ value: value[index] as unknown, loc: [...loc, index], depth: depth + 1 });
+      }
+      continue;
+    }
+    const keys = Object.keys(value);
+    for (let index = keys.length - 1; index >= 0; index--) {
+      const key = keys[index];
+      if (key.includes(NUL)) {
+        issues.push(nulIssue([...loc, key]));
+        continue;
+      }
+      stack.push({
+        value: (value as Record<string, unknown>)[key],
+        loc: [...loc, key],
+        depth: depth + 1,
+      });
+    }
+  }
+  return issues;
+}
+
+/**
+ * One check at the edge, before authentication, routing to a handler or validation: a body,
+ * query or path holding a NUL, or a body nested or listed beyond the edge bounds, is a 422 in the
+ * upstream (pydantic) shape. Nothing behind it has to handle such input.
+ */
+export function rejectUnsafeInput(req: Request, res: Response, next: NextFunction): void {
+  const rawPath = req.originalUrl.split('?', 1)[0];
+  const issues: ValidationIssue[] = [];
+  if (ENCODED_NUL.test(rawPath)) issues.push(nulIssue(['path']));
+  issues.push(...findUnsafeInput(req.query, ['query']));
+  if (req.body !== undefined) issues.push(...findUnsafeInput(req.body, ['body']));
+  if (issues.length > 0) {
+    sendErrorEnvelope(req, res, 422, issues.slice(0, MAX_REPORTED_ISSUES));
+    return;
+  }
+  next();
+}

@@ -1,0 +1,43 @@
+import { MAX_INPUT_ARRAY_ITEMS, MAX_INPUT_DEPTH } from '../validation/limits';
+import { findUnsafeInput } from './unsafe-input.middleware';
+
+describe('findUnsafeInput', () => {
+  it('accepts ordinary JSON, including escaped-looking text', () => {
+    expect(
+      findUnsafeInput({ a: ['x', 1, null, { b: '\\u0000 is six characters' }] }, ['body']),
+    ).toEqual([]);
+  });
+
+  it('locates NULs in values and keys at any depth', () => {
+    const issues = findUnsafeInput(
+      { name: 'a\u0000', metrics: { list: [{ ['k\u0000']: 1 }, 'ok', '\u0000'] } },
+      ['body'],
+    );
+    expect(issues.map((issue) => issue.loc)).toEqual([
+      ['body', 'name'],
+      ['body', 'metrics', 'list', 0, 'k\u0000'],
+      ['body', 'metrics', 'list', 2],
+    ]);
+    expect(issues.every((issue) => issue.type === 'value_error')).toBe(true);
+  });
+
+  it('bounds nesting and array length without recursing', () => {
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    const tooDeep = findUnsafeInput(deep, ['body']);
+    expect(tooDeep).toHaveLength(1);
+    expect(tooDeep[0].loc).toHaveLength(1 + MAX_INPUT_DEPTH);
+
+    const long = findUnsafeInput({ items: new Array(MAX_INPUT_ARRAY_ITEMS + 1).fill(0) }, ['body']);
+    expect(long).toEqual([
+      expect.objectContaining({ type: 'too_long', loc: ['body', 'items'] }) as unknown,
+    ]);
+    expect(findUnsafeInput(new Array(MAX_INPUT_ARRAY_ITEMS).fill('x'), ['body'])).toEqual([]);
+  });
+
+  it('reports a bounded number of issues', () => {
+    const issues = findUnsafeInput(new Array(5_000).fill('\u0000'), ['body']);
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.length).toBeLessThanOrEqual(20);
+  });
+});
