@@ -317,6 +317,41 @@ describe('GatewayClient handshake', () => {
   });
 });
 
+describe('GatewayClient hostile frames in the handshake read', () => {
+  // ws parses both frames of one TCP read synchronously, so the second one reaches the
+  // connection before the client has bound it; nothing may throw out of a socket callback.
+  it.each([
+    ['a garbage text frame', { data: 'garbage{', binary: false }, 'not JSON'],
+    ['a binary frame', { data: Buffer.from([0, 1, 2, 255]), binary: true }, 'binary frame'],
+  ])(
+    'survives hello-ok and %s in one TCP write: a protocol error, no crash, no leaked socket',
+    async (_what, trailer, expected) => {
+      const uncaught: unknown[] = [];
+      const record = (error: unknown): void => {
+        uncaught.push(error);
+      };
+      process.on('uncaughtException', record);
+      try {
+        const gateway = await fake();
+        gateway.helloTrailer = trailer;
+        const client = clientFor(gateway);
+        const error = await failureOf(client.connect());
+        expect(error).toBeInstanceOf(GatewayProtocolError);
+        expect(error.message).toContain(expected);
+        await waitUntil(() => gateway.sockets.size === 0, {
+          what: () => 'the client never closed its socket',
+        });
+        expect(client.state).not.toBe('open');
+        gateway.helloTrailer = null;
+        await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+        expect(uncaught).toEqual([]);
+      } finally {
+        process.off('uncaughtException', record);
+      }
+    },
+  );
+});
+
 describe('GatewayClient requests', () => {
   it('multiplexes concurrent requests on one socket and matches answers by id', async () => {
     const gateway = await fake();

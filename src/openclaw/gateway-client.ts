@@ -202,8 +202,10 @@ export class GatewayClient {
           connectTimeoutMs: Math.max(1, remaining(deadline)),
           clientVersion: this.settings.clientVersion,
           onEvent: (event) => this.dispatch(event),
-          onClose: (error) => this.onConnectionClosed(connection, error),
+          onClose: (error, closing) => this.onConnectionClosed(closing, error),
         });
+        // A frame batched with hello-ok may already have closed it (garbage, binary).
+        if (connection.failure) throw connection.failure;
         if (this.closed) {
           connection.close(new GatewayUnavailableError('gateway client is shut down'));
           throw new GatewayUnavailableError('gateway client is shut down');

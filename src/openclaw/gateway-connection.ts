@@ -42,8 +42,12 @@ export interface ConnectionOptions {
   clientVersion: string;
   /** Receives every event frame except the handshake challenge. */
   onEvent?: (event: EventFrame) => void;
-  /** Called once when the socket is gone, with the error pending requests failed with. */
-  onClose?: (error: GatewayError) => void;
+  /**
+   * Called once when the socket is gone, with the error pending requests failed with and the
+   * connection itself: it can close before `open()` has resolved (a frame batched with
+   * `hello-ok` in one TCP read), so the caller must not rely on its own variable for it.
+   */
+  onClose?: (error: GatewayError, connection: GatewayConnection) => void;
 }
 
 interface Pending {
@@ -184,6 +188,11 @@ export class GatewayConnection {
     return this.closedWith === null && this.socket.readyState === WebSocket.OPEN;
   }
 
+  /** Why the connection closed (null while open). */
+  get failure(): GatewayError | null {
+    return this.closedWith;
+  }
+
   get pendingCount(): number {
     return this.pending.size;
   }
@@ -227,42 +236,68 @@ export class GatewayConnection {
     else this.socket.terminate();
   }
 
+  /**
+   * Wires the socket to this connection. Every listener is guarded: an exception escaping a
+   * socket or timer callback would be an uncaught exception and take the process down.
+   */
   private attach(): this {
     const socket = this.socket;
     socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
       this.livenessTimer?.refresh();
-      try {
+      this.guarded('gateway frame handling failed', () => {
         const frame = decodeFrame(data, isBinary);
         if (frame === null) return;
         if (frame.type === 'res') this.onResponse(frame);
         else this.options.onEvent?.(frame);
-      } catch (error) {
-        const failure =
-          error instanceof GatewayError
-            ? error
-            : new GatewayProtocolError('gateway frame handling failed', { cause: error });
-        this.shutdown(failure);
-        socket.terminate();
-      }
+      });
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      this.shutdown(socketError(this.options, error));
+      this.guarded('gateway socket error handling failed', () =>
+        this.shutdown(socketError(this.options, error)),
+      );
     });
     socket.on('close', (code: number, reason: Buffer) => {
-      this.shutdown(closeError(code, reason.toString(), ''));
+      this.guarded('gateway close handling failed', () =>
+        this.shutdown(closeError(code, reason.toString(), '')),
+      );
     });
     // The gateway ticks every tickIntervalMs; two silent intervals mean it is gone.
     const silence = this.server.tickIntervalMs * 2;
     this.livenessTimer = setTimeout(() => {
-      this.shutdown(
-        new GatewayUnavailableError(
-          `gateway connection timed out: no frame from the gateway in ${silence} ms`,
+      this.guarded('gateway liveness check failed', () =>
+        this.fail(
+          new GatewayUnavailableError(
+            `gateway connection timed out: no frame from the gateway in ${silence} ms`,
+          ),
         ),
       );
-      socket.terminate();
     }, silence);
     this.livenessTimer.unref();
     return this;
+  }
+
+  /** Runs a socket/timer callback body; whatever it throws closes the connection instead. */
+  private guarded(what: string, body: () => void): void {
+    try {
+      body();
+    } catch (error) {
+      try {
+        this.fail(
+          error instanceof GatewayError ? error : new GatewayProtocolError(what, { cause: error }),
+        );
+      } catch {
+        // fail() only settles promises and terminates a socket; nothing left to do here.
+      }
+    }
+  }
+
+  /** Shuts down with `error` and drops the socket (terminate never throws). */
+  private fail(error: GatewayError): void {
+    try {
+      this.shutdown(error);
+    } finally {
+      this.socket.terminate();
+    }
   }
 
   private onResponse(frame: ResponseFrame): void {
@@ -290,7 +325,11 @@ export class GatewayConnection {
     this.closedWith = error;
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
     for (const id of [...this.pending.keys()]) this.settle(id, error);
-    this.options.onClose?.(error);
+    try {
+      this.options.onClose?.(error, this);
+    } catch {
+      // The owner's bookkeeping must not break the socket's close path.
+    }
   }
 }
 

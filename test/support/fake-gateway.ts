@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 
 export interface FakeWireError {
@@ -70,6 +70,11 @@ export class FakeGateway {
   ticks: boolean;
   /** Scopes granted in hello-ok; null grants what was asked; 'omit' sends no `auth` block. */
   grantedScopes: string[] | null | 'omit' = null;
+  /**
+   * A frame written in the SAME TCP write as `hello-ok` (raw WebSocket framing on the
+   * underlying socket), so the client's `ws` parses both in one read, synchronously.
+   */
+  helloTrailer: { data: string | Buffer; binary: boolean } | null = null;
   private server!: WebSocketServer;
   private https: HttpsServer | null = null;
   private readonly tickTimers = new Set<NodeJS.Timeout>();
@@ -218,7 +223,18 @@ export class FakeGateway {
             return;
           }
           connected = true;
-          socket.send(JSON.stringify({ type: 'res', id, ok: true, payload: this.hello(params) }));
+          const hello = JSON.stringify({ type: 'res', id, ok: true, payload: this.hello(params) });
+          if (this.helloTrailer) {
+            const trailer = this.helloTrailer;
+            rawSocket(socket).write(
+              Buffer.concat([
+                wsFrame(Buffer.from(hello), false),
+                wsFrame(Buffer.from(trailer.data), trailer.binary),
+              ]),
+            );
+            return;
+          }
+          socket.send(hello);
           if (this.ticks) {
             const timer = setInterval(() => {
               if (socket.readyState === WebSocket.OPEN && this.ticks) {
@@ -301,4 +317,29 @@ function isRaw(value: unknown): value is SendRaw {
 
 function isClose(value: unknown): value is CloseSocket {
   return typeof value === 'object' && value !== null && 'close' in value;
+}
+
+/** The TCP socket under a server-side `ws` socket (a private field of `ws`). */
+function rawSocket(socket: WebSocket): Socket {
+  return (socket as unknown as { _socket: Socket })._socket;
+}
+
+/** One unmasked, unfragmented server-to-client WebSocket frame. */
+export function wsFrame(payload: Buffer, binary: boolean): Buffer {
+  const opcode = binary ? 0x2 : 0x1;
+  let header: Buffer;
+  if (payload.length < 126) {
+    header = Buffer.from([0x80 | opcode, payload.length]);
+  } else if (payload.length < 65_536) {
+    header = Buffer.alloc(4);
+    header[0] = 0x80 | opcode;
+    header[1] = 126;
+    header.writeUInt16BE(payload.length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = 0x80 | opcode;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(payload.length), 2);
+  }
+  return Buffer.concat([header, payload]);
 }
