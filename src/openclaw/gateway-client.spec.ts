@@ -538,6 +538,30 @@ describe('GatewayClient connection sharing and recovery', () => {
     });
   });
 
+  it('reconnects a subscriber that joined while a dial was failing, once the gateway is back', async () => {
+    const down = await fake();
+    const port = down.port;
+    await down.stop();
+    const client = clientFor({ url: `ws://127.0.0.1:${port}` });
+    const dialing = failureOf(client.connect());
+    const events: EventFrame[] = [];
+    const states: GatewayConnectionState[] = [];
+    client.subscribe({
+      onEvent: (event) => events.push(event),
+      onState: (state) => states.push(state),
+    });
+    expect(await dialing).toBeInstanceOf(GatewayUnavailableError);
+
+    const gateway = await fake({ port });
+    await waitUntil(() => client.state === 'open', {
+      timeoutMs: 3_000,
+      what: () => `client stayed ${client.state} (states: ${states.join(', ')})`,
+    });
+    expect(states).toContain('reconnecting');
+    gateway.broadcast('chat', { state: 'final', runId: 'after-recovery' });
+    await waitUntil(() => events.some((event) => event.event === 'chat'));
+  });
+
   it('closes an idle socket and tells its owner', async () => {
     const gateway = await fake();
     const idled: GatewayClient[] = [];

@@ -158,9 +158,17 @@ export class GatewayClient {
 
   private async connected(deadline: number, purpose: string): Promise<GatewayConnection> {
     if (this.connection?.isOpen) return this.connection;
-    this.dialing ??= this.dial().finally(() => {
-      this.dialing = null;
-    });
+    this.dialing ??= this.dial().then(
+      (connection) => {
+        this.dialing = null;
+        return connection;
+      },
+      (error: unknown) => {
+        this.dialing = null;
+        this.onDialFailed(error);
+        throw error;
+      },
+    );
     const budget = remaining(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -237,6 +245,19 @@ export class GatewayClient {
     this.logger.debug(`connection to ${displayUrl(this.target.url)} lost: ${error.message}`);
     this.notify('reconnecting', error);
     if (this.subscribers.size > 0) this.scheduleReconnect(this.nextBackoff());
+    else this.scheduleIdleClose();
+  }
+
+  /**
+   * Every failed dial, whoever started it: subscribers hear about it and get a background
+   * redial with backoff (one that joined while this dial was in flight included).
+   */
+  private onDialFailed(error: unknown): void {
+    if (this.closed || this.subscribers.size === 0) return;
+    const failure =
+      error instanceof GatewayError ? error : new GatewayUnavailableError(String(error));
+    this.notify('reconnecting', failure);
+    this.scheduleReconnect(this.nextBackoff());
   }
 
   private scheduleReconnect(delayMs: number): void {
@@ -244,13 +265,10 @@ export class GatewayClient {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closed || this.subscribers.size === 0 || this.connection?.isOpen) return;
+      // A failed dial reschedules itself (onDialFailed); a wait that merely ran out leaves
+      // the dial running, which ends in onDialFailed or an open connection.
       this.connected(Date.now() + this.settings.connectTimeoutMs, 'reconnect').catch(
-        (error: unknown) => {
-          const failure =
-            error instanceof GatewayError ? error : new GatewayUnavailableError(String(error));
-          this.notify('reconnecting', failure);
-          this.scheduleReconnect(this.nextBackoff());
-        },
+        () => undefined,
       );
     }, delayMs);
     this.reconnectTimer.unref();
@@ -269,12 +287,16 @@ export class GatewayClient {
     this.reconnectTimer = null;
   }
 
+  /**
+   * Closes an unused client after idleCloseMs, whether its socket is open, dropped or was
+   * never made, so the pool forgets it (a dead client must not stay pooled forever).
+   */
   private scheduleIdleClose(): void {
-    if (this.closed || this.isBusy || !this.connection) return;
+    if (this.closed || this.isBusy) return;
     this.cancelIdleClose();
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      if (this.isBusy || !this.connection) return;
+      if (this.closed || this.isBusy || this.dialing) return;
       this.close('gateway connection closed (idle)');
       this.onIdleClose(this);
     }, this.settings.idleCloseMs);
