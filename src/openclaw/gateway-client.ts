@@ -14,7 +14,7 @@ import type { DeviceIdentity } from './device-identity';
 import { GatewayConnection } from './gateway-connection';
 import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
-import { sleep } from './retry';
+import { GatewayBackoff, type RetryProfile, type RetryRunOptions } from './retry';
 
 export interface GatewayTarget {
   url: string;
@@ -46,7 +46,56 @@ export interface GatewayEventSubscriber {
 
 export interface CallOptions {
   timeoutMs?: number;
+  /**
+   * Whether the call may be repeated after its answer was lost (timeout, socket dropped after
+   * sending): the gateway may have applied it. Default: reads, and any call carrying an
+   * `idempotencyKey` (the gateway de-duplicates on it).
+   */
+  idempotent?: boolean;
 }
+
+/** Methods that change nothing on the gateway, so repeating one is always safe. */
+const READ_METHODS = new Set([
+  'health',
+  'status',
+  'sessions.list',
+  'chat.history',
+  'agents.list',
+  'agents.files.list',
+  'agents.files.get',
+  'config.get',
+]);
+
+export function isIdempotentCall(method: string, params: object, options: CallOptions): boolean {
+  if (options.idempotent !== undefined) return options.idempotent;
+  if (READ_METHODS.has(method)) return true;
+  const key = (params as { idempotencyKey?: unknown }).idempotencyKey;
+  return typeof key === 'string' && key !== '';
+}
+
+/**
+ * A gateway that answers `UNAVAILABLE` with `retryAfterMs` is waited out at most this many
+ * times per call or dial, and never sooner than the floor (a `retryAfterMs: 0` cannot spin).
+ */
+const RETRY_AFTER_ATTEMPTS = 5;
+const RETRY_AFTER_FLOOR_MS = 100;
+
+function retryAfterProfile(timeoutMs: number, context: string): RetryProfile {
+  return {
+    timeoutMs,
+    baseDelayMs: RETRY_AFTER_FLOOR_MS,
+    maxDelayMs: RETRY_AFTER_FLOOR_MS,
+    jitter: 0,
+    context,
+  };
+}
+
+const RETRY_AFTER_ONLY: RetryRunOptions = {
+  retryIf: (error) => retryAfterOf(error) !== null,
+  delayFor: retryAfterOf,
+  maxAttempts: RETRY_AFTER_ATTEMPTS,
+  exhausted: 'last',
+};
 
 export type DeviceProvider = () => Promise<DeviceIdentity>;
 
@@ -96,21 +145,13 @@ export class GatewayClient {
     if (this.closed) throw new GatewayUnavailableError('gateway client is shut down');
     const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;
     const deadline = Date.now() + timeoutMs;
-    return this.whileBusy(async () => {
-      for (;;) {
+    const idempotent = isIdempotentCall(method, params, options);
+    return this.whileBusy(() =>
+      new GatewayBackoff(retryAfterProfile(timeoutMs, method)).run(async () => {
         const connection = await this.connected(deadline, method);
-        try {
-          return await connection.request<T>(method, params, remaining(deadline), timeoutMs);
-        } catch (error) {
-          const wait = retryAfterOf(error);
-          if (wait !== null && wait < remaining(deadline)) {
-            await sleep(wait);
-            continue;
-          }
-          throw error;
-        }
-      }
-    });
+        return connection.request<T>(method, params, remaining(deadline), timeoutMs, idempotent);
+      }, RETRY_AFTER_ONLY),
+    );
   }
 
   /** Ensures a live connection and returns what the gateway said about itself. */
@@ -198,44 +239,39 @@ export class GatewayClient {
   private async dial(): Promise<GatewayConnection> {
     const deadline = Date.now() + this.settings.connectTimeoutMs;
     const device = this.target.disableDevicePairing ? null : await this.device();
-    for (;;) {
+    const backoff = new GatewayBackoff(
+      retryAfterProfile(this.settings.connectTimeoutMs, 'gateway connect'),
+    );
+    return backoff.run(async () => {
+      if (this.closed) throw new GatewayUnavailableError('gateway client is shut down');
       this.dialCount += 1;
       this.notify('connecting');
-      try {
-        const connection = await GatewayConnection.open({
-          url: this.target.url,
-          token: this.target.token,
-          device,
-          allowInsecureTls: this.target.allowInsecureTls,
-          connectTimeoutMs: Math.max(1, remaining(deadline)),
-          clientVersion: this.settings.clientVersion,
-          onEvent: (event) => this.dispatch(event),
-          onClose: (error, closing) => this.onConnectionClosed(closing, error),
-        });
-        // A frame batched with hello-ok may already have closed it (garbage, binary).
-        if (connection.failure) throw connection.failure;
-        if (this.closed) {
-          connection.close(new GatewayUnavailableError('gateway client is shut down'));
-          throw new GatewayUnavailableError('gateway client is shut down');
-        }
-        this.connection = connection;
-        this.reconnectAttempt = 0;
-        this.logger.debug(
-          `connected to ${displayUrl(this.target.url)} (protocol ${connection.server.protocol}, ` +
-            `gateway ${connection.server.version ?? 'unknown'})`,
-        );
-        this.notify('open');
-        this.scheduleIdleClose();
-        return connection;
-      } catch (error) {
-        const wait = retryAfterOf(error);
-        if (wait !== null && wait < remaining(deadline) && !this.closed) {
-          await sleep(wait);
-          continue;
-        }
-        throw error;
+      const connection = await GatewayConnection.open({
+        url: this.target.url,
+        token: this.target.token,
+        device,
+        allowInsecureTls: this.target.allowInsecureTls,
+        connectTimeoutMs: Math.max(1, remaining(deadline)),
+        clientVersion: this.settings.clientVersion,
+        onEvent: (event) => this.dispatch(event),
+        onClose: (error, closing) => this.onConnectionClosed(closing, error),
+      });
+      // A frame batched with hello-ok may already have closed it (garbage, binary).
+      if (connection.failure) throw connection.failure;
+      if (this.closed) {
+        connection.close(new GatewayUnavailableError('gateway client is shut down'));
+        throw new GatewayUnavailableError('gateway client is shut down');
       }
-    }
+      this.connection = connection;
+      this.reconnectAttempt = 0;
+      this.logger.debug(
+        `connected to ${displayUrl(this.target.url)} (protocol ${connection.server.protocol}, ` +
+          `gateway ${connection.server.version ?? 'unknown'})`,
+      );
+      this.notify('open');
+      this.scheduleIdleClose();
+      return connection;
+    }, RETRY_AFTER_ONLY);
   }
 
   private onConnectionClosed(connection: GatewayConnection, error: GatewayError): void {

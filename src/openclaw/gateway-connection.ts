@@ -52,6 +52,8 @@ export interface ConnectionOptions {
 
 interface Pending {
   method: string;
+  /** Safe to repeat after its answer was lost (see CallOptions.idempotent). */
+  idempotent: boolean;
   resolve: (payload: unknown) => void;
   reject: (error: GatewayError) => void;
   timer: NodeJS.Timeout;
@@ -204,6 +206,8 @@ export class GatewayConnection {
     timeoutMs: number,
     /** The caller's whole deadline, for the message (part of it may be spent dialling). */
     statedTimeoutMs = timeoutMs,
+    /** Whether a lost answer may be retried: a timed-out request may have been applied. */
+    idempotent = true,
   ): Promise<T> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = randomUUID();
@@ -211,12 +215,17 @@ export class GatewayConnection {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(
-          new GatewayTimeoutError(`gateway did not answer ${method} within ${statedTimeoutMs} ms`),
+          new GatewayTimeoutError(
+            `gateway did not answer ${method} within ${statedTimeoutMs} ms` +
+              (idempotent ? '' : `; ${method} may have been applied`),
+            { retryable: idempotent },
+          ),
         );
       }, timeoutMs);
       timer.unref();
       this.pending.set(id, {
         method,
+        idempotent,
         resolve: resolve as (payload: unknown) => void,
         reject,
         timer,
@@ -231,7 +240,7 @@ export class GatewayConnection {
   /** Closes the socket; pending requests fail with `error`. */
   close(error: GatewayError, code = 1000, reason = 'client closing'): void {
     if (this.closedWith) return;
-    this.shutdown(error);
+    this.shutdown(error, true);
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
     else this.socket.terminate();
   }
@@ -320,11 +329,15 @@ export class GatewayConnection {
     pending.reject(error);
   }
 
-  private shutdown(error: GatewayError): void {
+  /** `byUs`: we closed it on purpose (shutdown, idle), so pending calls get `error` as is. */
+  private shutdown(error: GatewayError, byUs = false): void {
     if (this.closedWith) return;
     this.closedWith = error;
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
-    for (const id of [...this.pending.keys()]) this.settle(id, error);
+    for (const [id, pending] of [...this.pending.entries()]) {
+      const lost = !byUs && !pending.idempotent;
+      this.settle(id, lost ? answerLost(pending.method, error) : error);
+    }
     try {
       this.options.onClose?.(error, this);
     } catch {
@@ -390,6 +403,17 @@ function decodeFrame(data: WebSocket.RawData, isBinary: boolean): GatewayFrame |
   if (Array.isArray(data)) return parseFrame(Buffer.concat(data).toString('utf8'));
   if (data instanceof ArrayBuffer) return parseFrame(Buffer.from(data).toString('utf8'));
   return parseFrame(data.toString('utf8'));
+}
+
+/** The socket went away after a non-idempotent request was sent: it may have been applied. */
+function answerLost(method: string, error: GatewayError): GatewayError {
+  if (!(error instanceof GatewayUnavailableError || error instanceof GatewayTimeoutError)) {
+    return error;
+  }
+  return new GatewayUnavailableError(`${error.message}; ${method} may have been applied`, {
+    cause: error,
+    retryable: false,
+  });
 }
 
 function unknownError(): { code: string; message: string } {
