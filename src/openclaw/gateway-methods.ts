@@ -263,6 +263,15 @@ function expectObject<T>(method: string, payload: unknown, key?: string): T {
 export class GatewayMethods {
   constructor(private readonly transport: GatewayTransport) {}
 
+  /**
+   * Runs a config write while no other config writer of this process works on the gateway:
+   * `config.patch` (read + patch) and the agent methods, which the gateway applies by
+   * rewriting its config too (they would make a concurrent patch's base hash stale).
+   */
+  private configWrite<T>(work: () => Promise<T>): Promise<T> {
+    return this.transport.exclusive ? this.transport.exclusive('config', work) : work();
+  }
+
   /** What the gateway said about itself at the last handshake (null before the first). */
   get server(): GatewayServerInfo | null {
     return this.transport.server;
@@ -352,10 +361,12 @@ export class GatewayMethods {
 
   async agentsCreate(params: AgentsCreateParams, options?: CallOptions) {
     const { name, workspace, model, emoji, avatar } = params;
-    const payload = await this.transport.call(
-      'agents.create',
-      closed({ name, workspace, model, emoji, avatar }),
-      options,
+    const payload = await this.configWrite(() =>
+      this.transport.call(
+        'agents.create',
+        closed({ name, workspace, model, emoji, avatar }),
+        options,
+      ),
     );
     return expectObject<AgentsCreateResult>('agents.create', payload, 'agentId');
   }
@@ -371,7 +382,7 @@ export class GatewayMethods {
     const { agentId, name, workspace, model, emoji, avatar } = params;
     const body = closed({ agentId, name, workspace, model, emoji, avatar });
     const payload = await new GatewayBackoff(AFTER_CREATE_POLL).run(
-      () => this.transport.call('agents.update', body, options),
+      () => this.configWrite(() => this.transport.call('agents.update', body, options)),
       {
         retryIf: isAgentNotFoundError,
         maxAttempts: options.afterCreate ? undefined : 1,
@@ -382,10 +393,12 @@ export class GatewayMethods {
   }
 
   async agentsDelete(params: AgentsDeleteParams, options?: CallOptions) {
-    const payload = await this.transport.call(
-      'agents.delete',
-      closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
-      options,
+    const payload = await this.configWrite(() =>
+      this.transport.call(
+        'agents.delete',
+        closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
+        options,
+      ),
     );
     return expectObject<{ ok: boolean; agentId: string; [extra: string]: unknown }>(
       'agents.delete',
@@ -433,11 +446,8 @@ export class GatewayMethods {
       conflictTimeoutMs === undefined
         ? CONFIG_CONFLICT_RETRY
         : { ...CONFIG_CONFLICT_RETRY, timeoutMs: conflictTimeoutMs };
-    const exclusive =
-      this.transport.exclusive?.bind(this.transport) ??
-      (<T>(_name: string, work: () => Promise<T>) => work());
     return new GatewayBackoff(profile).run(
-      () => exclusive('config', () => this.configPatchOnce(build, callOptions)),
+      () => this.configWrite(() => this.configPatchOnce(build, callOptions)),
       {
         retryIf: (error) => error instanceof GatewayRpcError && isStaleConfigHashError(error),
         exhausted: 'last',

@@ -10,6 +10,7 @@ import {
   type GatewayTarget,
 } from './gateway-client';
 import { GatewayMethods } from './gateway-methods';
+import { KeyedMutex } from './keyed-mutex';
 
 /** The gateway columns a connection is made from. */
 export interface GatewayRecord {
@@ -50,6 +51,8 @@ export function targetKey(target: GatewayTarget): string {
 @Injectable()
 export class OpenClawGatewayService implements OnApplicationShutdown {
   private readonly clients = new Map<string, GatewayClient>();
+  /** Config writers per gateway take turns (GatewayMethods.configPatch, agents.create…). */
+  private readonly configWriters = new KeyedMutex();
   private readonly settings: GatewayClientSettings;
   private shuttingDown = false;
 
@@ -74,11 +77,15 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
     const target = gatewayTarget(gateway);
     const key = targetKey(target);
     const clients = this.clients;
+    // One gateway, whatever token or flags a record carries: its config is one file.
+    const gatewayKey = target.url;
+    const configWriters = this.configWriters;
     return new GatewayMethods({
       call: (method, params, options) => this.pooled(target, key).call(method, params, options),
       get server() {
         return clients.get(key)?.server ?? null;
       },
+      exclusive: (name, work) => configWriters.run(`${name} ${gatewayKey}`, work),
     });
   }
 
