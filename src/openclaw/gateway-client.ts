@@ -11,6 +11,7 @@ import {
   GatewayUnavailableError,
 } from '../common/errors/gateway-errors';
 import type { DeviceIdentity } from './device-identity';
+import type { DialPolicy } from './dial-policy';
 import { GatewayConnection } from './gateway-connection';
 import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
@@ -34,6 +35,10 @@ export interface GatewayClientSettings {
   /** Background reconnect backoff for subscribed clients. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** Largest frame accepted (default 4 MiB). */
+  maxPayloadBytes?: number;
+  /** Which addresses may be dialled (default: all but link-local, metadata, unspecified). */
+  dialPolicy?: DialPolicy;
 }
 
 export type GatewayConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -253,6 +258,8 @@ export class GatewayClient {
         allowInsecureTls: this.target.allowInsecureTls,
         connectTimeoutMs: Math.max(1, remaining(deadline)),
         clientVersion: this.settings.clientVersion,
+        maxPayloadBytes: this.settings.maxPayloadBytes,
+        dialPolicy: this.settings.dialPolicy,
         onEvent: (event) => this.dispatch(event),
         onClose: (error, closing) => this.onConnectionClosed(closing, error),
       });

@@ -4,15 +4,18 @@
  * {@link GatewayClient} owns that. Every failure is a GatewayError.
  */
 import { randomUUID } from 'node:crypto';
+import type { LookupFunction } from 'node:net';
 import WebSocket from 'ws';
 import {
   GatewayAuthError,
+  GatewayDialRefusedError,
   GatewayError,
   GatewayProtocolError,
   GatewayTimeoutError,
   GatewayUnavailableError,
 } from '../common/errors/gateway-errors';
 import type { DeviceIdentity } from './device-identity';
+import { DialPolicy, type DialTarget } from './dial-policy';
 import {
   CLIENT_ID,
   CLIENT_MODE,
@@ -40,6 +43,10 @@ export interface ConnectionOptions {
   allowInsecureTls: boolean;
   connectTimeoutMs: number;
   clientVersion: string;
+  /** Which addresses may be dialled (default: everything but link-local/metadata/unspecified). */
+  dialPolicy?: DialPolicy;
+  /** Largest frame accepted from the gateway; a bigger one closes the socket (1009). */
+  maxPayloadBytes?: number;
   /** Receives every event frame except the handshake challenge. */
   onEvent?: (event: EventFrame) => void;
   /**
@@ -60,6 +67,9 @@ interface Pending {
 }
 
 /** Close codes the gateway uses that mean "come back later", as the transient rule reads them. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+const DEFAULT_DIAL_POLICY = new DialPolicy();
+
 const CLOSE_REASONS: Record<number, string> = {
   1001: 'going away',
   1006: 'abnormal closure',
@@ -83,16 +93,23 @@ export class GatewayConnection {
    * Dials, answers the challenge and waits for `hello-ok`, all within `connectTimeoutMs`.
    * Rejects with the mapped handshake error (auth, pairing, protocol, `UNAVAILABLE`).
    */
-  static open(options: ConnectionOptions): Promise<GatewayConnection> {
+  static async open(options: ConnectionOptions): Promise<GatewayConnection> {
+    const started = Date.now();
+    const targets = await checkedTargets(options);
+    const connectTimeoutMs = Math.max(1, options.connectTimeoutMs - (Date.now() - started));
     return new Promise<GatewayConnection>((resolve, reject) => {
       let socket: WebSocket;
       try {
         socket = new WebSocket(options.url, {
-          handshakeTimeout: options.connectTimeoutMs,
+          handshakeTimeout: connectTimeoutMs,
           rejectUnauthorized: !options.allowInsecureTls,
           perMessageDeflate: false,
           // No Origin / X-Forwarded-For: the gateway treats either as a browser or proxy.
           followRedirects: false,
+          maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+          // Connect to the addresses the dial policy checked, not to a second DNS answer
+          // (rebinding); Host and TLS SNI keep the name from the URL.
+          ...(targets ? { lookup: pinnedLookup(targets) } : {}),
         });
       } catch (error) {
         reject(
@@ -123,7 +140,7 @@ export class GatewayConnection {
             `connect to gateway ${displayUrl(options.url)} timed out after ${options.connectTimeoutMs} ms`,
           ),
         );
-      }, options.connectTimeoutMs);
+      }, connectTimeoutMs);
       deadline.unref();
 
       socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -132,13 +149,15 @@ export class GatewayConnection {
       });
       socket.on('unexpected-response', (_req, res) => {
         const status = res.statusCode ?? 0;
+        // The status only: whatever answered may not be a gateway, and its body is not ours
+        // to repeat.
         fail(
           new GatewayUnavailableError(
-            `gateway ${displayUrl(options.url)} answered HTTP ${status} to the WebSocket upgrade`,
+            `gateway ${displayUrl(options.url)}: unexpected HTTP ${status} to the WebSocket upgrade`,
             { retryable: status === 502 || status === 503 || status === 504 },
           ),
         );
-        res.resume();
+        res.destroy();
       });
       socket.on('close', (code: number, reason: Buffer) => {
         fail(lastError ?? closeError(code, reason.toString(), 'during the handshake'));
@@ -440,6 +459,13 @@ const TLS_CODES = new Set([
 
 function socketError(options: ConnectionOptions, error: NodeJS.ErrnoException): GatewayError {
   const code = error.code ?? '';
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    const limit = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    return new GatewayProtocolError(
+      `gateway sent a frame larger than ${limit} bytes (OPENCLAW_MAX_PAYLOAD_BYTES)`,
+      { cause: error },
+    );
+  }
   if (TLS_CODES.has(code)) {
     return new GatewayUnavailableError(
       `gateway ${displayUrl(options.url)} presented a TLS certificate we do not trust (${code}); ` +
@@ -453,10 +479,87 @@ function socketError(options: ConnectionOptions, error: NodeJS.ErrnoException): 
       { cause: error },
     );
   }
+  // A short cause (the error code), not the socket library's text, which can quote the peer.
   return new GatewayUnavailableError(
-    `cannot reach gateway at ${displayUrl(options.url)}: ${error.message}`,
-    {
-      cause: error,
-    },
+    `cannot reach gateway at ${displayUrl(options.url)}: ${shortCause(error)}`,
+    { cause: error },
   );
+}
+
+function shortCause(error: NodeJS.ErrnoException): string {
+  if (error.code && /^E[A-Z0-9_]+$/.test(error.code)) return error.code;
+  if (/handshake has timed out/i.test(error.message)) return 'opening handshake timed out';
+  return error.code ? error.code.toLowerCase().replace(/_/g, ' ') : 'socket error';
+}
+
+/**
+ * The addresses to connect to, checked by the dial policy; null for a URL that names no host
+ * (the WebSocket constructor reports it). Refusals are GatewayDialRefusedError.
+ */
+async function checkedTargets(options: ConnectionOptions): Promise<DialTarget[] | null> {
+  let host: string;
+  try {
+    host = new URL(options.url).hostname;
+  } catch {
+    return null;
+  }
+  if (!host) return null;
+  const policy = options.dialPolicy ?? DEFAULT_DIAL_POLICY;
+  let verdict;
+  try {
+    verdict = await withDeadline(policy.resolve(host), options.connectTimeoutMs);
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException;
+    if (failure.code === 'ENOTFOUND' || failure.code === 'EAI_AGAIN') {
+      throw socketError(options, failure);
+    }
+    if (failure instanceof GatewayError) throw failure;
+    throw new GatewayUnavailableError(
+      `cannot resolve gateway host for ${displayUrl(options.url)}: ${shortCause(failure)}`,
+      { cause: error },
+    );
+  }
+  if (!verdict.allowed) {
+    throw new GatewayDialRefusedError(
+      `gateway ${displayUrl(options.url)} refused by the dial policy: ${verdict.reason}`,
+    );
+  }
+  return verdict.targets;
+}
+
+function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new GatewayTimeoutError(`resolving the gateway host timed out after ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A `lookup` answering with the checked addresses only, in both of Node's calling forms. */
+function pinnedLookup(targets: DialTarget[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    if (options.all) {
+      callback(
+        null,
+        targets.map((target) => ({ address: target.address, family: target.family })),
+      );
+      return;
+    }
+    const wanted = options.family === 4 || options.family === 6 ? options.family : null;
+    const target = targets.find((candidate) => wanted === null || candidate.family === wanted);
+    if (!target) {
+      const error: NodeJS.ErrnoException = new Error('no checked address of the wanted family');
+      error.code = 'ENOTFOUND';
+      callback(error, '', 0);
+      return;
+    }
+    callback(null, target.address, target.family);
+  };
 }

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { APP_CONFIG } from '../config/app-config';
 import type { AppConfig } from '../config/app-config';
 import { DeviceIdentityStore } from './device-identity.store';
+import { DialPolicy } from './dial-policy';
 import {
   GatewayClient,
   type GatewayClientSettings,
@@ -20,13 +21,32 @@ export interface GatewayRecord {
   allowInsecureTls?: boolean | null;
 }
 
+/**
+ * The dial target of a gateway row. A `?token=` left in a stored URL (upstream kept it there)
+ * is moved into `auth.token` and off the URL: the gateway ignores it in the URL, and a URL
+ * ends up in logs and proxies. The token column wins when both are set.
+ */
 export function gatewayTarget(gateway: GatewayRecord): GatewayTarget {
+  const { url, urlToken } = withoutUrlToken(gateway.url.trim());
   return {
-    url: gateway.url.trim(),
-    token: gateway.token?.trim() || null,
+    url,
+    token: gateway.token?.trim() || urlToken,
     disableDevicePairing: gateway.disableDevicePairing === true,
     allowInsecureTls: gateway.allowInsecureTls === true,
   };
+}
+
+function withoutUrlToken(url: string): { url: string; urlToken: string | null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, urlToken: null };
+  }
+  const urlToken = parsed.searchParams.get('token')?.trim() || null;
+  if (!parsed.searchParams.has('token')) return { url, urlToken: null };
+  parsed.searchParams.delete('token');
+  return { url: parsed.toString(), urlToken };
 }
 
 /** Pool key: one client per url + credentials + connection flags. The token is hashed. */
@@ -67,6 +87,8 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
       clientVersion: CLIENT_VERSION,
       reconnectBaseMs: 250,
       reconnectMaxMs: 15_000,
+      maxPayloadBytes: config.openclaw.maxPayloadBytes,
+      dialPolicy: new DialPolicy(config.openclaw.allowedNetworks),
     };
   }
 

@@ -41,6 +41,8 @@ export type HandshakeVerdict =
 
 export interface ConnectRecord {
   params: Record<string, unknown>;
+  /** The upgrade request's path and query. */
+  url: string;
   headers: IncomingHttpHeaders;
   nonce: string;
   challengeTs: number;
@@ -159,7 +161,9 @@ export class FakeGateway {
       if (tls) {
         const https = createHttpsServer({ cert: tls.cert, key: tls.key });
         const server = new WebSocketServer({ server: https });
-        server.on('connection', (socket, request) => this.accept(socket, request.headers));
+        server.on('connection', (socket, request) =>
+          this.accept(socket, request.headers, request.url ?? ''),
+        );
         https.once('error', reject);
         https.listen(port, '127.0.0.1', () => {
           this.server = server;
@@ -174,11 +178,13 @@ export class FakeGateway {
         this.server = server;
         resolve();
       });
-      server.on('connection', (socket, request) => this.accept(socket, request.headers));
+      server.on('connection', (socket, request) =>
+        this.accept(socket, request.headers, request.url ?? ''),
+      );
     });
   }
 
-  private accept(socket: WebSocket, headers: IncomingHttpHeaders): void {
+  private accept(socket: WebSocket, headers: IncomingHttpHeaders, url: string): void {
     this.upgrades += 1;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
@@ -215,7 +221,7 @@ export class FakeGateway {
             socket.close(1008, 'invalid handshake: first request must be connect');
             return;
           }
-          const record: ConnectRecord = { params, headers, nonce, challengeTs };
+          const record: ConnectRecord = { params, url, headers, nonce, challengeTs };
           this.connects.push(record);
           const verdict = await this.handshake(record);
           if (!verdict.accept) {
