@@ -340,8 +340,13 @@ export class GatewayClient {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
       if (this.closed || this.isBusy || this.dialing) return;
-      this.close('gateway connection closed (idle)');
-      this.onIdleClose(this);
+      try {
+        this.close('gateway connection closed (idle)');
+        this.onIdleClose(this);
+      } catch (error) {
+        // A timer callback must never throw (it would take the process down).
+        this.logger.error('closing an idle gateway client failed', (error as Error).stack);
+      }
     }, this.settings.idleCloseMs);
     this.idleTimer.unref();
   }
