@@ -140,6 +140,34 @@ describe('GatewayBackoff', () => {
     await backoff.run(flaky(1));
     expect(clock.sleeps).toEqual([750, 1500, 750]);
   });
+
+  it('retries what retryIf says, waits a hinted delay floored at the base, bounds attempts', async () => {
+    const clock = fakeClock();
+    const busy = new GatewayRpcError('x', 'UNAVAILABLE', 'busy', undefined, { retryAfterMs: 0 });
+    let attempts = 0;
+    const failure = new GatewayBackoff(COORDINATION_RETRY, clock).run(
+      () => {
+        attempts += 1;
+        return Promise.reject(busy);
+      },
+      { retryIf: (error) => error === busy, delayFor: () => 0, maxAttempts: 4, exhausted: 'last' },
+    );
+    await expect(failure).rejects.toBe(busy);
+    expect(attempts).toBe(4);
+    expect(clock.sleeps).toEqual([500, 500, 500]);
+  });
+
+  it("with exhausted 'last' rethrows the last error instead of sleeping past the budget", async () => {
+    const clock = fakeClock();
+    const stale = new GatewayRpcError('config.patch', 'INVALID_REQUEST', 'config changed');
+    const failure = new GatewayBackoff({ ...COORDINATION_RETRY, timeoutMs: 2_000 }, clock).run(
+      () => Promise.reject(stale),
+      { retryIf: () => true, exhausted: 'last' },
+    );
+    await expect(failure).rejects.toBe(stale);
+    expect(clock.time).toBeLessThanOrEqual(2_000);
+    expect(clock.sleeps.length).toBeGreaterThan(1);
+  });
 });
 
 describe('frames', () => {
