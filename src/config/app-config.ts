@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform, Type } from 'class-transformer';
+import { parseAllowedNetworks } from '../openclaw/dial-policy';
 import {
   IsIn,
   IsInt,
@@ -135,6 +136,17 @@ class EnvironmentVariables {
   OPENCLAW_IDLE_CLOSE_MS: number = 120_000;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(65_536)
+  @Max(268_435_456)
+  OPENCLAW_MAX_PAYLOAD_BYTES: number = 4 * 1024 * 1024;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  GATEWAY_ALLOWED_NETWORKS?: string;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -163,11 +175,14 @@ export interface AppConfig {
   /** Public base URL of this service; agents are told to call it. */
   readonly baseUrl: string;
   readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
-  /** Gateway client timeouts (milliseconds). */
+  /** Gateway client timeouts (milliseconds), frame cap and dial policy. */
   readonly openclaw: {
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly idleCloseMs: number;
+    readonly maxPayloadBytes: number;
+    /** GATEWAY_ALLOWED_NETWORKS entries (CIDRs, addresses, host names); empty: no allow-list. */
+    readonly allowedNetworks: readonly string[];
   };
 }
 
@@ -220,6 +235,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     auth = { mode: 'local', localToken: raw.LOCAL_AUTH_TOKEN ?? '' };
   }
 
+  const allowedNetworks = (raw.GATEWAY_ALLOWED_NETWORKS ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  for (const problem of parseAllowedNetworks(allowedNetworks).problems) {
+    problems.push(`GATEWAY_ALLOWED_NETWORKS: ${problem}`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const port = raw.PORT;
@@ -238,6 +261,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       connectTimeoutMs: raw.OPENCLAW_CONNECT_TIMEOUT_MS,
       requestTimeoutMs: raw.OPENCLAW_REQUEST_TIMEOUT_MS,
       idleCloseMs: raw.OPENCLAW_IDLE_CLOSE_MS,
+      maxPayloadBytes: raw.OPENCLAW_MAX_PAYLOAD_BYTES,
+      allowedNetworks,
     },
   };
 }

@@ -317,6 +317,41 @@ describe('GatewayClient handshake', () => {
   });
 });
 
+describe('GatewayClient hostile frames in the handshake read', () => {
+  // ws parses both frames of one TCP read synchronously, so the second one reaches the
+  // connection before the client has bound it; nothing may throw out of a socket callback.
+  it.each([
+    ['a garbage text frame', { data: 'garbage{', binary: false }, 'not JSON'],
+    ['a binary frame', { data: Buffer.from([0, 1, 2, 255]), binary: true }, 'binary frame'],
+  ])(
+    'survives hello-ok and %s in one TCP write: a protocol error, no crash, no leaked socket',
+    async (_what, trailer, expected) => {
+      const uncaught: unknown[] = [];
+      const record = (error: unknown): void => {
+        uncaught.push(error);
+      };
+      process.on('uncaughtException', record);
+      try {
+        const gateway = await fake();
+        gateway.helloTrailer = trailer;
+        const client = clientFor(gateway);
+        const error = await failureOf(client.connect());
+        expect(error).toBeInstanceOf(GatewayProtocolError);
+        expect(error.message).toContain(expected);
+        await waitUntil(() => gateway.sockets.size === 0, {
+          what: () => 'the client never closed its socket',
+        });
+        expect(client.state).not.toBe('open');
+        gateway.helloTrailer = null;
+        await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+        expect(uncaught).toEqual([]);
+      } finally {
+        process.off('uncaughtException', record);
+      }
+    },
+  );
+});
+
 describe('GatewayClient requests', () => {
   it('multiplexes concurrent requests on one socket and matches answers by id', async () => {
     const gateway = await fake();
@@ -396,7 +431,9 @@ describe('GatewayClient requests', () => {
     const started = Date.now();
     const error = await failureOf(client.call('hang', {}, { timeoutMs: 150 }));
     expect(error).toBeInstanceOf(GatewayTimeoutError);
-    expect(error.message).toBe('gateway did not answer hang within 150 ms');
+    expect(error.message).toBe(
+      'gateway did not answer hang within 150 ms; hang may have been applied',
+    );
     expect(Date.now() - started).toBeLessThan(1_000);
     await expect(client.call('sessions.list', {})).resolves.toBeDefined();
     expect(gateway.upgrades).toBe(1);
@@ -413,14 +450,49 @@ describe('GatewayClient requests', () => {
     expect(gateway.upgrades).toBe(2);
   });
 
-  it('fails a request whose socket closes mid-request as transient', async () => {
+  it('fails a read whose socket closes mid-request as transient', async () => {
     const gateway = await fake();
-    gateway.methods.drop = () => ({ close: 1012, reason: 'service restart' });
+    gateway.methods['sessions.list'] = () => ({ close: 1012, reason: 'service restart' });
     const client = clientFor(gateway);
-    const error = await failureOf(client.call('drop', {}));
+    const error = await failureOf(client.call('sessions.list', {}));
     expect(error).toBeInstanceOf(GatewayUnavailableError);
     expect(error.message).toContain('received 1012 service restart');
     expect(isTransientGatewayError(error)).toBe(true);
+  });
+
+  it('retries after a timeout or a lost answer only what is safe to repeat', async () => {
+    const gateway = await fake();
+    for (const method of ['agents.create', 'sessions.list', 'chat.send']) {
+      gateway.methods[method] = () => NEVER;
+    }
+    gateway.methods['agents.delete'] = () => ({ close: 1012, reason: 'service restart' });
+    const client = clientFor(gateway);
+    const timedOut = async (method: string, params: object = {}) =>
+      isTransientGatewayError(await failureOf(client.call(method, params, { timeoutMs: 100 })));
+    // The gateway may have applied a request it did not answer: repeating a create could
+    // create twice; a read, or a send carrying an idempotency key, is safe to repeat.
+    expect(await timedOut('agents.create', { name: 'a' })).toBe(false);
+    expect(await timedOut('sessions.list')).toBe(true);
+    expect(
+      await timedOut('chat.send', { sessionKey: 'k', message: 'm', idempotencyKey: 'i' }),
+    ).toBe(true);
+    const dropped = await failureOf(client.call('agents.delete', { agentId: 'a' }));
+    expect(dropped).toBeInstanceOf(GatewayUnavailableError);
+    expect(dropped.message).toContain('agents.delete may have been applied');
+    expect(isTransientGatewayError(dropped)).toBe(false);
+  });
+
+  it('bounds the retries of an UNAVAILABLE answer with retryAfterMs 0', async () => {
+    const gateway = await fake();
+    gateway.methods.busy = () => {
+      throw new FakeRpcError({ code: 'UNAVAILABLE', message: 'busy', retryAfterMs: 0 });
+    };
+    const client = clientFor(gateway);
+    const error = await failureOf(client.call('busy', {}, { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ gatewayCode: 'UNAVAILABLE', message: 'busy' });
+    const attempts = gateway.requests.filter((request) => request.method === 'busy').length;
+    expect(attempts).toBeGreaterThan(1);
+    expect(attempts).toBeLessThanOrEqual(5);
   });
 
   it('declares a silent gateway dead after two tick intervals', async () => {
@@ -503,6 +575,30 @@ describe('GatewayClient connection sharing and recovery', () => {
     });
   });
 
+  it('reconnects a subscriber that joined while a dial was failing, once the gateway is back', async () => {
+    const down = await fake();
+    const port = down.port;
+    await down.stop();
+    const client = clientFor({ url: `ws://127.0.0.1:${port}` });
+    const dialing = failureOf(client.connect());
+    const events: EventFrame[] = [];
+    const states: GatewayConnectionState[] = [];
+    client.subscribe({
+      onEvent: (event) => events.push(event),
+      onState: (state) => states.push(state),
+    });
+    expect(await dialing).toBeInstanceOf(GatewayUnavailableError);
+
+    const gateway = await fake({ port });
+    await waitUntil(() => client.state === 'open', {
+      timeoutMs: 3_000,
+      what: () => `client stayed ${client.state} (states: ${states.join(', ')})`,
+    });
+    expect(states).toContain('reconnecting');
+    gateway.broadcast('chat', { state: 'final', runId: 'after-recovery' });
+    await waitUntil(() => events.some((event) => event.event === 'chat'));
+  });
+
   it('closes an idle socket and tells its owner', async () => {
     const gateway = await fake();
     const idled: GatewayClient[] = [];
@@ -558,5 +654,30 @@ describe('GatewayMethods on the wire', () => {
     expect(send1.params.deliver).toBe(false);
     expect(send2.params.deliver).toBe(true);
     expect(first.runId).not.toEqual(second.runId);
+  });
+
+  it('retries a chat.send whose answer was lost with the same idempotency key', async () => {
+    const gateway = await fake();
+    const delivered = new Map<string, string>();
+    let sends = 0;
+    gateway.methods['chat.send'] = (params) => {
+      sends += 1;
+      const key = String(params.idempotencyKey);
+      const status = delivered.has(key) ? 'in_flight' : 'started';
+      delivered.set(key, String(params.message));
+      // The first send is applied, then its answer is lost with the socket.
+      if (sends === 1) return { close: 1012, reason: 'service restart' };
+      return { runId: key, status };
+    };
+    const methods = new GatewayMethods(clientFor(gateway));
+    const result = await methods.chatSend({ sessionKey: 'agent:a:main', message: 'once' });
+    const sent = gateway.requests.filter((request) => request.method === 'chat.send');
+    expect(sent).toHaveLength(2);
+    expect(sent[1].params.idempotencyKey).toBe(sent[0].params.idempotencyKey);
+    expect(delivered.size).toBe(1);
+    expect(result).toEqual({ runId: sent[0].params.idempotencyKey, status: 'in_flight' });
+
+    await methods.chatSend({ sessionKey: 'agent:a:main', message: 'x', idempotencyKey: 'mine' });
+    expect(gateway.requests.at(-1)?.params.idempotencyKey).toBe('mine');
   });
 });

@@ -11,10 +11,11 @@ import {
   GatewayUnavailableError,
 } from '../common/errors/gateway-errors';
 import type { DeviceIdentity } from './device-identity';
+import type { DialPolicy } from './dial-policy';
 import { GatewayConnection } from './gateway-connection';
 import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
-import { sleep } from './retry';
+import { GatewayBackoff, type RetryProfile, type RetryRunOptions } from './retry';
 
 export interface GatewayTarget {
   url: string;
@@ -34,6 +35,10 @@ export interface GatewayClientSettings {
   /** Background reconnect backoff for subscribed clients. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** Largest frame accepted (default 4 MiB). */
+  maxPayloadBytes?: number;
+  /** Which addresses may be dialled (default: all but link-local, metadata, unspecified). */
+  dialPolicy?: DialPolicy;
 }
 
 export type GatewayConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -46,7 +51,56 @@ export interface GatewayEventSubscriber {
 
 export interface CallOptions {
   timeoutMs?: number;
+  /**
+   * Whether the call may be repeated after its answer was lost (timeout, socket dropped after
+   * sending): the gateway may have applied it. Default: reads, and any call carrying an
+   * `idempotencyKey` (the gateway de-duplicates on it).
+   */
+  idempotent?: boolean;
 }
+
+/** Methods that change nothing on the gateway, so repeating one is always safe. */
+const READ_METHODS = new Set([
+  'health',
+  'status',
+  'sessions.list',
+  'chat.history',
+  'agents.list',
+  'agents.files.list',
+  'agents.files.get',
+  'config.get',
+]);
+
+export function isIdempotentCall(method: string, params: object, options: CallOptions): boolean {
+  if (options.idempotent !== undefined) return options.idempotent;
+  if (READ_METHODS.has(method)) return true;
+  const key = (params as { idempotencyKey?: unknown }).idempotencyKey;
+  return typeof key === 'string' && key !== '';
+}
+
+/**
+ * A gateway that answers `UNAVAILABLE` with `retryAfterMs` is waited out at most this many
+ * times per call or dial, and never sooner than the floor (a `retryAfterMs: 0` cannot spin).
+ */
+const RETRY_AFTER_ATTEMPTS = 5;
+const RETRY_AFTER_FLOOR_MS = 100;
+
+function retryAfterProfile(timeoutMs: number, context: string): RetryProfile {
+  return {
+    timeoutMs,
+    baseDelayMs: RETRY_AFTER_FLOOR_MS,
+    maxDelayMs: RETRY_AFTER_FLOOR_MS,
+    jitter: 0,
+    context,
+  };
+}
+
+const RETRY_AFTER_ONLY: RetryRunOptions = {
+  retryIf: (error) => retryAfterOf(error) !== null,
+  delayFor: retryAfterOf,
+  maxAttempts: RETRY_AFTER_ATTEMPTS,
+  exhausted: 'last',
+};
 
 export type DeviceProvider = () => Promise<DeviceIdentity>;
 
@@ -96,21 +150,13 @@ export class GatewayClient {
     if (this.closed) throw new GatewayUnavailableError('gateway client is shut down');
     const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;
     const deadline = Date.now() + timeoutMs;
-    return this.whileBusy(async () => {
-      for (;;) {
+    const idempotent = isIdempotentCall(method, params, options);
+    return this.whileBusy(() =>
+      new GatewayBackoff(retryAfterProfile(timeoutMs, method)).run(async () => {
         const connection = await this.connected(deadline, method);
-        try {
-          return await connection.request<T>(method, params, remaining(deadline), timeoutMs);
-        } catch (error) {
-          const wait = retryAfterOf(error);
-          if (wait !== null && wait < remaining(deadline)) {
-            await sleep(wait);
-            continue;
-          }
-          throw error;
-        }
-      }
-    });
+        return connection.request<T>(method, params, remaining(deadline), timeoutMs, idempotent);
+      }, RETRY_AFTER_ONLY),
+    );
   }
 
   /** Ensures a live connection and returns what the gateway said about itself. */
@@ -158,9 +204,17 @@ export class GatewayClient {
 
   private async connected(deadline: number, purpose: string): Promise<GatewayConnection> {
     if (this.connection?.isOpen) return this.connection;
-    this.dialing ??= this.dial().finally(() => {
-      this.dialing = null;
-    });
+    this.dialing ??= this.dial().then(
+      (connection) => {
+        this.dialing = null;
+        return connection;
+      },
+      (error: unknown) => {
+        this.dialing = null;
+        this.onDialFailed(error);
+        throw error;
+      },
+    );
     const budget = remaining(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -190,42 +244,41 @@ export class GatewayClient {
   private async dial(): Promise<GatewayConnection> {
     const deadline = Date.now() + this.settings.connectTimeoutMs;
     const device = this.target.disableDevicePairing ? null : await this.device();
-    for (;;) {
+    const backoff = new GatewayBackoff(
+      retryAfterProfile(this.settings.connectTimeoutMs, 'gateway connect'),
+    );
+    return backoff.run(async () => {
+      if (this.closed) throw new GatewayUnavailableError('gateway client is shut down');
       this.dialCount += 1;
       this.notify('connecting');
-      try {
-        const connection = await GatewayConnection.open({
-          url: this.target.url,
-          token: this.target.token,
-          device,
-          allowInsecureTls: this.target.allowInsecureTls,
-          connectTimeoutMs: Math.max(1, remaining(deadline)),
-          clientVersion: this.settings.clientVersion,
-          onEvent: (event) => this.dispatch(event),
-          onClose: (error) => this.onConnectionClosed(connection, error),
-        });
-        if (this.closed) {
-          connection.close(new GatewayUnavailableError('gateway client is shut down'));
-          throw new GatewayUnavailableError('gateway client is shut down');
-        }
-        this.connection = connection;
-        this.reconnectAttempt = 0;
-        this.logger.debug(
-          `connected to ${displayUrl(this.target.url)} (protocol ${connection.server.protocol}, ` +
-            `gateway ${connection.server.version ?? 'unknown'})`,
-        );
-        this.notify('open');
-        this.scheduleIdleClose();
-        return connection;
-      } catch (error) {
-        const wait = retryAfterOf(error);
-        if (wait !== null && wait < remaining(deadline) && !this.closed) {
-          await sleep(wait);
-          continue;
-        }
-        throw error;
+      const connection = await GatewayConnection.open({
+        url: this.target.url,
+        token: this.target.token,
+        device,
+        allowInsecureTls: this.target.allowInsecureTls,
+        connectTimeoutMs: Math.max(1, remaining(deadline)),
+        clientVersion: this.settings.clientVersion,
+        maxPayloadBytes: this.settings.maxPayloadBytes,
+        dialPolicy: this.settings.dialPolicy,
+        onEvent: (event) => this.dispatch(event),
+        onClose: (error, closing) => this.onConnectionClosed(closing, error),
+      });
+      // A frame batched with hello-ok may already have closed it (garbage, binary).
+      if (connection.failure) throw connection.failure;
+      if (this.closed) {
+        connection.close(new GatewayUnavailableError('gateway client is shut down'));
+        throw new GatewayUnavailableError('gateway client is shut down');
       }
-    }
+      this.connection = connection;
+      this.reconnectAttempt = 0;
+      this.logger.debug(
+        `connected to ${displayUrl(this.target.url)} (protocol ${connection.server.protocol}, ` +
+          `gateway ${connection.server.version ?? 'unknown'})`,
+      );
+      this.notify('open');
+      this.scheduleIdleClose();
+      return connection;
+    }, RETRY_AFTER_ONLY);
   }
 
   private onConnectionClosed(connection: GatewayConnection, error: GatewayError): void {
@@ -235,6 +288,19 @@ export class GatewayClient {
     this.logger.debug(`connection to ${displayUrl(this.target.url)} lost: ${error.message}`);
     this.notify('reconnecting', error);
     if (this.subscribers.size > 0) this.scheduleReconnect(this.nextBackoff());
+    else this.scheduleIdleClose();
+  }
+
+  /**
+   * Every failed dial, whoever started it: subscribers hear about it and get a background
+   * redial with backoff (one that joined while this dial was in flight included).
+   */
+  private onDialFailed(error: unknown): void {
+    if (this.closed || this.subscribers.size === 0) return;
+    const failure =
+      error instanceof GatewayError ? error : new GatewayUnavailableError(String(error));
+    this.notify('reconnecting', failure);
+    this.scheduleReconnect(this.nextBackoff());
   }
 
   private scheduleReconnect(delayMs: number): void {
@@ -242,13 +308,10 @@ export class GatewayClient {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closed || this.subscribers.size === 0 || this.connection?.isOpen) return;
+      // A failed dial reschedules itself (onDialFailed); a wait that merely ran out leaves
+      // the dial running, which ends in onDialFailed or an open connection.
       this.connected(Date.now() + this.settings.connectTimeoutMs, 'reconnect').catch(
-        (error: unknown) => {
-          const failure =
-            error instanceof GatewayError ? error : new GatewayUnavailableError(String(error));
-          this.notify('reconnecting', failure);
-          this.scheduleReconnect(this.nextBackoff());
-        },
+        () => undefined,
       );
     }, delayMs);
     this.reconnectTimer.unref();
@@ -267,14 +330,23 @@ export class GatewayClient {
     this.reconnectTimer = null;
   }
 
+  /**
+   * Closes an unused client after idleCloseMs, whether its socket is open, dropped or was
+   * never made, so the pool forgets it (a dead client must not stay pooled forever).
+   */
   private scheduleIdleClose(): void {
-    if (this.closed || this.isBusy || !this.connection) return;
+    if (this.closed || this.isBusy) return;
     this.cancelIdleClose();
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      if (this.isBusy || !this.connection) return;
-      this.close('gateway connection closed (idle)');
-      this.onIdleClose(this);
+      if (this.closed || this.isBusy || this.dialing) return;
+      try {
+        this.close('gateway connection closed (idle)');
+        this.onIdleClose(this);
+      } catch (error) {
+        // A timer callback must never throw (it would take the process down).
+        this.logger.error('closing an idle gateway client failed', (error as Error).stack);
+      }
     }, this.settings.idleCloseMs);
     this.idleTimer.unref();
   }

@@ -4,15 +4,18 @@
  * {@link GatewayClient} owns that. Every failure is a GatewayError.
  */
 import { randomUUID } from 'node:crypto';
+import type { LookupFunction } from 'node:net';
 import WebSocket from 'ws';
 import {
   GatewayAuthError,
+  GatewayDialRefusedError,
   GatewayError,
   GatewayProtocolError,
   GatewayTimeoutError,
   GatewayUnavailableError,
 } from '../common/errors/gateway-errors';
 import type { DeviceIdentity } from './device-identity';
+import { DialPolicy, type DialTarget } from './dial-policy';
 import {
   CLIENT_ID,
   CLIENT_MODE,
@@ -40,20 +43,33 @@ export interface ConnectionOptions {
   allowInsecureTls: boolean;
   connectTimeoutMs: number;
   clientVersion: string;
+  /** Which addresses may be dialled (default: everything but link-local/metadata/unspecified). */
+  dialPolicy?: DialPolicy;
+  /** Largest frame accepted from the gateway; a bigger one closes the socket (1009). */
+  maxPayloadBytes?: number;
   /** Receives every event frame except the handshake challenge. */
   onEvent?: (event: EventFrame) => void;
-  /** Called once when the socket is gone, with the error pending requests failed with. */
-  onClose?: (error: GatewayError) => void;
+  /**
+   * Called once when the socket is gone, with the error pending requests failed with and the
+   * connection itself: it can close before `open()` has resolved (a frame batched with
+   * `hello-ok` in one TCP read), so the caller must not rely on its own variable for it.
+   */
+  onClose?: (error: GatewayError, connection: GatewayConnection) => void;
 }
 
 interface Pending {
   method: string;
+  /** Safe to repeat after its answer was lost (see CallOptions.idempotent). */
+  idempotent: boolean;
   resolve: (payload: unknown) => void;
   reject: (error: GatewayError) => void;
   timer: NodeJS.Timeout;
 }
 
 /** Close codes the gateway uses that mean "come back later", as the transient rule reads them. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+const DEFAULT_DIAL_POLICY = new DialPolicy();
+
 const CLOSE_REASONS: Record<number, string> = {
   1001: 'going away',
   1006: 'abnormal closure',
@@ -77,16 +93,23 @@ export class GatewayConnection {
    * Dials, answers the challenge and waits for `hello-ok`, all within `connectTimeoutMs`.
    * Rejects with the mapped handshake error (auth, pairing, protocol, `UNAVAILABLE`).
    */
-  static open(options: ConnectionOptions): Promise<GatewayConnection> {
+  static async open(options: ConnectionOptions): Promise<GatewayConnection> {
+    const started = Date.now();
+    const targets = await checkedTargets(options);
+    const connectTimeoutMs = Math.max(1, options.connectTimeoutMs - (Date.now() - started));
     return new Promise<GatewayConnection>((resolve, reject) => {
       let socket: WebSocket;
       try {
         socket = new WebSocket(options.url, {
-          handshakeTimeout: options.connectTimeoutMs,
+          handshakeTimeout: connectTimeoutMs,
           rejectUnauthorized: !options.allowInsecureTls,
           perMessageDeflate: false,
           // No Origin / X-Forwarded-For: the gateway treats either as a browser or proxy.
           followRedirects: false,
+          maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+          // Connect to the addresses the dial policy checked, not to a second DNS answer
+          // (rebinding); Host and TLS SNI keep the name from the URL.
+          ...(targets ? { lookup: pinnedLookup(targets) } : {}),
         });
       } catch (error) {
         reject(
@@ -117,7 +140,7 @@ export class GatewayConnection {
             `connect to gateway ${displayUrl(options.url)} timed out after ${options.connectTimeoutMs} ms`,
           ),
         );
-      }, options.connectTimeoutMs);
+      }, connectTimeoutMs);
       deadline.unref();
 
       socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -126,13 +149,15 @@ export class GatewayConnection {
       });
       socket.on('unexpected-response', (_req, res) => {
         const status = res.statusCode ?? 0;
+        // The status only: whatever answered may not be a gateway, and its body is not ours
+        // to repeat.
         fail(
           new GatewayUnavailableError(
-            `gateway ${displayUrl(options.url)} answered HTTP ${status} to the WebSocket upgrade`,
+            `gateway ${displayUrl(options.url)}: unexpected HTTP ${status} to the WebSocket upgrade`,
             { retryable: status === 502 || status === 503 || status === 504 },
           ),
         );
-        res.resume();
+        res.destroy();
       });
       socket.on('close', (code: number, reason: Buffer) => {
         fail(lastError ?? closeError(code, reason.toString(), 'during the handshake'));
@@ -184,6 +209,11 @@ export class GatewayConnection {
     return this.closedWith === null && this.socket.readyState === WebSocket.OPEN;
   }
 
+  /** Why the connection closed (null while open). */
+  get failure(): GatewayError | null {
+    return this.closedWith;
+  }
+
   get pendingCount(): number {
     return this.pending.size;
   }
@@ -195,6 +225,8 @@ export class GatewayConnection {
     timeoutMs: number,
     /** The caller's whole deadline, for the message (part of it may be spent dialling). */
     statedTimeoutMs = timeoutMs,
+    /** Whether a lost answer may be retried: a timed-out request may have been applied. */
+    idempotent = true,
   ): Promise<T> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = randomUUID();
@@ -202,12 +234,17 @@ export class GatewayConnection {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(
-          new GatewayTimeoutError(`gateway did not answer ${method} within ${statedTimeoutMs} ms`),
+          new GatewayTimeoutError(
+            `gateway did not answer ${method} within ${statedTimeoutMs} ms` +
+              (idempotent ? '' : `; ${method} may have been applied`),
+            { retryable: idempotent },
+          ),
         );
       }, timeoutMs);
       timer.unref();
       this.pending.set(id, {
         method,
+        idempotent,
         resolve: resolve as (payload: unknown) => void,
         reject,
         timer,
@@ -222,47 +259,73 @@ export class GatewayConnection {
   /** Closes the socket; pending requests fail with `error`. */
   close(error: GatewayError, code = 1000, reason = 'client closing'): void {
     if (this.closedWith) return;
-    this.shutdown(error);
+    this.shutdown(error, true);
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
     else this.socket.terminate();
   }
 
+  /**
+   * Wires the socket to this connection. Every listener is guarded: an exception escaping a
+   * socket or timer callback would be an uncaught exception and take the process down.
+   */
   private attach(): this {
     const socket = this.socket;
     socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
       this.livenessTimer?.refresh();
-      try {
+      this.guarded('gateway frame handling failed', () => {
         const frame = decodeFrame(data, isBinary);
         if (frame === null) return;
         if (frame.type === 'res') this.onResponse(frame);
         else this.options.onEvent?.(frame);
-      } catch (error) {
-        const failure =
-          error instanceof GatewayError
-            ? error
-            : new GatewayProtocolError('gateway frame handling failed', { cause: error });
-        this.shutdown(failure);
-        socket.terminate();
-      }
+      });
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      this.shutdown(socketError(this.options, error));
+      this.guarded('gateway socket error handling failed', () =>
+        this.shutdown(socketError(this.options, error)),
+      );
     });
     socket.on('close', (code: number, reason: Buffer) => {
-      this.shutdown(closeError(code, reason.toString(), ''));
+      this.guarded('gateway close handling failed', () =>
+        this.shutdown(closeError(code, reason.toString(), '')),
+      );
     });
     // The gateway ticks every tickIntervalMs; two silent intervals mean it is gone.
     const silence = this.server.tickIntervalMs * 2;
     this.livenessTimer = setTimeout(() => {
-      this.shutdown(
-        new GatewayUnavailableError(
-          `gateway connection timed out: no frame from the gateway in ${silence} ms`,
+      this.guarded('gateway liveness check failed', () =>
+        this.fail(
+          new GatewayUnavailableError(
+            `gateway connection timed out: no frame from the gateway in ${silence} ms`,
+          ),
         ),
       );
-      socket.terminate();
     }, silence);
     this.livenessTimer.unref();
     return this;
+  }
+
+  /** Runs a socket/timer callback body; whatever it throws closes the connection instead. */
+  private guarded(what: string, body: () => void): void {
+    try {
+      body();
+    } catch (error) {
+      try {
+        this.fail(
+          error instanceof GatewayError ? error : new GatewayProtocolError(what, { cause: error }),
+        );
+      } catch {
+        // fail() only settles promises and terminates a socket; nothing left to do here.
+      }
+    }
+  }
+
+  /** Shuts down with `error` and drops the socket (terminate never throws). */
+  private fail(error: GatewayError): void {
+    try {
+      this.shutdown(error);
+    } finally {
+      this.socket.terminate();
+    }
   }
 
   private onResponse(frame: ResponseFrame): void {
@@ -285,12 +348,20 @@ export class GatewayConnection {
     pending.reject(error);
   }
 
-  private shutdown(error: GatewayError): void {
+  /** `byUs`: we closed it on purpose (shutdown, idle), so pending calls get `error` as is. */
+  private shutdown(error: GatewayError, byUs = false): void {
     if (this.closedWith) return;
     this.closedWith = error;
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
-    for (const id of [...this.pending.keys()]) this.settle(id, error);
-    this.options.onClose?.(error);
+    for (const [id, pending] of [...this.pending.entries()]) {
+      const lost = !byUs && !pending.idempotent;
+      this.settle(id, lost ? answerLost(pending.method, error) : error);
+    }
+    try {
+      this.options.onClose?.(error, this);
+    } catch {
+      // The owner's bookkeeping must not break the socket's close path.
+    }
   }
 }
 
@@ -353,6 +424,17 @@ function decodeFrame(data: WebSocket.RawData, isBinary: boolean): GatewayFrame |
   return parseFrame(data.toString('utf8'));
 }
 
+/** The socket went away after a non-idempotent request was sent: it may have been applied. */
+function answerLost(method: string, error: GatewayError): GatewayError {
+  if (!(error instanceof GatewayUnavailableError || error instanceof GatewayTimeoutError)) {
+    return error;
+  }
+  return new GatewayUnavailableError(`${error.message}; ${method} may have been applied`, {
+    cause: error,
+    retryable: false,
+  });
+}
+
 function unknownError(): { code: string; message: string } {
   return { code: 'UNKNOWN', message: 'Gateway error' };
 }
@@ -377,6 +459,13 @@ const TLS_CODES = new Set([
 
 function socketError(options: ConnectionOptions, error: NodeJS.ErrnoException): GatewayError {
   const code = error.code ?? '';
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    const limit = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    return new GatewayProtocolError(
+      `gateway sent a frame larger than ${limit} bytes (OPENCLAW_MAX_PAYLOAD_BYTES)`,
+      { cause: error },
+    );
+  }
   if (TLS_CODES.has(code)) {
     return new GatewayUnavailableError(
       `gateway ${displayUrl(options.url)} presented a TLS certificate we do not trust (${code}); ` +
@@ -390,10 +479,87 @@ function socketError(options: ConnectionOptions, error: NodeJS.ErrnoException): 
       { cause: error },
     );
   }
+  // A short cause (the error code), not the socket library's text, which can quote the peer.
   return new GatewayUnavailableError(
-    `cannot reach gateway at ${displayUrl(options.url)}: ${error.message}`,
-    {
-      cause: error,
-    },
+    `cannot reach gateway at ${displayUrl(options.url)}: ${shortCause(error)}`,
+    { cause: error },
   );
+}
+
+function shortCause(error: NodeJS.ErrnoException): string {
+  if (error.code && /^E[A-Z0-9_]+$/.test(error.code)) return error.code;
+  if (/handshake has timed out/i.test(error.message)) return 'opening handshake timed out';
+  return error.code ? error.code.toLowerCase().replace(/_/g, ' ') : 'socket error';
+}
+
+/**
+ * The addresses to connect to, checked by the dial policy; null for a URL that names no host
+ * (the WebSocket constructor reports it). Refusals are GatewayDialRefusedError.
+ */
+async function checkedTargets(options: ConnectionOptions): Promise<DialTarget[] | null> {
+  let host: string;
+  try {
+    host = new URL(options.url).hostname;
+  } catch {
+    return null;
+  }
+  if (!host) return null;
+  const policy = options.dialPolicy ?? DEFAULT_DIAL_POLICY;
+  let verdict;
+  try {
+    verdict = await withDeadline(policy.resolve(host), options.connectTimeoutMs);
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException;
+    if (failure.code === 'ENOTFOUND' || failure.code === 'EAI_AGAIN') {
+      throw socketError(options, failure);
+    }
+    if (failure instanceof GatewayError) throw failure;
+    throw new GatewayUnavailableError(
+      `cannot resolve gateway host for ${displayUrl(options.url)}: ${shortCause(failure)}`,
+      { cause: error },
+    );
+  }
+  if (!verdict.allowed) {
+    throw new GatewayDialRefusedError(
+      `gateway ${displayUrl(options.url)} refused by the dial policy: ${verdict.reason}`,
+    );
+  }
+  return verdict.targets;
+}
+
+function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new GatewayTimeoutError(`resolving the gateway host timed out after ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A `lookup` answering with the checked addresses only, in both of Node's calling forms. */
+function pinnedLookup(targets: DialTarget[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    if (options.all) {
+      callback(
+        null,
+        targets.map((target) => ({ address: target.address, family: target.family })),
+      );
+      return;
+    }
+    const wanted = options.family === 4 || options.family === 6 ? options.family : null;
+    const target = targets.find((candidate) => wanted === null || candidate.family === wanted);
+    if (!target) {
+      const error: NodeJS.ErrnoException = new Error('no checked address of the wanted family');
+      error.code = 'ENOTFOUND';
+      callback(error, '', 0);
+      return;
+    }
+    callback(null, target.address, target.family);
+  };
 }

@@ -7,13 +7,18 @@ import { randomUUID } from 'node:crypto';
 import { GatewayProtocolError, GatewayRpcError } from '../common/errors/gateway-errors';
 import { isAgentNotFoundError, isStaleConfigHashError } from './compat';
 import type { CallOptions } from './gateway-client';
-import { sleep } from './retry';
+import { GatewayBackoff, type RetryProfile } from './retry';
 import { isRecord, type GatewayServerInfo } from './protocol';
 
 /** What the typed methods need from a client: one request/response call. */
 export interface GatewayTransport {
   call<T>(method: string, params: object, options?: CallOptions): Promise<T>;
   readonly server: GatewayServerInfo | null;
+  /**
+   * Runs `work` while no other caller in this process runs exclusive work of the same name on
+   * the same gateway (config get+patch). Without it, work runs as is.
+   */
+  exclusive?<T>(name: string, work: () => Promise<T>): Promise<T>;
 }
 
 // ---- sessions ---------------------------------------------------------------------------
@@ -74,6 +79,11 @@ export interface ChatSendParams {
   sessionKey: string;
   message: string;
   deliver?: boolean;
+  /**
+   * One key per logical dispatch: every retry of it reuses the key, so the gateway delivers
+   * the message once. Generated when absent.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ChatSendResult {
@@ -203,8 +213,35 @@ export type ConfigPatchBuilder = (
   snapshot: ConfigSnapshot,
 ) => Record<string, unknown> | null | Promise<Record<string, unknown> | null>;
 
-const AFTER_CREATE_WINDOW_MS = 5_000;
-const AFTER_CREATE_POLL_MS = 250;
+/** A create is applied through a config hot-reload: "not found" is polled for a while. */
+const AFTER_CREATE_POLL: RetryProfile = {
+  timeoutMs: 5_000,
+  baseDelayMs: 250,
+  maxDelayMs: 250,
+  jitter: 0,
+  context: 'agent create',
+};
+
+/**
+ * Another writer changed the config between our read and patch ("config changed since last
+ * load"): re-read and re-apply until this budget is spent. Jitter spreads competing writers.
+ */
+const CONFIG_CONFLICT_RETRY: RetryProfile = {
+  timeoutMs: 30_000,
+  baseDelayMs: 50,
+  maxDelayMs: 1_000,
+  jitter: 0.5,
+  context: 'config patch',
+};
+
+/** A chat.send whose answer was lost is resent (same key) within this budget. */
+const CHAT_SEND_RETRY: RetryProfile = {
+  timeoutMs: 15_000,
+  baseDelayMs: 250,
+  maxDelayMs: 2_000,
+  jitter: 0.2,
+  context: 'chat send',
+};
 
 /** Removes `undefined` values so optional keys are absent, not `null`. */
 function closed<T extends object>(params: T): Partial<T> {
@@ -225,6 +262,15 @@ function expectObject<T>(method: string, payload: unknown, key?: string): T {
 
 export class GatewayMethods {
   constructor(private readonly transport: GatewayTransport) {}
+
+  /**
+   * Runs a config write while no other config writer of this process works on the gateway:
+   * `config.patch` (read + patch) and the agent methods, which the gateway applies by
+   * rewriting its config too (they would make a concurrent patch's base hash stale).
+   */
+  private configWrite<T>(work: () => Promise<T>): Promise<T> {
+    return this.transport.exclusive ? this.transport.exclusive('config', work) : work();
+  }
 
   /** What the gateway said about itself at the last handshake (null before the first). */
   get server(): GatewayServerInfo | null {
@@ -262,19 +308,21 @@ export class GatewayMethods {
   }
 
   /**
-   * Queues a message. Each call gets a fresh idempotency key: a retried send is a new send
-   * (the gateway deduplicates only a repeated key). Resolves on admission, not on a reply.
+   * Queues a message. Resolves on admission, not on a reply. One idempotency key per call
+   * (the caller's, else a fresh one), reused by every retry: a send whose answer was lost
+   * (timeout, dropped socket) is resent and the gateway de-duplicates it (`in_flight`).
    */
-  async chatSend(params: ChatSendParams, options?: CallOptions) {
-    const payload = await this.transport.call(
-      'chat.send',
-      {
-        sessionKey: params.sessionKey,
-        message: params.message,
-        deliver: params.deliver ?? false,
-        idempotencyKey: randomUUID(),
-      },
-      options,
+  async chatSend(params: ChatSendParams, options: CallOptions & { retry?: RetryProfile } = {}) {
+    const body = {
+      sessionKey: params.sessionKey,
+      message: params.message,
+      deliver: params.deliver ?? false,
+      idempotencyKey: params.idempotencyKey || randomUUID(),
+    };
+    const { retry = CHAT_SEND_RETRY, ...callOptions } = options;
+    const payload = await new GatewayBackoff(retry).run(
+      () => this.transport.call('chat.send', body, callOptions),
+      { exhausted: 'last' },
     );
     return expectObject<ChatSendResult>('chat.send', payload);
   }
@@ -313,10 +361,12 @@ export class GatewayMethods {
 
   async agentsCreate(params: AgentsCreateParams, options?: CallOptions) {
     const { name, workspace, model, emoji, avatar } = params;
-    const payload = await this.transport.call(
-      'agents.create',
-      closed({ name, workspace, model, emoji, avatar }),
-      options,
+    const payload = await this.configWrite(() =>
+      this.transport.call(
+        'agents.create',
+        closed({ name, workspace, model, emoji, avatar }),
+        options,
+      ),
     );
     return expectObject<AgentsCreateResult>('agents.create', payload, 'agentId');
   }
@@ -331,23 +381,24 @@ export class GatewayMethods {
   ) {
     const { agentId, name, workspace, model, emoji, avatar } = params;
     const body = closed({ agentId, name, workspace, model, emoji, avatar });
-    const giveUpAt = Date.now() + (options.afterCreate ? AFTER_CREATE_WINDOW_MS : 0);
-    for (;;) {
-      try {
-        const payload = await this.transport.call('agents.update', body, options);
-        return expectObject<{ ok: boolean; agentId: string }>('agents.update', payload);
-      } catch (error) {
-        if (!isAgentNotFoundError(error) || Date.now() >= giveUpAt) throw error;
-        await sleep(AFTER_CREATE_POLL_MS);
-      }
-    }
+    const payload = await new GatewayBackoff(AFTER_CREATE_POLL).run(
+      () => this.configWrite(() => this.transport.call('agents.update', body, options)),
+      {
+        retryIf: isAgentNotFoundError,
+        maxAttempts: options.afterCreate ? undefined : 1,
+        exhausted: 'last',
+      },
+    );
+    return expectObject<{ ok: boolean; agentId: string }>('agents.update', payload);
   }
 
   async agentsDelete(params: AgentsDeleteParams, options?: CallOptions) {
-    const payload = await this.transport.call(
-      'agents.delete',
-      closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
-      options,
+    const payload = await this.configWrite(() =>
+      this.transport.call(
+        'agents.delete',
+        closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
+        options,
+      ),
     );
     return expectObject<{ ok: boolean; agentId: string; [extra: string]: unknown }>(
       'agents.delete',
@@ -382,28 +433,42 @@ export class GatewayMethods {
 
   /**
    * Reads the config, builds a merge patch from it and applies it against that read's hash.
-   * If someone changed the config in between (stale hash), reads again and retries once.
+   * Callers in this process take turns per gateway (the transport's `exclusive`), and a stale
+   * hash (another instance, or a human, wrote in between) means read, build and patch again
+   * until `conflictTimeoutMs` is spent.
    */
-  async configPatch(build: ConfigPatchBuilder, options?: CallOptions) {
-    for (let attempt = 1; ; attempt += 1) {
-      const snapshot = await this.configGet(options);
-      const config = configObject(snapshot);
-      const patch = await build(config, snapshot);
-      if (patch === null) return { ok: true, noop: true } satisfies ConfigPatchResult;
-      try {
-        const payload = await this.transport.call(
-          'config.patch',
-          closed({ raw: JSON.stringify(patch), baseHash: snapshot.hash }),
-          options,
-        );
-        return expectObject<ConfigPatchResult>('config.patch', payload);
-      } catch (error) {
-        if (attempt === 1 && error instanceof GatewayRpcError && isStaleConfigHashError(error)) {
-          continue;
-        }
-        throw error;
-      }
-    }
+  async configPatch(
+    build: ConfigPatchBuilder,
+    options: CallOptions & { conflictTimeoutMs?: number } = {},
+  ): Promise<ConfigPatchResult> {
+    const { conflictTimeoutMs, ...callOptions } = options;
+    const profile =
+      conflictTimeoutMs === undefined
+        ? CONFIG_CONFLICT_RETRY
+        : { ...CONFIG_CONFLICT_RETRY, timeoutMs: conflictTimeoutMs };
+    return new GatewayBackoff(profile).run(
+      () => this.configWrite(() => this.configPatchOnce(build, callOptions)),
+      {
+        retryIf: (error) => error instanceof GatewayRpcError && isStaleConfigHashError(error),
+        exhausted: 'last',
+      },
+    );
+  }
+
+  private async configPatchOnce(
+    build: ConfigPatchBuilder,
+    options: CallOptions,
+  ): Promise<ConfigPatchResult> {
+    const snapshot = await this.configGet(options);
+    const config = configObject(snapshot);
+    const patch = await build(config, snapshot);
+    if (patch === null) return { ok: true, noop: true } satisfies ConfigPatchResult;
+    const payload = await this.transport.call(
+      'config.patch',
+      closed({ raw: JSON.stringify(patch), baseHash: snapshot.hash }),
+      options,
+    );
+    return expectObject<ConfigPatchResult>('config.patch', payload);
   }
 
   async health(options?: CallOptions) {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { APP_CONFIG } from '../config/app-config';
 import type { AppConfig } from '../config/app-config';
 import { DeviceIdentityStore } from './device-identity.store';
+import { DialPolicy } from './dial-policy';
 import {
   GatewayClient,
   type GatewayClientSettings,
@@ -10,6 +11,7 @@ import {
   type GatewayTarget,
 } from './gateway-client';
 import { GatewayMethods } from './gateway-methods';
+import { KeyedMutex } from './keyed-mutex';
 
 /** The gateway columns a connection is made from. */
 export interface GatewayRecord {
@@ -19,13 +21,32 @@ export interface GatewayRecord {
   allowInsecureTls?: boolean | null;
 }
 
+/**
+ * The dial target of a gateway row. A `?token=` left in a stored URL (upstream kept it there)
+ * is moved into `auth.token` and off the URL: the gateway ignores it in the URL, and a URL
+ * ends up in logs and proxies. The token column wins when both are set.
+ */
 export function gatewayTarget(gateway: GatewayRecord): GatewayTarget {
+  const { url, urlToken } = withoutUrlToken(gateway.url.trim());
   return {
-    url: gateway.url.trim(),
-    token: gateway.token?.trim() || null,
+    url,
+    token: gateway.token?.trim() || urlToken,
     disableDevicePairing: gateway.disableDevicePairing === true,
     allowInsecureTls: gateway.allowInsecureTls === true,
   };
+}
+
+function withoutUrlToken(url: string): { url: string; urlToken: string | null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, urlToken: null };
+  }
+  const urlToken = parsed.searchParams.get('token')?.trim() || null;
+  if (!parsed.searchParams.has('token')) return { url, urlToken: null };
+  parsed.searchParams.delete('token');
+  return { url: parsed.toString(), urlToken };
 }
 
 /** Pool key: one client per url + credentials + connection flags. The token is hashed. */
@@ -50,6 +71,8 @@ export function targetKey(target: GatewayTarget): string {
 @Injectable()
 export class OpenClawGatewayService implements OnApplicationShutdown {
   private readonly clients = new Map<string, GatewayClient>();
+  /** Config writers per gateway take turns (GatewayMethods.configPatch, agents.create…). */
+  private readonly configWriters = new KeyedMutex();
   private readonly settings: GatewayClientSettings;
   private shuttingDown = false;
 
@@ -64,6 +87,8 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
       clientVersion: CLIENT_VERSION,
       reconnectBaseMs: 250,
       reconnectMaxMs: 15_000,
+      maxPayloadBytes: config.openclaw.maxPayloadBytes,
+      dialPolicy: new DialPolicy(config.openclaw.allowedNetworks),
     };
   }
 
@@ -74,11 +99,15 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
     const target = gatewayTarget(gateway);
     const key = targetKey(target);
     const clients = this.clients;
+    // One gateway, whatever token or flags a record carries: its config is one file.
+    const gatewayKey = target.url;
+    const configWriters = this.configWriters;
     return new GatewayMethods({
       call: (method, params, options) => this.pooled(target, key).call(method, params, options),
       get server() {
         return clients.get(key)?.server ?? null;
       },
+      exclusive: (name, work) => configWriters.run(`${name} ${gatewayKey}`, work),
     });
   }
 

@@ -47,9 +47,20 @@ describe('isTransientGatewayError', () => {
     [new GatewayUnavailableError('cannot reach gateway: connect ECONNREFUSED'), true],
     [new GatewayTimeoutError('gateway did not answer x within 5 ms'), true],
     [new GatewayRpcError('connect', 'UNAVAILABLE', 'starting'), true],
-    [new GatewayRpcError('chat.send', 'INVALID_REQUEST', 'Connection reset by peer'), true],
-    [new GatewayRpcError('x', 'INVALID_REQUEST', 'HTTP 503 from websocket upstream'), true],
-    [new GatewayRpcError('x', 'INVALID_REQUEST', 'temporarily overloaded'), true],
+    // The gateway's code and retryable flag decide, never words in its message.
+    [new GatewayRpcError('x', 'INVALID_REQUEST', 'busy', undefined, { retryable: true }), true],
+    [
+      new GatewayRpcError(
+        'config.patch',
+        'INVALID_REQUEST',
+        'invalid config: agents.entries.a.heartbeat.timeoutSeconds: Expected number',
+      ),
+      false,
+    ],
+    [new GatewayRpcError('chat.send', 'INVALID_REQUEST', 'Connection reset by peer'), false],
+    [new GatewayRpcError('x', 'INVALID_REQUEST', 'HTTP 503 from websocket upstream'), false],
+    [new GatewayRpcError('x', 'INVALID_REQUEST', 'temporarily overloaded'), false],
+    [new GatewayTimeoutError('gateway did not answer agents.create', { retryable: false }), false],
     [new GatewayRpcError('x', 'INVALID_REQUEST', 'agent "a" not found'), false],
     [new GatewayRpcError('x', 'INVALID_REQUEST', 'unsupported file "TOOLS.md" (timeout)'), false],
     [new GatewayAuthError('token_mismatch', 'token mismatch; connection closed'), false],
@@ -128,6 +139,34 @@ describe('GatewayBackoff', () => {
     await backoff.run(flaky(2));
     await backoff.run(flaky(1));
     expect(clock.sleeps).toEqual([750, 1500, 750]);
+  });
+
+  it('retries what retryIf says, waits a hinted delay floored at the base, bounds attempts', async () => {
+    const clock = fakeClock();
+    const busy = new GatewayRpcError('x', 'UNAVAILABLE', 'busy', undefined, { retryAfterMs: 0 });
+    let attempts = 0;
+    const failure = new GatewayBackoff(COORDINATION_RETRY, clock).run(
+      () => {
+        attempts += 1;
+        return Promise.reject(busy);
+      },
+      { retryIf: (error) => error === busy, delayFor: () => 0, maxAttempts: 4, exhausted: 'last' },
+    );
+    await expect(failure).rejects.toBe(busy);
+    expect(attempts).toBe(4);
+    expect(clock.sleeps).toEqual([500, 500, 500]);
+  });
+
+  it("with exhausted 'last' rethrows the last error instead of sleeping past the budget", async () => {
+    const clock = fakeClock();
+    const stale = new GatewayRpcError('config.patch', 'INVALID_REQUEST', 'config changed');
+    const failure = new GatewayBackoff({ ...COORDINATION_RETRY, timeoutMs: 2_000 }, clock).run(
+      () => Promise.reject(stale),
+      { retryIf: () => true, exhausted: 'last' },
+    );
+    await expect(failure).rejects.toBe(stale);
+    expect(clock.time).toBeLessThanOrEqual(2_000);
+    expect(clock.sleeps.length).toBeGreaterThan(1);
   });
 });
 
@@ -341,23 +380,40 @@ describe('GatewayMethods.configPatch', () => {
     expect(calls[3].params).toEqual({ raw: '{"seen":2}', baseHash: 'h2' });
   });
 
-  it('gives up after the second stale hash, and skips the patch when nothing changes', async () => {
+  it('gives up on a hash that stays stale past its budget, and skips the patch when nothing changes', async () => {
     const stale = new GatewayRpcError(
       'config.patch',
       'INVALID_REQUEST',
       'config changed since last load',
     );
-    const { t } = transport((method) => {
+    const { t, calls } = transport((method) => {
       if (method === 'config.get') return { hash: 'h', config: {} };
       throw stale;
     });
-    await expect(new GatewayMethods(t).configPatch(() => ({ a: 1 }))).rejects.toBe(stale);
+    await expect(
+      new GatewayMethods(t).configPatch(() => ({ a: 1 }), { conflictTimeoutMs: 300 }),
+    ).rejects.toBe(stale);
+    expect(calls.filter((c) => c.method === 'config.patch').length).toBeGreaterThan(2);
     const quiet = transport(() => ({ hash: 'h', config: {} }));
     await expect(new GatewayMethods(quiet.t).configPatch(() => null)).resolves.toEqual({
       ok: true,
       noop: true,
     });
     expect(quiet.calls.map((c) => c.method)).toEqual(['config.get']);
+  });
+
+  it('does not retry a config error that is not a stale hash (heartbeat.timeoutSeconds)', async () => {
+    const invalid = new GatewayRpcError(
+      'config.patch',
+      'INVALID_REQUEST',
+      'invalid config: agents.entries.a.heartbeat.timeoutSeconds: Expected number',
+    );
+    const { t, calls } = transport((method) => {
+      if (method === 'config.get') return { hash: 'h', config: {} };
+      throw invalid;
+    });
+    await expect(new GatewayMethods(t).configPatch(() => ({ a: 1 }))).rejects.toBe(invalid);
+    expect(calls.map((c) => c.method)).toEqual(['config.get', 'config.patch']);
   });
 
   it('normalises agents.list answers of older gateways', async () => {

@@ -130,14 +130,14 @@ export function parseFrame(data: string): GatewayFrame | null {
   try {
     value = JSON.parse(data);
   } catch {
-    throw new GatewayProtocolError(`gateway sent a frame that is not JSON: ${preview(data)}`);
+    throw new GatewayProtocolError(`gateway sent a frame that is not JSON (${describeSize(data)})`);
   }
   if (!isRecord(value) || typeof value.type !== 'string') {
-    throw new GatewayProtocolError(`gateway sent a malformed frame: ${preview(data)}`);
+    throw new GatewayProtocolError(`gateway sent a malformed frame (${describeSize(data)})`);
   }
   if (value.type === 'res') {
     if (typeof value.id !== 'string' || typeof value.ok !== 'boolean') {
-      throw new GatewayProtocolError(`gateway sent a malformed response: ${preview(data)}`);
+      throw new GatewayProtocolError(`gateway sent a malformed response (${describeSize(data)})`);
     }
     const frame: ResponseFrame = {
       type: 'res',
@@ -150,7 +150,7 @@ export function parseFrame(data: string): GatewayFrame | null {
   }
   if (value.type === 'event') {
     if (typeof value.event !== 'string') {
-      throw new GatewayProtocolError(`gateway sent a malformed event: ${preview(data)}`);
+      throw new GatewayProtocolError(`gateway sent a malformed event (${describeSize(data)})`);
     }
     return {
       type: 'event',
@@ -210,9 +210,12 @@ export function parseHelloOk(payload: unknown): GatewayServerInfo {
   };
 }
 
-function preview(data: string): string {
-  const flat = data.replace(/\s+/g, ' ');
-  return JSON.stringify(flat.length > 120 ? `${flat.slice(0, 120)}…` : flat);
+/**
+ * What a refused frame looked like, without its content: the other side may not be a gateway
+ * at all, and its words must not reach callers (SSRF reconnaissance).
+ */
+function describeSize(data: string): string {
+  return `${Buffer.byteLength(data, 'utf8')} bytes`;
 }
 
 /**

@@ -40,38 +40,16 @@ export const TEMPLATE_SYNC_RETRY: RetryProfile = {
   context: 'template sync',
 };
 
-/** Message fragments that mean "the gateway was not reachable just now" (contract §5.3). */
-const TRANSIENT_MARKERS = [
-  'connect call failed',
-  'connection refused',
-  'errno 111',
-  'econnrefused',
-  'did not receive a valid http response',
-  'no route to host',
-  'network is unreachable',
-  'host is down',
-  'name or service not known',
-  'received 1012',
-  'service restart',
-  'http 503',
-  'http 502',
-  'http 504',
-  'temporar',
-  'timeout',
-  'timed out',
-  'connection closed',
-  'connection reset',
-];
-
 /**
- * Whether retrying the same unit later may succeed. Our own error classes decide first
- * (auth, pairing, protocol and configuration problems never heal by waiting); the gateway's
- * `retryable` flag and `UNAVAILABLE` count; otherwise the upstream message rule applies.
+ * Whether retrying the same unit later may succeed, decided by error class and the gateway's
+ * error code, never by words in a message (an `INVALID_REQUEST` about
+ * `heartbeat.timeoutSeconds` is not a timeout). Auth, pairing, protocol and configuration
+ * problems never heal by waiting; `UNAVAILABLE` and the gateway's `retryable` flag do; our own
+ * unavailable/timeout errors carry `retryable` (false for a TLS refusal, a dial-policy refusal,
+ * or a non-idempotent request whose answer was lost and may have been applied).
  */
 export function isTransientGatewayError(error: unknown): boolean {
   if (!(error instanceof GatewayError)) return false;
-  const message = error.message.toLowerCase();
-  if (message.includes('unsupported file')) return false;
   if (
     error instanceof GatewayAuthError ||
     error instanceof GatewayPairingRequiredError ||
@@ -80,13 +58,8 @@ export function isTransientGatewayError(error: unknown): boolean {
   ) {
     return false;
   }
-  if (error.retryable) return true;
-  if (error instanceof GatewayRpcError) {
-    if (error.gatewayCode === 'UNAVAILABLE') return true;
-    if (message.includes('503') && message.includes('websocket')) return true;
-    return TRANSIENT_MARKERS.some((marker) => message.includes(marker));
-  }
-  return false;
+  if (error instanceof GatewayRpcError && error.gatewayCode === 'UNAVAILABLE') return true;
+  return error.retryable;
 }
 
 /** "45 seconds", or "10 minutes" from two minutes up, as upstream words it. */
@@ -111,9 +84,28 @@ export const systemClock: RetryClock = {
   random: () => Math.random(),
 };
 
+export interface RetryRunOptions {
+  /** Which failures to retry (default: {@link isTransientGatewayError}). */
+  retryIf?: (error: unknown) => boolean;
+  /**
+   * A wait the failure itself asks for (a gateway's `retryAfterMs`), used instead of the
+   * backoff step; never shorter than the profile's base delay, so `0` cannot spin.
+   */
+  delayFor?: (error: unknown) => number | null;
+  /** At most this many attempts (default: as many as the budget allows). */
+  maxAttempts?: number;
+  /**
+   * When the budget or the attempts run out: `'timeout'` (default) throws a GatewayTimeoutError
+   * naming the profile and the last error; `'last'` rethrows the last error as it was, and
+   * does not sleep when the wait would end past the budget.
+   */
+  exhausted?: 'timeout' | 'last';
+}
+
 /**
- * One backoff state. Share an instance across a run (template sync) so delays keep growing
- * while the gateway stays down; each `run()` has its own deadline; success resets the delay.
+ * One backoff state, the one retry mechanism of the gateway code. Share an instance across a
+ * run (template sync) so delays keep growing while the gateway stays down; each `run()` has
+ * its own deadline; success resets the delay.
  */
 export class GatewayBackoff {
   private delayMs: number;
@@ -125,16 +117,26 @@ export class GatewayBackoff {
     this.delayMs = profile.baseDelayMs;
   }
 
-  async run<T>(unit: () => Promise<T>): Promise<T> {
+  async run<T>(unit: (attempt: number) => Promise<T>, options: RetryRunOptions = {}): Promise<T> {
+    const retryIf = options.retryIf ?? isTransientGatewayError;
+    const maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
+    const rethrowLast = options.exhausted === 'last';
     const deadline = this.clock.now() + this.profile.timeoutMs;
-    for (;;) {
+    for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await unit();
+        const result = await unit(attempt);
         this.delayMs = this.profile.baseDelayMs;
         return result;
       } catch (error) {
-        if (!isTransientGatewayError(error)) throw error;
+        if (!retryIf(error) || attempt >= maxAttempts) throw error;
         const remaining = deadline - this.clock.now();
+        const hinted = options.delayFor?.(error) ?? null;
+        const step =
+          hinted !== null
+            ? Math.max(hinted, this.profile.baseDelayMs)
+            : Math.min(this.delayMs, Math.max(0, remaining)) *
+              (1 + (this.clock.random() * 2 - 1) * this.profile.jitter);
+        if (rethrowLast && step >= remaining) throw error;
         if (remaining <= 0) {
           throw new GatewayTimeoutError(
             `Gateway unreachable after ${describeTimeout(this.profile.timeoutMs)} ` +
@@ -142,10 +144,8 @@ export class GatewayBackoff {
             { cause: error, retryable: false },
           );
         }
-        const base = Math.min(this.delayMs, remaining);
-        const jitter = 1 + (this.clock.random() * 2 - 1) * this.profile.jitter;
-        await this.clock.sleep(Math.min(remaining, Math.max(0, base * jitter)));
-        this.delayMs = Math.min(this.delayMs * 2, this.profile.maxDelayMs);
+        await this.clock.sleep(Math.min(remaining, Math.max(0, step)));
+        if (hinted === null) this.delayMs = Math.min(this.delayMs * 2, this.profile.maxDelayMs);
       }
     }
   }
@@ -154,8 +154,9 @@ export class GatewayBackoff {
 /** Runs one unit under a fresh backoff of the given profile. */
 export function withGatewayRetry<T>(
   profile: RetryProfile,
-  unit: () => Promise<T>,
+  unit: (attempt: number) => Promise<T>,
   clock?: RetryClock,
+  options?: RetryRunOptions,
 ): Promise<T> {
-  return new GatewayBackoff(profile, clock).run(unit);
+  return new GatewayBackoff(profile, clock).run(unit, options);
 }

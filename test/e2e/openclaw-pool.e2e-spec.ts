@@ -62,6 +62,25 @@ describe('OpenClawGatewayService pool', () => {
     expect(gateway.upgrades).toBe(2);
   });
 
+  it('forgets clients whose socket dropped or whose dial failed, so the pool shrinks back', async () => {
+    const service = await start({ OPENCLAW_IDLE_CLOSE_MS: '1000' });
+    const down = await FakeGateway.start({ token: TOKEN });
+    const downUrl = down.url;
+    await down.stop();
+
+    await service.methods({ url: gateway.url, token: TOKEN }).sessionsList();
+    await expect(service.methods({ url: downUrl, token: TOKEN }).sessionsList()).rejects.toThrow(
+      'cannot reach gateway',
+    );
+    expect(service.openClients).toBe(2);
+    gateway.dropAll();
+
+    await waitUntil(() => service.openClients === 0, {
+      timeoutMs: 4_000,
+      what: () => `${service.openClients} clients still pooled`,
+    });
+  });
+
   it('closes every socket on application shutdown, failing what is in flight', async () => {
     gateway.methods.hang = () => NEVER;
     const service = await start();

@@ -23,6 +23,7 @@ import {
 import type { EventFrame } from '../../src/openclaw/protocol';
 import { uniqueSessionLabel } from '../../src/openclaw/session-label';
 import { eventually } from '../support/eventually';
+import { TcpProxy } from './support/tcp-proxy';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const gateway: GatewayRecord = {
@@ -229,6 +230,50 @@ describe('an agent from creation to deletion', () => {
     expect(snapshot.hash).toBeDefined();
   });
 
+  it('applies 8 parallel config patches (different agents) on one gateway without a conflict', async () => {
+    const ids = Array.from({ length: 8 }, (_, i) => `mc-par-${run}-${i}`);
+    try {
+      const created = await Promise.all(ids.map((id) => methods.agentsCreate({ name: id })));
+      const workspaces = created.map((agent) => agent.workspace ?? '');
+      await eventually(async () => {
+        const listed = await methods.agentsList();
+        return ids.every((id) => listed.agents.some((a) => a.id === id)) ? true : undefined;
+      }, SETTLE);
+      const results = await Promise.all(
+        ids.map((id, i) =>
+          methods.configPatch((config) =>
+            agentHeartbeatPatch(
+              config,
+              [
+                {
+                  agentId: id,
+                  workspace: workspaces[i],
+                  heartbeat: { every: `${11 + i}m`, target: 'none' },
+                },
+              ],
+              'entries',
+            ),
+          ),
+        ),
+      );
+      expect(results.every((result) => result.ok === true)).toBe(true);
+      await eventually(async () => {
+        const entries = (
+          (await methods.configGet()).config?.agents as {
+            entries: Record<string, { heartbeat?: { every?: string } }>;
+          }
+        ).entries;
+        return ids.every((id, i) => entries[id]?.heartbeat?.every === `${11 + i}m`)
+          ? true
+          : undefined;
+      }, SETTLE);
+    } finally {
+      await Promise.allSettled(
+        ids.map((id) => methods.agentsDelete({ agentId: id, deleteFiles: true })),
+      );
+    }
+  });
+
   it('ensures, lists, chats in, resets and deletes a session', async () => {
     const key = `agent:${agentId}:mc-it`;
     const label = uniqueSessionLabel(`MC IT ${run}`, key);
@@ -290,6 +335,53 @@ describe('an agent from creation to deletion', () => {
       return listed.agents.some((agent) => agent.id === agentId) ? undefined : true;
     }, SETTLE);
     await expect(methods.agentsDelete({ agentId })).rejects.toThrow(/not found/);
+  });
+});
+
+describe('idempotent chat dispatch', () => {
+  const userMessages = async (key: string, text: string) =>
+    (await methods.chatHistory({ sessionKey: key, limit: 50 })).messages.filter(
+      (m) => m.role === 'user' && textOf(m.content).includes(text),
+    );
+
+  /** Waits until the run answered (so a duplicate would have landed by now) and counts. */
+  async function settledUserMessages(key: string, text: string) {
+    await eventually(async () => {
+      const history = await methods.chatHistory({ sessionKey: key, limit: 50 });
+      return history.messages.some((m) => m.role === 'assistant') ? true : undefined;
+    }, SETTLE);
+    return userMessages(key, text);
+  }
+
+  it('delivers a message sent twice with one idempotency key once', async () => {
+    const key = `agent:main:mc-idem-${run}`;
+    await methods.sessionsPatch({ key, label: uniqueSessionLabel(`MC idem ${run}`, key) });
+    const text = `dedup ${run}`;
+    const idempotencyKey = `mc-idem-${run}`;
+    const first = await methods.chatSend({ sessionKey: key, message: text, idempotencyKey });
+    const second = await methods.chatSend({ sessionKey: key, message: text, idempotencyKey });
+    expect(first).toMatchObject({ runId: idempotencyKey, status: 'started' });
+    expect(second).toMatchObject({ runId: idempotencyKey, status: 'in_flight' });
+    expect(await settledUserMessages(key, text)).toHaveLength(1);
+  });
+
+  it('retries a send whose answer was lost with the same key; it appears once', async () => {
+    const [host, port] = new URL(gateway.url).host.split(':');
+    const proxy = await TcpProxy.start(host, Number(port));
+    try {
+      const viaProxy = service.methods({ ...gateway, url: proxy.url });
+      const key = `agent:main:mc-lost-${run}`;
+      await viaProxy.sessionsPatch({ key, label: uniqueSessionLabel(`MC lost ${run}`, key) });
+      const text = `lost answer ${run}`;
+      proxy.cutAfterNextRequest();
+      const sent = await viaProxy.chatSend({ sessionKey: key, message: text });
+      expect(proxy.cuts).toBe(1);
+      // The gateway had applied the first send: the retry is recognised as the same run.
+      expect(sent.status).toBe('in_flight');
+      expect(await settledUserMessages(key, text)).toHaveLength(1);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 

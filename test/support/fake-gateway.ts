@@ -3,9 +3,10 @@
  * be made to do on demand: garbage frames, dropping mid-request, never answering, slow or
  * refused handshakes, restarts. Behaviour is set per test through hooks.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 
 export interface FakeWireError {
@@ -40,6 +41,8 @@ export type HandshakeVerdict =
 
 export interface ConnectRecord {
   params: Record<string, unknown>;
+  /** The upgrade request's path and query. */
+  url: string;
   headers: IncomingHttpHeaders;
   nonce: string;
   challengeTs: number;
@@ -70,6 +73,11 @@ export class FakeGateway {
   ticks: boolean;
   /** Scopes granted in hello-ok; null grants what was asked; 'omit' sends no `auth` block. */
   grantedScopes: string[] | null | 'omit' = null;
+  /**
+   * A frame written in the SAME TCP write as `hello-ok` (raw WebSocket framing on the
+   * underlying socket), so the client's `ws` parses both in one read, synchronously.
+   */
+  helloTrailer: { data: string | Buffer; binary: boolean } | null = null;
   private server!: WebSocketServer;
   private https: HttpsServer | null = null;
   private readonly tickTimers = new Set<NodeJS.Timeout>();
@@ -153,7 +161,9 @@ export class FakeGateway {
       if (tls) {
         const https = createHttpsServer({ cert: tls.cert, key: tls.key });
         const server = new WebSocketServer({ server: https });
-        server.on('connection', (socket, request) => this.accept(socket, request.headers));
+        server.on('connection', (socket, request) =>
+          this.accept(socket, request.headers, request.url ?? ''),
+        );
         https.once('error', reject);
         https.listen(port, '127.0.0.1', () => {
           this.server = server;
@@ -168,11 +178,13 @@ export class FakeGateway {
         this.server = server;
         resolve();
       });
-      server.on('connection', (socket, request) => this.accept(socket, request.headers));
+      server.on('connection', (socket, request) =>
+        this.accept(socket, request.headers, request.url ?? ''),
+      );
     });
   }
 
-  private accept(socket: WebSocket, headers: IncomingHttpHeaders): void {
+  private accept(socket: WebSocket, headers: IncomingHttpHeaders, url: string): void {
     this.upgrades += 1;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
@@ -209,7 +221,7 @@ export class FakeGateway {
             socket.close(1008, 'invalid handshake: first request must be connect');
             return;
           }
-          const record: ConnectRecord = { params, headers, nonce, challengeTs };
+          const record: ConnectRecord = { params, url, headers, nonce, challengeTs };
           this.connects.push(record);
           const verdict = await this.handshake(record);
           if (!verdict.accept) {
@@ -218,7 +230,18 @@ export class FakeGateway {
             return;
           }
           connected = true;
-          socket.send(JSON.stringify({ type: 'res', id, ok: true, payload: this.hello(params) }));
+          const hello = JSON.stringify({ type: 'res', id, ok: true, payload: this.hello(params) });
+          if (this.helloTrailer) {
+            const trailer = this.helloTrailer;
+            rawSocket(socket).write(
+              Buffer.concat([
+                wsFrame(Buffer.from(hello), false),
+                wsFrame(Buffer.from(trailer.data), trailer.binary),
+              ]),
+            );
+            return;
+          }
+          socket.send(hello);
           if (this.ticks) {
             const timer = setInterval(() => {
               if (socket.readyState === WebSocket.OPEN && this.ticks) {
@@ -301,4 +324,125 @@ function isRaw(value: unknown): value is SendRaw {
 
 function isClose(value: unknown): value is CloseSocket {
   return typeof value === 'object' && value !== null && 'close' in value;
+}
+
+/** The TCP socket under a server-side `ws` socket (a private field of `ws`). */
+function rawSocket(socket: WebSocket): Socket {
+  return (socket as unknown as { _socket: Socket })._socket;
+}
+
+/** One unmasked, unfragmented server-to-client WebSocket frame. */
+export function wsFrame(payload: Buffer, binary: boolean): Buffer {
+  const opcode = binary ? 0x2 : 0x1;
+  let header: Buffer;
+  if (payload.length < 126) {
+    header = Buffer.from([0x80 | opcode, payload.length]);
+  } else if (payload.length < 65_536) {
+    header = Buffer.alloc(4);
+    header[0] = 0x80 | opcode;
+    header[1] = 126;
+    header.writeUInt16BE(payload.length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = 0x80 | opcode;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(payload.length), 2);
+  }
+  return Buffer.concat([header, payload]);
+}
+
+/**
+ * Enough of openclaw@2026.9.6's agents / files / config / sessions / chat behaviour, in memory,
+ * for provisioning runs. `config.patch` enforces `baseHash` as the real gateway does
+ * (reference/openclaw-gateway.md §4): required when the patch touches agents, and a hash that
+ * is not the current one is refused with "config changed since last load". An
+ * `agents.create` writes the config too (the real gateway applies a create through it).
+ */
+export function serveOpenClawState(fake: FakeGateway) {
+  const agents = new Map<string, { name: string; workspace: string }>();
+  const files = new Map<string, Map<string, string>>();
+  const state = {
+    agents,
+    files,
+    config: { agents: { entries: {} } } as Record<string, unknown>,
+    staleRefusals: 0,
+    hash(): string {
+      return createHash('sha256').update(JSON.stringify(state.config)).digest('hex');
+    },
+  };
+  const merge = (target: Record<string, unknown>, patch: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) delete target[key];
+      else if (typeof value === 'object' && !Array.isArray(value)) {
+        const current = target[key];
+        target[key] = merge(
+          typeof current === 'object' && current !== null && !Array.isArray(current)
+            ? { ...(current as Record<string, unknown>) }
+            : {},
+          value as Record<string, unknown>,
+        );
+      } else target[key] = value;
+    }
+    return target;
+  };
+  Object.assign(fake.methods, {
+    'agents.list': () => ({ agents: [...agents].map(([id, a]) => ({ id, ...a })) }),
+    'agents.create': (p: Record<string, unknown>) => {
+      const id = String(p.name);
+      agents.set(id, { name: id, workspace: String(p.workspace) });
+      files.set(id, new Map([['AGENTS.md', 'stock']]));
+      state.config = merge(structuredClone(state.config), {
+        agents: { entries: { [id]: { workspace: String(p.workspace) } } },
+      });
+      return { ok: true, agentId: id, name: id };
+    },
+    'agents.update': (p: Record<string, unknown>) => {
+      const agent = agents.get(String(p.agentId));
+      if (!agent) {
+        throw new FakeRpcError({
+          code: 'INVALID_REQUEST',
+          message: `agent "${String(p.agentId)}" not found`,
+        });
+      }
+      if (typeof p.name === 'string') agent.name = p.name;
+      return { ok: true, agentId: p.agentId };
+    },
+    'agents.files.list': (p: Record<string, unknown>) => ({
+      agentId: p.agentId,
+      files: [...(files.get(String(p.agentId))?.keys() ?? [])].map((name) => ({
+        name,
+        missing: false,
+      })),
+    }),
+    'agents.files.set': (p: Record<string, unknown>) => {
+      files.get(String(p.agentId))?.set(String(p.name), String(p.content));
+      return { agentId: p.agentId, file: { name: p.name, missing: false } };
+    },
+    'config.get': () => ({ hash: state.hash(), config: structuredClone(state.config) }),
+    'config.patch': (p: Record<string, unknown>) => {
+      const patch = JSON.parse(String(p.raw)) as Record<string, unknown>;
+      if (p.baseHash === undefined && 'agents' in patch) {
+        throw new FakeRpcError({
+          code: 'INVALID_REQUEST',
+          message:
+            'config base hash required for agents.list; re-run config.get and retry with baseHash',
+        });
+      }
+      if (p.baseHash !== undefined && p.baseHash !== state.hash()) {
+        state.staleRefusals += 1;
+        throw new FakeRpcError({
+          code: 'INVALID_REQUEST',
+          message: 'config changed since last load; re-run config.get and retry',
+        });
+      }
+      const before = state.hash();
+      state.config = merge(structuredClone(state.config), patch);
+      if (state.hash() === before) return { noop: true };
+      return { ok: true, hash: state.hash(), config: state.config };
+    },
+    'sessions.patch': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
+    'sessions.reset': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
+    'chat.send': (p: Record<string, unknown>) => ({ runId: p.idempotencyKey, status: 'started' }),
+  });
+  return state;
 }

@@ -20,6 +20,8 @@ export enum GatewayErrorCode {
   RpcError = 'GATEWAY_RPC_ERROR',
   /** The board or gateway record lacks what a call needs (url, workspace root). */
   NotConfigured = 'GATEWAY_NOT_CONFIGURED',
+  /** The gateway URL resolves to an address the dial policy forbids (SSRF). */
+  DialRefused = 'GATEWAY_DIAL_REFUSED',
 }
 
 export interface GatewayErrorOptions {
@@ -102,6 +104,16 @@ export class GatewayRpcError extends GatewayError {
 export class GatewayNotConfiguredError extends GatewayError {
   constructor(message: string) {
     super(GatewayErrorCode.NotConfigured, message);
+  }
+}
+
+/**
+ * The dial policy forbids the gateway's address (link-local, cloud metadata, unspecified, or
+ * outside GATEWAY_ALLOWED_NETWORKS). Never transient: the same URL is refused next time too.
+ */
+export class GatewayDialRefusedError extends GatewayError {
+  constructor(message: string) {
+    super(GatewayErrorCode.DialRefused, message, { retryable: false });
   }
 }
 

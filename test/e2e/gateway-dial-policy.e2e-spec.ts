@@ -1,0 +1,153 @@
+/**
+ * Gateway URLs are user input (every user administers their own organization's gateways), so
+ * the client must not become a port scanner or a way into cloud metadata: the resolved address
+ * is checked before dialling, GATEWAY_ALLOWED_NETWORKS narrows it further, frames are capped,
+ * and what callers see names the operation and a short cause, never a remote server's body.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { GatewayError } from '../../src/common/errors/gateway-errors';
+import { OpenClawGatewayService } from '../../src/openclaw/openclaw-gateway.service';
+import { isTransientGatewayError } from '../../src/openclaw/retry';
+import { FakeGateway } from '../support/fake-gateway';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+const TOKEN = 'dial-token';
+const SECRET_BODY = 'internal-admin-console-secret-7f3a';
+
+async function failureOf(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GatewayError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('gateway dial policy', () => {
+  let gateway: FakeGateway;
+  let testApp: TestApp | null = null;
+
+  beforeAll(async () => {
+    gateway = await FakeGateway.start({ token: TOKEN });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+  afterEach(async () => {
+    await testApp?.close();
+    testApp = null;
+  });
+
+  async function service(env: Record<string, string> = {}): Promise<OpenClawGatewayService> {
+    testApp = await createTestApp({ OPENCLAW_CONNECT_TIMEOUT_MS: '1000', ...env });
+    return testApp.app.get(OpenClawGatewayService);
+  }
+
+  it.each([
+    ['ws://169.254.169.254/', '169.254.169.254 is a link-local address'],
+    ['ws://[::ffff:169.254.169.254]:80/', '::ffff:a9fe:a9fe is a link-local address'],
+    ['ws://100.100.100.200/', '100.100.100.200 is a cloud metadata address'],
+    ['ws://[fd00:ec2::254]/', 'fd00:ec2::254 is a cloud metadata address'],
+  ])('refuses %s before dialling, saying why', async (url, reason) => {
+    const gateways = await service();
+    const error = await failureOf(gateways.methods({ url, token: TOKEN }).sessionsList());
+    expect(error.message).toBe(
+      `gateway ${new URL(url).toString()} refused by the dial policy: ${reason}`,
+    );
+    expect(isTransientGatewayError(error)).toBe(false);
+  });
+
+  it('refuses the unspecified address, which Linux would route to this host', async () => {
+    const gateways = await service();
+    const url = `ws://0.0.0.0:${gateway.port}`;
+    const error = await failureOf(gateways.methods({ url, token: TOKEN }).sessionsList());
+    expect(error.message).toContain('0.0.0.0 is an unspecified address');
+    expect(gateway.upgrades).toBe(0);
+  });
+
+  it('allows only GATEWAY_ALLOWED_NETWORKS when set, by network or by host name', async () => {
+    const narrow = await service({ GATEWAY_ALLOWED_NETWORKS: '10.0.0.0/8, gw.internal' });
+    const error = await failureOf(
+      narrow.methods({ url: gateway.url, token: TOKEN }).sessionsList(),
+    );
+    expect(error.message).toBe(
+      `gateway ${gateway.url}/ refused by the dial policy: 127.0.0.1 is outside GATEWAY_ALLOWED_NETWORKS`,
+    );
+    await testApp!.close();
+    testApp = null;
+
+    const byNetwork = await service({ GATEWAY_ALLOWED_NETWORKS: '127.0.0.0/8' });
+    await expect(
+      byNetwork.methods({ url: gateway.url, token: TOKEN }).sessionsList(),
+    ).resolves.toBeDefined();
+    await testApp!.close();
+    testApp = null;
+
+    // A name is dialled at the address that was checked, with the name kept for Host.
+    const byName = await service({ GATEWAY_ALLOWED_NETWORKS: 'localhost' });
+    const before = gateway.connects.length;
+    await expect(
+      byName.methods({ url: `ws://localhost:${gateway.port}`, token: TOKEN }).sessionsList(),
+    ).resolves.toBeDefined();
+    expect(gateway.connects[before].headers.host).toBe(`localhost:${gateway.port}`);
+  });
+
+  it('says "unexpected HTTP <status>" for a non-gateway HTTP server, never its body', async () => {
+    const server: Server = createServer((_req, res) => res.writeHead(500).end(SECRET_BODY));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const gateways = await service();
+      const { port } = server.address() as AddressInfo;
+      const error = await failureOf(
+        gateways.methods({ url: `ws://127.0.0.1:${port}`, token: TOKEN }).sessionsList(),
+      );
+      expect(error.message).toBe(
+        `gateway ws://127.0.0.1:${port}/: unexpected HTTP 500 to the WebSocket upgrade`,
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('never repeats what a non-gateway WebSocket server sent', async () => {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    server.on('connection', (socket) => socket.send(`<html>${SECRET_BODY}</html>`));
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const gateways = await service();
+      const { port } = server.address() as AddressInfo;
+      const error = await failureOf(
+        gateways.methods({ url: `ws://127.0.0.1:${port}`, token: TOKEN }).sessionsList(),
+      );
+      expect(error.message).toContain('not JSON');
+      expect(error.message).not.toContain(SECRET_BODY);
+    } finally {
+      for (const client of server.clients) client.terminate();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('closes a socket that receives a frame over OPENCLAW_MAX_PAYLOAD_BYTES, cleanly', async () => {
+    const gateways = await service({ OPENCLAW_MAX_PAYLOAD_BYTES: '1048576' });
+    gateway.methods.huge = () => ({ blob: 'x'.repeat(2 * 1024 * 1024) });
+    const client = gateways.client({ url: gateway.url, token: TOKEN });
+    const error = await failureOf(client.call('huge', {}));
+    expect(error.message).toBe(
+      'gateway sent a frame larger than 1048576 bytes (OPENCLAW_MAX_PAYLOAD_BYTES)',
+    );
+    await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+  });
+
+  it('moves a ?token= of a stored URL into auth.token, off the request URL', async () => {
+    const gateways = await service();
+    const before = gateway.connects.length;
+    await gateways.methods({ url: `${gateway.url}/?token=${TOKEN}`, token: null }).sessionsList();
+    const record = gateway.connects[before];
+    expect(record.url).toBe('/');
+    expect(record.params.auth).toEqual({ token: TOKEN });
+  });
+});
