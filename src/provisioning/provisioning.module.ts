@@ -1,4 +1,9 @@
 import { Module } from '@nestjs/common';
+import { AgentCleanup } from './agent-cleanup';
+import { AgentRowsService } from './agent-rows.service';
+import { AgentRunLock } from './agent-run-lock';
+import { AgentTokens } from './agent-tokens';
+import { ProvisionRunner } from './provision-run';
 import { ProvisioningService } from './provisioning.service';
 import { WorkspaceTemplates } from './templates';
 
@@ -10,6 +15,11 @@ import { WorkspaceTemplates } from './templates';
 @Module({
   providers: [
     ProvisioningService,
+    ProvisionRunner,
+    AgentRunLock,
+    AgentRowsService,
+    AgentCleanup,
+    AgentTokens,
     // Templates are read and compiled once, at boot: a broken template fails start-up.
     { provide: WorkspaceTemplates, useFactory: () => new WorkspaceTemplates() },
   ],
