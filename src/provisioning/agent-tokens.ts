@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AgentPendingToken } from '../agents/entities/agent-pending-token.entity';
 import {
   agentTokenDigest,
   generateAgentToken,
   promotePendingAgentToken,
+  registerPendingAgentToken,
 } from '../auth/agent-token';
 import { isUnsupportedFileError } from '../openclaw/compat';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
@@ -19,7 +21,23 @@ export function runToken(request: ProvisionRequest): { token: string; digest: st
   return { token, digest: agentTokenDigest(token) };
 }
 
-export { promotePendingAgentToken };
+/**
+ * A run's token bookkeeping. The rule: any token that may be in the agent's workspace keeps
+ * working until a newer token is known to be written there. So the run's token becomes an
+ * unconfirmed (pending) token only just before the first token-carrying write (a run failing
+ * earlier, e.g. on a template or `agents.list`, leaves tokens alone), and becomes the agent's
+ * token in force, retiring older ones, once the last carrier write is confirmed.
+ */
+export function runTokenLedger(
+  manager: EntityManager,
+  agent: { id: string; organizationId: string },
+  digest: string,
+) {
+  return {
+    beforeCarrierWrite: () => registerPendingAgentToken(manager, agent, digest),
+    carrierWritten: () => promotePendingAgentToken(manager, agent.id, digest),
+  };
+}
 
 /** Agent tokens as the workspace holds them (read back from the gateway). */
 @Injectable()
@@ -31,7 +49,7 @@ export class AgentTokens {
 
   /**
    * The token the agent's workspace holds (AGENTS.md's connection block; TOOLS.md on older
-   * gateways), and whether it matches the stored or pending digest. For template sync.
+   * gateways), and whether it is the agent's token in force or an unconfirmed one. For template sync.
    */
   async readWorkspaceToken(
     ref: TenantAgentRef,
@@ -51,12 +69,11 @@ export class AgentTokens {
     }
     if (!token) return { token: null, matches: 'none' };
     const digest = agentTokenDigest(token);
-    const matches =
-      digest === agent.agentTokenHash
-        ? 'current'
-        : digest === agent.pendingAgentTokenHash
-          ? 'pending'
-          : 'none';
+    if (digest === agent.agentTokenHash) return { token, matches: 'current' };
+    const pending = await this.dataSource
+      .getRepository(AgentPendingToken)
+      .existsBy({ agentId: agent.id, tokenHash: digest });
+    const matches = pending ? 'pending' : 'none';
     return { token, matches };
   }
 }

@@ -24,7 +24,7 @@ import { sleep } from '../openclaw/retry';
 import { uniqueSessionLabel } from '../openclaw/session-label';
 import { agentGatewayIdentity, mainSessionKey, type AgentGatewayIdentity } from './agent-identity';
 import { agentPatch, loadAgentTarget } from './agent-target';
-import { promotePendingAgentToken, runToken } from './agent-tokens';
+import { runToken, runTokenLedger } from './agent-tokens';
 import { defaultHeartbeatConfig, effectiveHeartbeat } from './heartbeat';
 import type {
   ProvisionAction,
@@ -121,7 +121,6 @@ export class ProvisionRunner {
     await repo.update(
       { id: agent.id },
       agentPatch({
-        pendingAgentTokenHash: digest === agent.agentTokenHash ? null : digest,
         provisionRequestedAt: new Date(),
         provisionAction: request.action,
         status: request.action === 'update' ? AGENT_STATUS.updating : agent.status,
@@ -177,7 +176,12 @@ export class ProvisionRunner {
   }
 
   private async provisionOnGateway(run: RunState): Promise<void> {
-    const { manager, agent, gateway, board, identity, token, digest, request, outcome } = run;
+    const { manager, agent, gateway, board, identity, token, request, outcome } = run;
+    const tokens = runTokenLedger(
+      manager,
+      { id: agent.id, organizationId: gateway.organizationId },
+      run.digest,
+    );
     const methods = this.gateways.methods(gateway);
     const agentId = identity.gatewayAgentId;
 
@@ -232,6 +236,7 @@ export class ProvisionRunner {
     const carriers = plan.write.filter((name) => TOKEN_CARRIER_FILES.includes(name));
     for (const name of plan.write) {
       const content = rendered.get(name) ?? '';
+      if (name === carriers[0]) await tokens.beforeCarrierWrite();
       if (content.trim()) {
         try {
           await step(`writing ${name}`, () => methods.agentFilesSet({ agentId, name, content }));
@@ -242,7 +247,7 @@ export class ProvisionRunner {
         }
       }
       if (name === carriers[carriers.length - 1]) {
-        await promotePendingAgentToken(manager, agent.id, digest);
+        await tokens.carrierWritten();
         outcome.token = token;
       }
     }

@@ -11,7 +11,13 @@ import { Agent } from '../../src/agents/entities/agent.entity';
 import { agentTokenDigest } from '../../src/auth/agent-token';
 import { GatewayOperationError, ProvisioningError } from '../../src/common/errors/gateway-errors';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import {
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  buildOrganization,
+  pendingAgentTokenDigests,
+} from '../support/builders';
 import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -24,6 +30,8 @@ function serveAgents(fake: FakeGateway) {
   let config: Record<string, unknown> = { agents: { entries: {} } };
   const hash = () => createHash('sha256').update(JSON.stringify(config)).digest('hex');
   const failures = new Map<string, (params: Record<string, unknown>) => boolean>();
+  /** Writes whose answer is lost: the file is written, then the socket drops (no answer). */
+  const loseAnswer = new Set<string>();
   const maybeFail = (method: string, params: Record<string, unknown>) => {
     if (failures.get(method)?.(params)) {
       throw new FakeRpcError({ code: 'UNAVAILABLE', message: `${method} injected failure` });
@@ -78,6 +86,7 @@ function serveAgents(fake: FakeGateway) {
     'agents.files.set': (p: Record<string, unknown>) => {
       maybeFail('agents.files.set', p);
       files.get(String(p.agentId))?.set(String(p.name), String(p.content));
+      if (loseAnswer.has(String(p.name))) return { close: 1012, reason: 'service restart' };
       return { agentId: p.agentId, file: { name: p.name, missing: false } };
     },
     'config.get': () => ({ hash: hash(), config }),
@@ -97,7 +106,7 @@ function serveAgents(fake: FakeGateway) {
     'sessions.reset': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
     'chat.send': () => ({ runId: 'r1', status: 'started' }),
   });
-  return { agents, files, failures };
+  return { agents, files, failures, loseAnswer };
 }
 
 describe('provisioning faults (in-process gateway)', () => {
@@ -129,7 +138,10 @@ describe('provisioning faults (in-process gateway)', () => {
     await t.close();
     await fake.stop();
   });
-  afterEach(() => state.failures.clear());
+  afterEach(() => {
+    state.failures.clear();
+    state.loseAnswer.clear();
+  });
 
   const reload = (id: string) => t.dataSource.getRepository(Agent).findOneByOrFail({ id });
   const heartbeat = (token: string) => t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({});
@@ -173,7 +185,7 @@ describe('provisioning faults (in-process gateway)', () => {
     const stored = await reload(agent.id);
     expect(stored).toMatchObject({ status: 'provisioning', provisionAction: 'provision' });
     expect(stored.agentTokenHash).toBe(agentTokenDigest(oldToken));
-    expect(stored.pendingAgentTokenHash).not.toBeNull();
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toHaveLength(1);
     await heartbeat(oldToken).expect(200);
     // The retry succeeds and only then replaces the token.
     state.failures.clear();
@@ -185,6 +197,84 @@ describe('provisioning faults (in-process gateway)', () => {
     await heartbeat(retried.token as string).expect(200);
     await heartbeat(oldToken).expect(401);
     expect((await reload(agent.id)).lastProvisionError).toBeNull();
+  });
+
+  /** The token the agent's AGENTS.md on the fake gateway holds. */
+  const writtenToken = (agentId: string) =>
+    /^AUTH_TOKEN=(.+)$/m.exec(state.files.get(`mc-${agentId}`)?.get('AGENTS.md') ?? '')?.[1] ?? '';
+
+  /** Run 1 writes AGENTS.md with T1 (applied) but the answer is lost: T1 is unconfirmed. */
+  async function runWithLostAgentsMdAnswer(agentId: string): Promise<string> {
+    state.loseAnswer.add('AGENTS.md');
+    const outcome = await provisioning.provisionAgent(
+      { organizationId, agentId },
+      { action: 'update' },
+    );
+    state.loseAnswer.clear();
+    expect(outcome).toMatchObject({ status: 'failed', token: null });
+    expect(outcome.error).toMatch(/^writing AGENTS\.md: /);
+    const written = writtenToken(agentId);
+    expect(written).not.toBe('');
+    return written;
+  }
+
+  it('a write applied whose answer was lost: the token in the written AGENTS.md authenticates', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const t1 = await runWithLostAgentsMdAnswer(agent.id);
+    expect(t1).not.toBe(oldToken);
+    await heartbeat(t1).expect(200);
+  });
+
+  it('token lock-out: T1 written (answer lost), then a run failing early (agents.list) leaves T1 working', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const t1 = await runWithLostAgentsMdAnswer(agent.id);
+    state.failures.set('agents.list', () => true);
+    const second = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    expect(second.error).toBe('agents.list: agents.list injected failure');
+    expect(writtenToken(agent.id)).toBe(t1);
+    await heartbeat(t1).expect(200);
+  });
+
+  it('token lock-out: T1 written (answer lost), then a run failing on a template leaves T1 working', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const t1 = await runWithLostAgentsMdAnswer(agent.id);
+    await t.dataSource
+      .getRepository(Agent)
+      .update({ id: agent.id }, { soulTemplate: '{{ range.constructor("return process")() }}' });
+    const second = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    expect(second.error).toMatch(/^rendering SOUL\.md: /);
+    await heartbeat(t1).expect(200);
+  });
+
+  it('an older unconfirmed token proven by the agent retires only older tokens: a newer pending one stays valid', async () => {
+    const { agent, token: t0 } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const t1 = await runWithLostAgentsMdAnswer(agent.id);
+    // Run 2 reaches its AGENTS.md write, which fails: T2 may or may not be there (unknown).
+    state.failures.set('agents.files.set', (p) => p.name === 'AGENTS.md');
+    const second = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    expect(second.status).toBe('failed');
+    // Every token that may be in the workspace works; proving T1 retires T0 only.
+    await heartbeat(t1).expect(200);
+    await heartbeat(t0).expect(401);
+    await heartbeat(t1).expect(200);
+    // A successful run then confirms its own token and retires every older one.
+    state.failures.clear();
+    const third = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    expect(third.status).toBe('provisioned');
+    await heartbeat(third.token as string).expect(200);
+    await heartbeat(t1).expect(401);
   });
 
   it('refuses to render a user template that reaches for code, before touching the gateway', async () => {
@@ -235,7 +325,7 @@ describe('provisioning faults (in-process gateway)', () => {
     expect(outcome).toMatchObject({ status: 'provisioned', token });
     const stored = await reload(agent.id);
     expect(stored.agentTokenHash).toBe(agentTokenDigest(token));
-    expect(stored.pendingAgentTokenHash).toBeNull();
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual([]);
     expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md')).toContain(`AUTH_TOKEN=${token}`);
     await heartbeat(token).expect(200);
   });

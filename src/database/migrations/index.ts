@@ -1,3 +1,4 @@
+import { AgentPendingTokens1796021972296 } from './1796021972296-AgentPendingTokens';
 import { ProvisioningEngine1795511720044 } from './1795511720044-ProvisioningEngine';
 import { GatewayClient1795508497583 } from './1795508497583-GatewayClient';
 import { Init1795504638889 } from './1795504638889-Init';
@@ -9,4 +10,5 @@ export const MIGRATIONS: (new () => unknown)[] = [
   Init1795504638889,
   GatewayClient1795508497583,
   ProvisioningEngine1795511720044,
+  AgentPendingTokens1796021972296,
 ];
