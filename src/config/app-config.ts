@@ -130,6 +130,20 @@ class EnvironmentVariables {
   OPENCLAW_IDLE_CLOSE_MS: number = 120_000;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1_000)
+  @Max(3_600_000)
+  PROVISION_RUN_TIMEOUT_MS: number = 300_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(50)
+  PROVISION_CONCURRENCY: number = 4;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -158,6 +172,13 @@ export interface AppConfig {
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly idleCloseMs: number;
+  };
+  /** Provisioning runs (src/provisioning). */
+  readonly provisioning: {
+    /** A run gives up past this; a run older than this (its instance died) is swept. */
+    readonly runTimeoutMs: number;
+    /** Runs one instance executes at once (each holds one lock connection of its own). */
+    readonly concurrency: number;
   };
 }
 
@@ -227,6 +248,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       connectTimeoutMs: raw.OPENCLAW_CONNECT_TIMEOUT_MS,
       requestTimeoutMs: raw.OPENCLAW_REQUEST_TIMEOUT_MS,
       idleCloseMs: raw.OPENCLAW_IDLE_CLOSE_MS,
+    },
+    provisioning: {
+      runTimeoutMs: raw.PROVISION_RUN_TIMEOUT_MS,
+      concurrency: raw.PROVISION_CONCURRENCY,
     },
   };
 }

@@ -1,0 +1,122 @@
+/**
+ * Issue 9 item 4: provisioning must not starve the database pool. Many runs against a gateway
+ * that holds every wake-up (as slow as the test wants) must leave `/readyz` and authenticated
+ * requests answering; runs on one agent queue in process, runs on many agents are bounded.
+ */
+import { Agent } from '../../src/agents/entities/agent.entity';
+import { ProvisioningService } from '../../src/provisioning/provisioning.service';
+import { bearer, newIdentity, userToken } from '../support/auth';
+import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import { waitUntil } from '../support/eventually';
+import { FakeGateway } from '../support/fake-gateway';
+import { serveAgents } from '../support/fake-gateway-agents';
+import { createTestApp, TestApp } from '../support/test-app';
+
+const RUNS = 12;
+/** Far above what one query needs, far below "until the runs finish" (they never do unheld). */
+const ANSWER_WITHIN_MS = 5_000;
+
+describe('provisioning and the database pool (slow gateway)', () => {
+  let t: TestApp;
+  let fake: FakeGateway;
+  let state: ReturnType<typeof serveAgents>;
+  let provisioning: ProvisioningService;
+  let organizationId: string;
+  let gatewayId: string;
+  let boardId: string;
+  let agentToken: string;
+  let userBearer: string;
+
+  beforeAll(async () => {
+    // The test app's pool is 5 connections: fewer than the runs.
+    t = await createTestApp();
+    fake = await FakeGateway.start({ token: 'fake-token' });
+    state = serveAgents(fake);
+    provisioning = t.app.get(ProvisioningService);
+    organizationId = (await buildOrganization(t.dataSource)).id;
+    gatewayId = (
+      await buildGateway(t.dataSource, organizationId, {
+        url: fake.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      })
+    ).id;
+    boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
+    agentToken = (await buildAgent(t.dataSource, gatewayId, boardId)).token;
+    userBearer = await userToken(newIdentity('pool'));
+  });
+  afterAll(async () => {
+    state.gate.open();
+    await t.close();
+    await fake.stop();
+  });
+
+  /** Starts the runs with every wake-up held, checks the app answers meanwhile, then lets go. */
+  async function whileRunsAreHeld(agentIds: string[], expectedHeld: number) {
+    state.gate.close('chat.send');
+    const heldBefore = state.gate.held;
+    let finished = 0;
+    const runs = agentIds.map((agentId) =>
+      provisioning
+        .provisionAgent({ organizationId, agentId }, { action: 'update' })
+        .finally(() => (finished += 1)),
+    );
+    try {
+      await waitUntil(() => state.gate.held - heldBefore >= expectedHeld, { timeoutMs: 20_000 });
+      // No run can finish while its wake-up is held: these answer before any run is done.
+      await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200, { ok: true });
+      await t.http
+        .get('/api/v1/agent/boards')
+        .set('X-Agent-Token', agentToken)
+        .timeout(ANSWER_WITHIN_MS)
+        .expect(200);
+      await t.http
+        .get('/api/v1/users/me')
+        .set(bearer(userBearer))
+        .timeout(ANSWER_WITHIN_MS)
+        .expect(200);
+      expect(finished).toBe(0);
+    } finally {
+      state.gate.open();
+    }
+    const outcomes = await Promise.all(runs);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(agentIds.map(() => 'provisioned'));
+  }
+
+  it(`${RUNS} concurrent runs on one agent`, async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    await whileRunsAreHeld(
+      Array.from({ length: RUNS }, () => agent.id),
+      1,
+    );
+    expect((await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id })).status).toBe(
+      'online',
+    );
+  }, 60_000);
+
+  it(`${RUNS} concurrent runs on ${RUNS} agents (one gateway each)`, async () => {
+    // One gateway each: parallel config patches on one gateway are another matter (item 7).
+    const gateways = await Promise.all(
+      Array.from({ length: RUNS }, () => FakeGateway.start({ token: 'fake-token' })),
+    );
+    try {
+      const agentIds: string[] = [];
+      for (const gateway of gateways) {
+        serveAgents(gateway, { gate: state.gate });
+        const row = await buildGateway(t.dataSource, organizationId, {
+          url: gateway.url,
+          token: 'fake-token',
+          workspaceRoot: '/srv/openclaw',
+          disableDevicePairing: true,
+        });
+        const board = await buildBoard(t.dataSource, organizationId, row.id);
+        agentIds.push((await buildAgent(t.dataSource, row.id, board.id)).agent.id);
+      }
+      await whileRunsAreHeld(agentIds, 1);
+    } finally {
+      state.gate.open();
+      await Promise.all(gateways.map((gateway) => gateway.stop()));
+    }
+  }, 60_000);
+});
