@@ -53,11 +53,31 @@ class ProvisioningStepError extends Error {
   }
 }
 
-async function step<T>(name: string, run: () => Promise<T> | T): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw error instanceof ProvisioningStepError ? error : new ProvisioningStepError(name, error);
+/**
+ * The steps of one run, each named (the name is part of a failure's text), and the run's
+ * deadline (PROVISION_RUN_TIMEOUT_MS): no step starts past it. Every step is bounded itself
+ * (gateway request timeouts, the create-visible wait), so a run ends within the deadline plus one
+ * step; the sweeper (provision-run-sweeper.ts) handles runs whose process died.
+ */
+class RunSteps {
+  private readonly deadlineAt: number;
+
+  constructor(private readonly timeoutMs: number) {
+    this.deadlineAt = Date.now() + timeoutMs;
+  }
+
+  async run<T>(name: string, work: () => Promise<T> | T): Promise<T> {
+    try {
+      if (Date.now() > this.deadlineAt) {
+        throw new GatewayTimeoutError(
+          `provision run exceeded its deadline of ${Math.round(this.timeoutMs / 1000)} s`,
+          { retryable: false },
+        );
+      }
+      return await work();
+    } catch (error) {
+      throw error instanceof ProvisioningStepError ? error : new ProvisioningStepError(name, error);
+    }
   }
 }
 
@@ -71,6 +91,7 @@ interface RunState {
   digest: string;
   request: ProvisionRequest;
   outcome: ProvisionOutcome;
+  steps: RunSteps;
 }
 
 /**
@@ -140,6 +161,7 @@ export class ProvisionRunner {
         digest,
         request,
         outcome,
+        steps: new RunSteps(this.config.provisioning.runTimeoutMs),
       });
     } catch (error) {
       return this.recordFailure(manager, agent, priorStatus, request, outcome, error);
@@ -176,7 +198,8 @@ export class ProvisionRunner {
   }
 
   private async provisionOnGateway(run: RunState): Promise<void> {
-    const { manager, agent, gateway, board, identity, token, request, outcome } = run;
+    const { manager, agent, gateway, board, identity, token, request, outcome, steps } = run;
+    const step = <T>(name: string, work: () => Promise<T> | T) => steps.run(name, work);
     const tokens = runTokenLedger(
       manager,
       { id: agent.id, organizationId: gateway.organizationId },
@@ -211,7 +234,7 @@ export class ProvisionRunner {
     const rendered = new Map<string, string>();
     for (const name of templatedFiles(identity.kind)) rendered.set(name, await render(name));
 
-    outcome.createdOnGateway = await this.upsertGatewayAgent(methods, identity, agent.name);
+    outcome.createdOnGateway = await this.upsertGatewayAgent(steps, methods, identity, agent.name);
 
     const patched = await step('config.patch (heartbeat)', () =>
       methods.configPatch((config) =>
@@ -279,12 +302,14 @@ export class ProvisionRunner {
    * it was created by this call.
    */
   private async upsertGatewayAgent(
+    steps: RunSteps,
     methods: GatewayMethods,
     identity: AgentGatewayIdentity,
     displayName: string,
   ): Promise<boolean> {
     const agentId = identity.gatewayAgentId;
     const workspace = identity.workspacePath;
+    const step = <T>(name: string, work: () => Promise<T> | T) => steps.run(name, work);
     const listed = await step('agents.list', () => methods.agentsList());
     let entry = listed.agents.find((candidate) => candidate.id === agentId);
     let created = false;

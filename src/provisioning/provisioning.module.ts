@@ -4,6 +4,7 @@ import { AgentRowsService } from './agent-rows.service';
 import { AgentRunLock } from './agent-run-lock';
 import { AgentTokens } from './agent-tokens';
 import { ProvisionRunner } from './provision-run';
+import { ProvisionRunSweeper } from './provision-run-sweeper';
 import { ProvisioningService } from './provisioning.service';
 import { WorkspaceTemplates } from './templates';
 
@@ -16,6 +17,7 @@ import { WorkspaceTemplates } from './templates';
   providers: [
     ProvisioningService,
     ProvisionRunner,
+    ProvisionRunSweeper,
     AgentRunLock,
     AgentRowsService,
     AgentCleanup,
