@@ -85,6 +85,10 @@ export class AgentRowsService {
     return { board, gateway };
   }
 
+  findGateway(id: string, organizationId: string): Promise<Gateway | null> {
+    return this.dataSource.getRepository(Gateway).findOneBy({ id, organizationId });
+  }
+
   findLead(boardId: string): Promise<Agent | null> {
     return this.dataSource.getRepository(Agent).findOneBy({ boardId, isBoardLead: true });
   }

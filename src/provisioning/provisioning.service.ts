@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Agent } from '../agents/entities/agent.entity';
 import type { Gateway } from '../gateways/entities/gateway.entity';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
@@ -30,6 +30,8 @@ export { wakeUpMessage } from './provision-run';
  */
 @Injectable()
 export class ProvisioningService {
+  private readonly logger = new Logger('Provisioning');
+
   constructor(
     private readonly runner: ProvisionRunner,
     private readonly runLock: AgentRunLock,
@@ -87,7 +89,10 @@ export class ProvisioningService {
 
   /**
    * The board's lead (contract §5.8): created and provisioned when the board has none. An
-   * existing lead is not provisioned again, and is renamed only when a name is given.
+   * existing lead is renamed only when a name is given, and provisioned again only when it is
+   * not in order: its last provision failed or never finished (`last_provision_error`, which the
+   * sweeper also sets for abandoned runs), or the board moved to another gateway (then it is
+   * provisioned on the new gateway and removed from the old one, best effort).
    */
   async ensureBoardLead(
     scope: { organizationId: string; boardId: string },
@@ -99,21 +104,46 @@ export class ProvisioningService {
     const leadId = existing
       ? null
       : await this.rows.insertLead(board, gateway, wantedName, options);
-    if (!leadId) {
-      // An existing lead, or one another instance created between our read and insert.
-      const lead = existing ?? (await this.rows.findLead(board.id));
-      if (!lead) throw new Error(`board ${board.id} has no lead after a conflicting insert`);
-      return {
-        lead: await this.rows.repairLead(lead, board, gateway, wantedName),
-        created: false,
-        outcome: null,
-      };
+    const ref = (agentId: string) => ({ organizationId: scope.organizationId, agentId });
+    if (leadId) {
+      const outcome = await this.provisionAgent(ref(leadId), {
+        action: options.action ?? 'provision',
+        user: options.user,
+      });
+      return { lead: outcome.agent, created: true, outcome };
     }
-    const outcome = await this.provisionAgent(
-      { organizationId: scope.organizationId, agentId: leadId },
-      { action: options.action ?? 'provision', user: options.user },
-    );
-    return { lead: outcome.agent, created: true, outcome };
+    // An existing lead, or one another instance created between our read and insert.
+    const found = existing ?? (await this.rows.findLead(board.id));
+    if (!found) throw new Error(`board ${board.id} has no lead after a conflicting insert`);
+    const previousGatewayId = found.gatewayId;
+    const lead = await this.rows.repairLead(found, board, gateway, wantedName);
+    const moved = previousGatewayId !== gateway.id;
+    if (!moved && lead.lastProvisionError === null) return { lead, created: false, outcome: null };
+
+    const outcome = await this.provisionAgent(ref(lead.id), {
+      action: moved
+        ? 'provision'
+        : ((lead.provisionAction as ProvisionAction | null) ?? options.action ?? 'provision'),
+      user: options.user,
+    });
+    // The lead now belongs to the new gateway, whether or not this run succeeded there.
+    if (moved) {
+      await this.cleanupElsewhere(found, previousGatewayId, scope.organizationId);
+    }
+    return { lead: outcome.agent, created: false, outcome };
+  }
+
+  /** Best effort: removes the agent from a gateway it no longer lives on. */
+  private async cleanupElsewhere(agent: Agent, gatewayId: string, organizationId: string) {
+    try {
+      const previous = await this.rows.findGateway(gatewayId, organizationId);
+      if (previous) await this.cleanup.cleanupAgent(agent, previous);
+    } catch (error) {
+      this.logger.warn(
+        `Cleanup of agent ${agent.id} on its previous gateway ${gatewayId} failed: ` +
+          `${(error as Error).message}`,
+      );
+    }
   }
 
   /** Removes the agent (its files and session) from its gateway; "already gone" is success. */

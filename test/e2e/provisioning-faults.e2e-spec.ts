@@ -7,6 +7,7 @@
  */
 import { InvalidRequestError, NotFoundError } from '../../src/common/errors/app-error';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { Board } from '../../src/boards/entities/board.entity';
 import { agentTokenDigest } from '../../src/auth/agent-token';
 import { GatewayOperationError, ProvisioningError } from '../../src/common/errors/gateway-errors';
 import { parseConnectionBlock } from '../../src/provisioning/connection-block';
@@ -308,6 +309,57 @@ describe('provisioning faults (in-process gateway)', () => {
       provisioning.ensureBoardLead({ organizationId, boardId: unconfigured.id }),
     ).rejects.toThrow('Gateway is not configured for this board');
     expect(await t.dataSource.getRepository(Agent).countBy({ boardId: unconfigured.id })).toBe(0);
+  });
+
+  it('ensureBoardLead provisions again a lead whose first provision failed', async () => {
+    const board = await buildBoard(t.dataSource, organizationId, gatewayId);
+    state.failures.set('agents.list', () => true);
+    const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+    expect(first).toMatchObject({ created: true, outcome: { status: 'failed' } });
+    state.failures.clear();
+    const again = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+    expect(again.created).toBe(false);
+    expect(again.lead.id).toBe(first.lead.id);
+    expect(again.outcome).toMatchObject({ status: 'provisioned', error: null });
+    expect(again.lead).toMatchObject({ status: 'online', lastProvisionError: null });
+    await heartbeat(again.outcome?.token as string).expect(200);
+    // A lead in order is left alone.
+    const third = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+    expect(third).toMatchObject({ created: false, outcome: null });
+  });
+
+  it("ensureBoardLead moves a lead to its board's new gateway: provisioned there, removed from the old one", async () => {
+    const other = await FakeGateway.start({ token: 'fake-token' });
+    try {
+      const otherState = serveAgents(other);
+      const otherGateway = await buildGateway(t.dataSource, organizationId, {
+        url: other.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(t.dataSource, organizationId, gatewayId);
+      const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      expect(first.outcome?.status).toBe('provisioned');
+      const leadAgentId = `lead-${board.id}`;
+      expect(state.agents.has(leadAgentId)).toBe(true);
+
+      await t.dataSource
+        .getRepository(Board)
+        .update({ id: board.id }, { gatewayId: otherGateway.id });
+      const moved = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      expect(moved.created).toBe(false);
+      expect(moved.lead).toMatchObject({ id: first.lead.id, gatewayId: otherGateway.id });
+      expect(moved.outcome).toMatchObject({ status: 'provisioned' });
+      expect(otherState.agents.has(leadAgentId)).toBe(true);
+      expect(otherState.files.get(leadAgentId)?.get('AGENTS.md')).toContain(
+        `AUTH_TOKEN=${moved.outcome?.token}`,
+      );
+      expect(state.agents.has(leadAgentId)).toBe(false);
+      await heartbeat(moved.outcome?.token as string).expect(200);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('creates one lead when two ensure calls race (unique lead per board)', async () => {

@@ -96,6 +96,15 @@ export function serveAgents(fake: FakeGateway, options: { gate?: Gate } = {}) {
       agent.name = typeof p.name === 'string' ? p.name : agent.name;
       return { ok: true, agentId: p.agentId };
     },
+    'agents.delete': (p: Record<string, unknown>) => {
+      const id = String(p.agentId);
+      if (!agents.delete(id)) {
+        throw new FakeRpcError({ code: 'INVALID_REQUEST', message: `agent "${id}" not found` });
+      }
+      files.delete(id);
+      return { ok: true, agentId: id };
+    },
+    'sessions.delete': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
     'agents.files.list': (p: Record<string, unknown>) => ({
       agentId: p.agentId,
       files: [...(files.get(String(p.agentId)) ?? new Map<string, string>()).keys()].map(
