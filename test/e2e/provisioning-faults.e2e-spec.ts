@@ -11,6 +11,7 @@ import { Board } from '../../src/boards/entities/board.entity';
 import { agentTokenDigest } from '../../src/auth/agent-token';
 import { GatewayOperationError, ProvisioningError } from '../../src/common/errors/gateway-errors';
 import { parseConnectionBlock } from '../../src/provisioning/connection-block';
+import { AgentRunLock } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import {
   buildAgent,
@@ -19,6 +20,7 @@ import {
   buildOrganization,
   pendingAgentTokenDigests,
 } from '../support/builders';
+import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
 import { serveAgents } from '../support/fake-gateway-agents';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -55,6 +57,7 @@ describe('provisioning faults (in-process gateway)', () => {
     await fake.stop();
   });
   afterEach(() => {
+    state.gate.open();
     state.failures.clear();
     state.loseAnswer.clear();
   });
@@ -255,6 +258,38 @@ describe('provisioning faults (in-process gateway)', () => {
     expect(agentTokenDigest(/^AUTH_TOKEN=(.+)$/m.exec(written)?.[1] ?? '')).toBe(
       stored.agentTokenHash,
     );
+  });
+
+  it('serialises runs on one agent across two app instances on one database', async () => {
+    const second = await createTestApp({}, { sharedDatabaseUrl: t.databaseUrl });
+    try {
+      const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+      const ref = { organizationId, agentId: agent.id };
+      const before = fake.requests.length;
+      state.gate.close('chat.send');
+      const first = provisioning.provisionAgent(ref, { action: 'update' });
+      await waitUntil(() => state.gate.held > 0);
+      // The second instance tries while the first holds the agent's lock (held at its wake-up).
+      const secondLock = second.app.get(AgentRunLock);
+      const contendedBefore = secondLock.contended;
+      const other = second.app.get(ProvisioningService).provisionAgent(ref, { action: 'update' });
+      await waitUntil(() => secondLock.contended > contendedBefore);
+      state.gate.open();
+      const outcomes = await Promise.all([first, other]);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['provisioned', 'provisioned']);
+      // The second run's gateway calls all come after the first run's last one.
+      const methods = fake.requests.slice(before).map((request) => request.method);
+      const firstSend = methods.indexOf('chat.send');
+      // Each run lists the files once: the second listing comes after the first run's wake-up.
+      expect(methods.slice(0, firstSend).filter((m) => m === 'agents.files.list')).toHaveLength(1);
+      expect(methods.slice(firstSend + 1)).toContain('agents.files.list');
+      expect(methods.slice(firstSend + 1)).toContain('agents.list');
+      const stored = await reload(agent.id);
+      expect(agentTokenDigest(writtenToken(agent.id))).toBe(stored.agentTokenHash);
+    } finally {
+      state.gate.open();
+      await second.close();
+    }
   });
 
   it('provisions with a token the agent already holds: that token stays, nothing pending', async () => {
