@@ -1,15 +1,26 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Agent } from '../agents/entities/agent.entity';
-import { GatewayOperationError } from '../common/errors/gateway-errors';
+import {
+  GatewayOperationError,
+  GatewayTimeoutError,
+  GatewayUnavailableError,
+} from '../common/errors/gateway-errors';
 import type { Gateway } from '../gateways/entities/gateway.entity';
 import { isAgentNotFoundError } from '../openclaw/compat';
 import type { GatewayMethods } from '../openclaw/gateway-methods';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
-import { isTransientGatewayError, sleep } from '../openclaw/retry';
+import { withGatewayRetry, type RetryProfile } from '../openclaw/retry';
 import { agentGatewayIdentity } from './agent-identity';
 
-const DELETE_ATTEMPTS = 4;
-const DELETE_RETRY_DELAY_MS = 1_000;
+/** Busy refusals of `agents.delete` worth waiting out. */
+const BUSY = /drain|busy|in use|locked/i;
+const AGENT_DELETE: RetryProfile = {
+  timeoutMs: 10_000,
+  baseDelayMs: 1_000,
+  maxDelayMs: 4_000,
+  jitter: 0.1,
+  context: 'agent delete',
+};
 
 /** Removes agents from their gateway. */
 @Injectable()
@@ -40,25 +51,32 @@ export class AgentCleanup {
   /**
    * `agents.delete` with its files; "not found" means already gone. The gateway can refuse while
    * it winds down a run of the agent ("Agent database resource drainage failed", seen on
-   * 2026.9.6 right after a wake-up), so transient and busy refusals get a few spaced retries.
+   * 2026.9.6 right after a wake-up), so transient and busy refusals are retried, spaced, within
+   * a bound (a busy refusal is expressed as a retryable error for GatewayBackoff).
    */
   private async deleteGatewayAgent(methods: GatewayMethods, agentId: string): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await methods.agentsDelete({ agentId, deleteFiles: true });
-        return;
-      } catch (error) {
-        if (isAgentNotFoundError(error)) return;
-        const busy = error instanceof Error && /drain|busy|in use|locked/i.test(error.message);
-        if (attempt < DELETE_ATTEMPTS && (busy || isTransientGatewayError(error))) {
-          await sleep(DELETE_RETRY_DELAY_MS * attempt);
-          continue;
+    try {
+      await withGatewayRetry(AGENT_DELETE, async () => {
+        try {
+          await methods.agentsDelete({ agentId, deleteFiles: true });
+        } catch (error) {
+          if (isAgentNotFoundError(error)) return;
+          if (error instanceof Error && BUSY.test(error.message)) {
+            throw new GatewayUnavailableError(error.message, { cause: error });
+          }
+          throw error;
         }
-        throw new GatewayOperationError(
-          'cleanup',
-          error instanceof Error ? error : new Error(String(error)),
-        );
-      }
+      });
+    } catch (error) {
+      // The gateway's own refusal, not our retry wrapper, names the cause.
+      const cause =
+        error instanceof GatewayTimeoutError && error.cause instanceof GatewayUnavailableError
+          ? (error.cause.cause ?? error)
+          : error;
+      throw new GatewayOperationError(
+        'cleanup',
+        cause instanceof Error ? cause : new Error(String(cause)),
+      );
     }
   }
 }

@@ -8,6 +8,7 @@ import {
   GatewayNotConfiguredError,
   GatewayOperationError,
   GatewayTimeoutError,
+  GatewayUnavailableError,
   ProvisioningError,
 } from '../common/errors/gateway-errors';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -20,7 +21,7 @@ import {
 } from '../openclaw/compat';
 import type { GatewayMethods } from '../openclaw/gateway-methods';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
-import { sleep } from '../openclaw/retry';
+import { withGatewayRetry, type RetryProfile } from '../openclaw/retry';
 import { uniqueSessionLabel } from '../openclaw/session-label';
 import { agentGatewayIdentity, mainSessionKey, type AgentGatewayIdentity } from './agent-identity';
 import { agentPatch, loadAgentTarget } from './agent-target';
@@ -370,18 +371,37 @@ export class ProvisionRunner {
   }
 }
 
+/**
+ * Waiting for a create to show up in `agents.list` (a config hot-reload applies it): short
+ * spaced polls within a bound. Not-yet-listed is expressed as a retryable error so the one
+ * retry mechanism (GatewayBackoff) paces it; a transient list failure is retried the same way.
+ */
+const CREATE_VISIBLE: RetryProfile = {
+  timeoutMs: CREATE_VISIBLE_TIMEOUT_MS,
+  baseDelayMs: CREATE_VISIBLE_POLL_MS,
+  maxDelayMs: 1_000,
+  jitter: 0.1,
+  context: 'agent create visibility',
+};
+
+class NotListedYet extends GatewayUnavailableError {}
+
 /** A create is applied by a config hot-reload; methods on the agent fail until it lands. */
 async function waitUntilListed(methods: GatewayMethods, agentId: string) {
-  const giveUpAt = Date.now() + CREATE_VISIBLE_TIMEOUT_MS;
-  for (;;) {
-    const found = (await methods.agentsList()).agents.find((entry) => entry.id === agentId);
-    if (found) return found;
-    if (Date.now() >= giveUpAt) {
-      throw new GatewayTimeoutError(
-        `agent ${agentId} was created but did not appear in agents.list within ${CREATE_VISIBLE_TIMEOUT_MS / 1000} s`,
-      );
+  try {
+    return await withGatewayRetry(CREATE_VISIBLE, async () => {
+      const found = (await methods.agentsList()).agents.find((entry) => entry.id === agentId);
+      if (!found) throw new NotListedYet(`agent ${agentId} is not listed yet`);
+      return found;
+    });
+  } catch (error) {
+    if (!(error instanceof GatewayTimeoutError) || !(error.cause instanceof NotListedYet)) {
+      throw error;
     }
-    await sleep(CREATE_VISIBLE_POLL_MS);
+    throw new GatewayTimeoutError(
+      `agent ${agentId} was created but did not appear in agents.list within ${CREATE_VISIBLE_TIMEOUT_MS / 1000} s`,
+      { retryable: false },
+    );
   }
 }
 
