@@ -18,13 +18,25 @@ const LOCK_RETRY_MAX_MS = 2_000;
 export const agentRunLockKey = (agentId: string) => `mission-control:agent-provision:${agentId}`;
 
 /**
+ * Runs one instance executes at once: PROVISION_CONCURRENCY, but never more than half the
+ * application pool (DATABASE_POOL_SIZE), since each executing run issues its queries there: the
+ * other half always serves requests.
+ */
+export function provisioningConcurrency(config: AppConfig): number {
+  return Math.max(
+    1,
+    Math.min(config.provisioning.concurrency, Math.floor(config.database.poolSize / 2)),
+  );
+}
+
+/**
  * Serialises provision runs on one agent, in this process and across instances, without
  * letting provisioning starve the application's database pool:
  *
  * - runs of one agent queue in process first (a promise chain, bounded), so waiting costs no
  *   connection at all;
  * - the run at the head takes the cross-instance lock, a session-level advisory lock, on a
- *   connection of a small pool of its own (PROVISION_CONCURRENCY connections, beside
+ *   connection of a small pool of its own (provisioningConcurrency connections, beside
  *   DATABASE_POOL_SIZE): at most that many runs execute at once per instance, the others wait
  *   for a slot without holding anything. `pg_try_advisory_lock` with backoff, bounded by the run
  *   deadline, so a run held elsewhere fails with a clear error instead of blocking a connection;
@@ -39,6 +51,8 @@ export class AgentRunLock implements OnModuleDestroy {
   private readonly lockPool: Pool;
   private readonly waitBudgetMs: number;
   private readonly queues = new Map<string, { tail: Promise<void>; length: number }>();
+  /** Runs this instance executes at once (see provisioningConcurrency). */
+  readonly concurrency: number;
   /** How often a lock attempt found another session holding the agent's lock (a metric). */
   contended = 0;
 
@@ -47,9 +61,10 @@ export class AgentRunLock implements OnModuleDestroy {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.waitBudgetMs = config.provisioning.runTimeoutMs;
+    this.concurrency = provisioningConcurrency(config);
     this.lockPool = new Pool({
       connectionString: config.database.url,
-      max: config.provisioning.concurrency,
+      max: this.concurrency,
       // Waiting for a run slot is bounded like waiting for the lock.
       connectionTimeoutMillis: this.waitBudgetMs,
       idleTimeoutMillis: 30_000,

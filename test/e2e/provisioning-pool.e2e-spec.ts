@@ -4,6 +4,7 @@
  * requests answering; runs on one agent queue in process, runs on many agents are bounded.
  */
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { AgentRunLock } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { bearer, newIdentity, userToken } from '../support/auth';
 import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
@@ -113,7 +114,10 @@ describe('provisioning and the database pool (slow gateway)', () => {
         const board = await buildBoard(t.dataSource, organizationId, row.id);
         agentIds.push((await buildAgent(t.dataSource, row.id, board.id)).agent.id);
       }
-      await whileRunsAreHeld(agentIds, 1);
+      // Runs execute a bounded number at a time: at most half the app pool (5 in tests).
+      const concurrency = t.app.get(AgentRunLock).concurrency;
+      expect(concurrency).toBe(2);
+      await whileRunsAreHeld(agentIds, concurrency);
     } finally {
       state.gate.open();
       await Promise.all(gateways.map((gateway) => gateway.stop()));
