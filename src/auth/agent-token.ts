@@ -20,8 +20,9 @@ export function agentTokenDigest(token: string): string {
 }
 
 /**
- * How many unconfirmed tokens an agent may have. Each one needs a run whose token-carrying write
- * got no answer; past this many the oldest is dropped (the workspace holds the newest write).
+ * How many unconfirmed tokens an agent may have (a bound on the table). Each one needs a run
+ * that reached its token-carrying write without seeing it confirmed; past this many the oldest
+ * is dropped: a workspace holds one AGENTS.md, so the oldest is the least likely to be in it.
  */
 export const MAX_PENDING_AGENT_TOKENS = 8;
 

@@ -49,7 +49,8 @@ export class AgentTokens {
 
   /**
    * The token the agent's workspace holds (AGENTS.md's connection block; TOOLS.md on older
-   * gateways), and whether it is the agent's token in force or an unconfirmed one. For template sync.
+   * gateways), and whether it is the agent's token in force or an unconfirmed one. For template
+   * sync.
    */
   async readWorkspaceToken(
     ref: TenantAgentRef,
