@@ -57,12 +57,19 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
       'provision the agent again';
     // The lock key must match agentRunLockKey (agent-run-lock.ts). The conditions are repeated
     // in the UPDATE so a run that started or finished meanwhile is left alone.
+    // Abandoned: a run started before the deadline that neither finished (success clears
+    // provision_requested_at) nor recorded a failure, or left the agent `updating`; or a board
+    // lead created before the deadline whose first run never started (its creator died between
+    // the insert and the run), which ensureBoardLead then provisions again.
+    const abandoned = (row: string) => `(
+        (${row}.provision_requested_at < now() - make_interval(secs => $1)
+          AND (${row}.status = 'updating' OR ${row}.last_provision_error IS NULL))
+        OR (${row}.is_board_lead AND ${row}.provision_requested_at IS NULL
+          AND ${row}.agent_token_hash IS NULL AND ${row}.last_provision_error IS NULL
+          AND ${row}.created_at < now() - make_interval(secs => $1)))`;
     const rows = await this.dataSource.query<{ id: string }[]>(
       `WITH candidates AS MATERIALIZED (
-         SELECT id FROM agents
-         WHERE provision_requested_at < now() - make_interval(secs => $1)
-           AND (status = 'updating' OR last_provision_error IS NULL)
-         ORDER BY provision_requested_at
+         SELECT id FROM agents a WHERE ${abandoned('a')}
          LIMIT ${SWEEP_BATCH}
        ), repaired AS (
          UPDATE agents a SET
@@ -74,8 +81,7 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
            updated_at = now()
          FROM candidates c
          WHERE a.id = c.id
-           AND a.provision_requested_at < now() - make_interval(secs => $1)
-           AND (a.status = 'updating' OR a.last_provision_error IS NULL)
+           AND ${abandoned('a')}
            AND pg_try_advisory_xact_lock(
              hashtextextended('mission-control:agent-provision:' || a.id::text, 0))
          RETURNING a.id

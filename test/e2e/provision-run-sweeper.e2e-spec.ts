@@ -52,6 +52,14 @@ describe('stuck provision runs are swept', () => {
       lastSeenAt: null,
     });
     const recent = await crashedRun(1_000);
+    // A lead inserted by an instance that died before its first run started.
+    const orphanLead = (
+      await buildAgent(owner.dataSource, gatewayId, boardId, {
+        isBoardLead: true,
+        agentTokenHash: null,
+        createdAt: new Date(Date.now() - HOUR_MS),
+      })
+    ).agent;
     const live = await crashedRun(HOUR_MS);
     // Another instance is still executing `live`'s run: it holds the agent's run lock.
     const otherInstance = new Client({ connectionString: owner.databaseUrl });
@@ -75,6 +83,10 @@ describe('stuck provision runs are swept', () => {
       lastProvisionError: expect.stringMatching(/did not finish/),
     });
     expect(await reload(unfinishedFirst.id)).toMatchObject({
+      status: 'provisioning',
+      lastProvisionError: expect.stringMatching(/did not finish/),
+    });
+    expect(await reload(orphanLead.id)).toMatchObject({
       status: 'provisioning',
       lastProvisionError: expect.stringMatching(/did not finish/),
     });
