@@ -4,7 +4,13 @@
  * requests answering; runs on one agent queue in process, runs on many agents are bounded.
  */
 import { Agent } from '../../src/agents/entities/agent.entity';
-import { AgentRunLock } from '../../src/provisioning/agent-run-lock';
+import { Client } from 'pg';
+import { ConflictError } from '../../src/common/errors/app-error';
+import {
+  AgentRunLock,
+  agentRunLockKey,
+  MAX_QUEUED_RUNS_PER_AGENT,
+} from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { bearer, newIdentity, userToken } from '../support/auth';
 import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
@@ -123,4 +129,66 @@ describe('provisioning and the database pool (slow gateway)', () => {
       await Promise.all(gateways.map((gateway) => gateway.stop()));
     }
   }, 60_000);
+
+  it('bounds the queue of one agent: a run past MAX_QUEUED_RUNS_PER_AGENT is refused at once', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    state.gate.close('chat.send');
+    const heldBefore = state.gate.held;
+    const ref = { organizationId, agentId: agent.id };
+    const queued = Array.from({ length: MAX_QUEUED_RUNS_PER_AGENT }, () =>
+      provisioning.provisionAgent(ref, { action: 'update', wake: true }),
+    );
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      await expect(provisioning.provisionAgent(ref, { action: 'update' })).rejects.toThrow(
+        new ConflictError(
+          `Agent ${agent.id} already has ${MAX_QUEUED_RUNS_PER_AGENT} provision runs queued; try again later`,
+        ),
+      );
+    } finally {
+      state.gate.open();
+    }
+    expect((await Promise.all(queued)).every((outcome) => outcome.status === 'provisioned')).toBe(
+      true,
+    );
+  }, 60_000);
+
+  it("waits for another instance's run on the agent only so long, holding no connection, then says why", async () => {
+    const impatient = await createTestApp(
+      { PROVISION_RUN_TIMEOUT_MS: '1000' },
+      { sharedDatabaseUrl: t.databaseUrl },
+    );
+    const otherInstance = new Client({ connectionString: t.databaseUrl });
+    await otherInstance.connect();
+    try {
+      const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+      await otherInstance.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [
+        agentRunLockKey(agent.id),
+      ]);
+      const lock = impatient.app.get(AgentRunLock);
+      const contendedBefore = lock.contended;
+      const run = impatient.app
+        .get(ProvisioningService)
+        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
+      const settled = run.then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
+      await waitUntil(() => lock.contended > contendedBefore);
+      // While it waits, the app answers (the wait pins no pooled connection).
+      await impatient.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
+      const error = await settled;
+      expect(error).toBeInstanceOf(ConflictError);
+      expect((error as ConflictError).message).toMatch(
+        new RegExp(`^Agent ${agent.id} is being provisioned by another instance; gave up`),
+      );
+      // Nothing was touched.
+      expect(await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id })).toEqual(
+        agent,
+      );
+    } finally {
+      await otherInstance.end();
+      await impatient.close();
+    }
+  }, 30_000);
 });
