@@ -121,7 +121,7 @@ export class AgentRunLock implements OnModuleDestroy {
         );
         locked = result.rows[0]?.locked === true;
       } catch (error) {
-        client.release(error as Error);
+        this.release(client, error as Error);
         throw error;
       }
       if (locked) {
@@ -131,7 +131,7 @@ export class AgentRunLock implements OnModuleDestroy {
           await this.unlock(client, key);
         }
       }
-      client.release();
+      this.release(client);
       this.contended += 1;
       const remaining = giveUpAt - Date.now();
       if (remaining <= 0) {
@@ -144,9 +144,16 @@ export class AgentRunLock implements OnModuleDestroy {
     }
   }
 
+  /**
+   * A lock connection, watched while checked out: pg-pool listens for errors only on idle
+   * clients, and an 'error' nobody listens to (the server dropping the connection during a run)
+   * would crash the process. Losing it loses the lock; the run itself goes on.
+   */
   private async runSlot(agentId: string): Promise<PoolClient> {
     try {
-      return await this.lockPool.connect();
+      const client = await this.lockPool.connect();
+      client.on('error', this.onLockConnectionError);
+      return client;
     } catch (error) {
       throw new ConflictError(
         `No provisioning slot for agent ${agentId} within ` +
@@ -155,13 +162,21 @@ export class AgentRunLock implements OnModuleDestroy {
     }
   }
 
+  private readonly onLockConnectionError = (error: Error) =>
+    this.logger.warn(`provision lock connection lost during a run: ${error.message}`);
+
+  private release(client: PoolClient, error?: Error): void {
+    client.off('error', this.onLockConnectionError);
+    // With an error the pool destroys the connection (which ends its session locks).
+    client.release(error);
+  }
+
   private async unlock(client: PoolClient, key: string): Promise<void> {
     try {
       await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
-      client.release();
+      this.release(client);
     } catch (error) {
-      // Destroying the connection releases its session locks anyway.
-      client.release(error as Error);
+      this.release(client, error as Error);
       this.logger.warn(`provision lock release failed: ${(error as Error).message}`);
     }
   }

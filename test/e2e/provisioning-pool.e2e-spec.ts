@@ -191,4 +191,30 @@ describe('provisioning and the database pool (slow gateway)', () => {
       await impatient.close();
     }
   }, 30_000);
+
+  it('survives losing the lock connection mid-run (the database restarts it): no crash, the run ends', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    state.gate.close('chat.send');
+    const heldBefore = state.gate.held;
+    const run = provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      const terminated = await t.dataSource.query<{ terminated: boolean }[]>(
+        `SELECT pg_terminate_backend(pid) AS terminated FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+           AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
+        [agentRunLockKey(agent.id)],
+      );
+      expect(terminated).toEqual([{ terminated: true }]);
+      // The dropped connection's error arrives while the run waits on the gateway.
+      await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
+    } finally {
+      state.gate.open();
+    }
+    expect((await run).status).toBe('provisioned');
+    await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
+  });
 });
