@@ -13,9 +13,10 @@ const LOCK_RETRY_MAX_MS = 2_000;
 
 /**
  * The advisory-lock key of an agent's runs. The SQL twin is in provision-run-sweeper.ts
- * (`'mission-control:agent-provision:' || id`): keep them equal.
+ * (`'mission-control:agent-provision:' || id::text`, lower case): keep them equal.
  */
-export const agentRunLockKey = (agentId: string) => `mission-control:agent-provision:${agentId}`;
+export const agentRunLockKey = (agentId: string) =>
+  `mission-control:agent-provision:${agentId.toLowerCase()}`;
 
 /**
  * Runs one instance executes at once: PROVISION_CONCURRENCY, but never more than half the
@@ -81,6 +82,8 @@ export class AgentRunLock implements OnModuleDestroy {
   }
 
   async run<T>(agentId: string, run: (manager: EntityManager) => Promise<T>): Promise<T> {
+    // One spelling per agent (PostgreSQL prints uuids in lower case), for the queue and the key.
+    agentId = agentId.toLowerCase();
     return this.queued(agentId, () => this.locked(agentId, () => run(this.dataSource.manager)));
   }
 
