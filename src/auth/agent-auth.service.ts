@@ -12,21 +12,32 @@ export class AgentAuthService {
   constructor(@InjectRepository(Agent) private readonly agents: Repository<Agent>) {}
 
   /**
-   * The agent holding this token: one lookup on the unique digest indexes. A token a
-   * (re)provision issued but could not confirm written (the pending digest) authenticates too:
-   * presenting it proves it reached the workspace, so it is promoted to the agent's token.
+   * The agent holding this token: one query on the unique digest indexes (the token in force on
+   * `agents`, unconfirmed ones in `agent_pending_tokens`). An unconfirmed token (a (re)provision
+   * issued it but could not confirm the write) authenticates too: presenting it proves it reached
+   * the workspace, so it is promoted to the agent's token, retiring only older ones.
    */
   async authenticate(token: string | null): Promise<Agent | null> {
     if (!token) return null;
     const digest = agentTokenDigest(token);
-    const agent = await this.agents.findOne({
-      where: [{ agentTokenHash: digest }, { pendingAgentTokenHash: digest }],
-    });
+    const agent = await this.agents
+      .createQueryBuilder('agent')
+      .where('agent.agent_token_hash = :digest', { digest })
+      .orWhere(
+        'agent.id = (SELECT pending.agent_id FROM agent_pending_tokens pending WHERE pending.token_hash = :digest)',
+        { digest },
+      )
+      .getOne();
     if (!agent) return null;
     if (agent.agentTokenHash !== digest) {
-      await promotePendingAgentToken(this.agents.manager, agent.id, digest);
+      // Not promoted: a concurrent request promoted it first (fine), or a newer token was
+      // confirmed in the workspace meanwhile and retired this one (no longer valid).
+      const promoted = await promotePendingAgentToken(this.agents.manager, agent.id, digest);
+      if (!promoted) {
+        const current = await this.agents.findOneBy({ id: agent.id, agentTokenHash: digest });
+        if (!current) return null;
+      }
       agent.agentTokenHash = digest;
-      agent.pendingAgentTokenHash = null;
     }
     await this.touchPresence(agent);
     return agent;

@@ -147,6 +147,20 @@ class EnvironmentVariables {
   GATEWAY_ALLOWED_NETWORKS?: string;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1_000)
+  @Max(3_600_000)
+  PROVISION_RUN_TIMEOUT_MS: number = 300_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(50)
+  PROVISION_CONCURRENCY: number = 4;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -183,6 +197,13 @@ export interface AppConfig {
     readonly maxPayloadBytes: number;
     /** GATEWAY_ALLOWED_NETWORKS entries (CIDRs, addresses, host names); empty: no allow-list. */
     readonly allowedNetworks: readonly string[];
+  };
+  /** Provisioning runs (src/provisioning). */
+  readonly provisioning: {
+    /** A run gives up past this; a run older than this (its instance died) is swept. */
+    readonly runTimeoutMs: number;
+    /** Runs one instance executes at once (each holds one lock connection of its own). */
+    readonly concurrency: number;
   };
 }
 
@@ -263,6 +284,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       idleCloseMs: raw.OPENCLAW_IDLE_CLOSE_MS,
       maxPayloadBytes: raw.OPENCLAW_MAX_PAYLOAD_BYTES,
       allowedNetworks,
+    },
+    provisioning: {
+      runTimeoutMs: raw.PROVISION_RUN_TIMEOUT_MS,
+      concurrency: raw.PROVISION_CONCURRENCY,
     },
   };
 }

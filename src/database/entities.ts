@@ -1,4 +1,5 @@
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
+import { AgentPendingToken } from '../agents/entities/agent-pending-token.entity';
 import { Agent } from '../agents/entities/agent.entity';
 import { Approval } from '../approvals/entities/approval.entity';
 import { BoardMemory } from '../board-memory/entities/board-memory.entity';
@@ -27,6 +28,7 @@ export const ENTITIES = [
   Board,
   Gateway,
   Agent,
+  AgentPendingToken,
   Task,
   Approval,
   ActivityEvent,

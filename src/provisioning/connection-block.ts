@@ -20,8 +20,8 @@ const ENTRY = /^([A-Z0-9_]+)=(.*)$/;
  * Reads the `env mission-control` fenced block of AGENTS.md (or a TOOLS.md from an older
  * gateway, which may hold bare KEY=VALUE lines, upstream style: lines matching
  * `^[A-Z0-9_]+=value$`, blanks and # comments ignored). Returns the KEY→VALUE map (empty if
- * none). When the content has a fenced block, only its lines count, so prose around it cannot
- * inject keys.
+ * none). When the content has a fenced block, only the lines of the last one count, so prose
+ * around it cannot inject keys.
  */
 export function parseConnectionBlock(content: string): Record<string, string> {
   const lines = content.split(/\r\n|\r|\n/);
@@ -29,9 +29,14 @@ export function parseConnectionBlock(content: string): Record<string, string> {
   return parseEntries(fenced ?? lines);
 }
 
-/** The lines of the first `env mission-control` block (to the end if unclosed), else null. */
+/**
+ * The lines of the LAST `env mission-control` block (to the end if unclosed), else null. No value
+ * the engine renders can open a fence (template-context.ts neutraliseFences), so its block is
+ * the only one it writes; anchoring on the last one also ignores a block planted earlier in the
+ * file (above the engine's, where the free text sits).
+ */
 function fencedBlockLines(lines: string[]): string[] | null {
-  for (let start = 0; start < lines.length; start++) {
+  for (let start = lines.length - 1; start >= 0; start--) {
     const opening = OPENING_FENCE.exec(lines[start]);
     if (!opening) continue;
     const fence = opening[1];

@@ -1,4 +1,10 @@
 import { Module } from '@nestjs/common';
+import { AgentCleanup } from './agent-cleanup';
+import { AgentRowsService } from './agent-rows.service';
+import { AgentRunLock } from './agent-run-lock';
+import { AgentTokens } from './agent-tokens';
+import { ProvisionRunner } from './provision-run';
+import { ProvisionRunSweeper } from './provision-run-sweeper';
 import { ProvisioningService } from './provisioning.service';
 import { WorkspaceTemplates } from './templates';
 
@@ -10,6 +16,12 @@ import { WorkspaceTemplates } from './templates';
 @Module({
   providers: [
     ProvisioningService,
+    ProvisionRunner,
+    ProvisionRunSweeper,
+    AgentRunLock,
+    AgentRowsService,
+    AgentCleanup,
+    AgentTokens,
     // Templates are read and compiled once, at boot: a broken template fails start-up.
     { provide: WorkspaceTemplates, useFactory: () => new WorkspaceTemplates() },
   ],

@@ -186,5 +186,32 @@ export function buildTemplateContext(input: TemplateContextInput): Record<string
       workspace_path: input.workspacePath,
     });
   }
+  for (const [key, value] of Object.entries(context)) context[key] = neutraliseFences(value);
   return context;
+}
+
+const FENCE_RUN = /`{3,}|~{3,}/g;
+
+/**
+ * A value with every run of three or more backticks or tildes broken up (`` ` ` ` ``), so no
+ * free text rendered into a workspace file (a board name or objective, identity fields, the
+ * user's profile, ...) can open or close a fenced block: the only fenced blocks in a file are
+ * the ones the template itself writes, among them the connection block Mission Control reads
+ * back (connection-block.ts).
+ */
+export function neutraliseFences(value: string): string {
+  return value.replace(FENCE_RUN, (run) => run.split('').join(' '));
+}
+
+/**
+ * Context keys a user-supplied template (identity_template / soul_template) may not use: the
+ * token must only ever be written where the engine puts it.
+ */
+export const USER_TEMPLATE_HIDDEN_KEYS: readonly string[] = ['auth_token'];
+
+/** The context a user-supplied template sees: the template context without hidden keys. */
+export function userTemplateContext(context: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(context).filter(([key]) => !USER_TEMPLATE_HIDDEN_KEYS.includes(key)),
+  );
 }

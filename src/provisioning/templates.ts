@@ -10,7 +10,12 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import nunjucks from 'nunjucks';
-import { templateContextKeys, type AgentKind } from './template-context';
+import {
+  templateContextKeys,
+  USER_TEMPLATE_HIDDEN_KEYS,
+  userTemplateContext,
+  type AgentKind,
+} from './template-context';
 
 export const TEMPLATE_DIR: string = path.resolve(__dirname, '..', '..', 'templates');
 
@@ -118,7 +123,7 @@ export class WorkspaceTemplates {
     if (override?.trim()) {
       const label = fileName === 'IDENTITY.md' ? 'identity_template' : 'soul_template';
       try {
-        return finish(renderUserTemplate(override, context, label));
+        return finish(renderUserTemplate(override, userTemplateContext(context), label));
       } catch (error) {
         const problem = error instanceof WorkspaceTemplateError ? error.message : String(error);
         throw new WorkspaceTemplateError(fileName, problem, { cause: error });
@@ -227,7 +232,7 @@ function lineOf(source: string, index: number): number {
   return line;
 }
 
-/** The variables user templates may use: a board agent's context keys. */
+/** The variables user templates may use: a board agent's context keys, less the hidden ones. */
 let userTemplateVariables: Record<string, string> | null = null;
 
 /**
@@ -237,7 +242,9 @@ let userTemplateVariables: Record<string, string> | null = null;
 export function checkUserTemplate(source: string): string | null {
   try {
     userTemplateVariables ??= Object.fromEntries(
-      templateContextKeys('board').map((key) => [key, '']),
+      templateContextKeys('board')
+        .filter((key) => !USER_TEMPLATE_HIDDEN_KEYS.includes(key))
+        .map((key) => [key, '']),
     );
     renderUserTemplate(source, userTemplateVariables, 'template');
     return null;

@@ -1,7 +1,14 @@
 import { ActivityEvent } from '../../src/activity/entities/activity-event.entity';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { agentTokenDigest, generateAgentToken } from '../../src/auth/agent-token';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import {
+  addPendingAgentToken,
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  buildOrganization,
+  pendingAgentTokenDigests,
+} from '../support/builders';
 import { ISO_Z, REQUEST_ID } from '../support/expectations';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -80,16 +87,13 @@ describe('POST /agent/heartbeat (C3) and pending provision tokens', () => {
 
   it('accepts a pending provision token and promotes it, after which the old one stops working', async () => {
     const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId);
-    const pending = generateAgentToken();
-    await t.dataSource
-      .getRepository(Agent)
-      .update({ id: agent.id }, { pendingAgentTokenHash: agentTokenDigest(pending) });
+    const pending = await addPendingAgentToken(t.dataSource, agent.id);
     // Both work while the provision's outcome is unknown.
     await t.http.post(HEARTBEAT).set('X-Agent-Token', oldToken).send({}).expect(200);
     await t.http.post(HEARTBEAT).set('X-Agent-Token', pending).send({}).expect(200);
     const stored = await reload(agent.id);
     expect(stored.agentTokenHash).toBe(agentTokenDigest(pending));
-    expect(stored.pendingAgentTokenHash).toBeNull();
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual([]);
     await t.http.post(HEARTBEAT).set('X-Agent-Token', oldToken).send({}).expect(401);
     await t.http.post(HEARTBEAT).set('X-Agent-Token', pending).send({}).expect(200);
   });

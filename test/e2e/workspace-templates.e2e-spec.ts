@@ -47,17 +47,27 @@ function registeredRoutes(t: TestApp): Route[] {
   return routes;
 }
 
-const isParameter = (segment: string) => /^\{[^}]+\}$/.test(segment) || segment.startsWith(':');
+const isPlaceholder = (segment: string) => /^\{[^}]+\}$/.test(segment);
+const isRouteParameter = (segment: string) => segment.startsWith(':');
+/** A concrete value in rendered text (an id), as opposed to a word of a path. */
+const isValue = (segment: string) =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(segment);
 
-/** `{board_id}` in the text and `:boardId` in a route each match any one segment. */
+/**
+ * Exact matching, segment by segment: a route parameter (`:boardId`) takes a placeholder in the
+ * text (`{board_id}`) or a concrete id; a route literal takes only the same literal. So neither
+ * `/agent/{what}` (a placeholder where the route has a literal) nor `/agent/boards/heartbeat` (a
+ * word where the route has a parameter) passes.
+ */
 function pathMatches(route: string, mentioned: string): boolean {
   const routeSegments = route.split('/').filter(Boolean);
   const segments = mentioned.split('/').filter(Boolean);
   return (
     routeSegments.length === segments.length &&
-    routeSegments.every(
-      (segment, index) =>
-        segment === segments[index] || isParameter(segment) || isParameter(segments[index]),
+    routeSegments.every((segment, index) =>
+      isRouteParameter(segment)
+        ? isPlaceholder(segments[index]) || isValue(segments[index])
+        : segment === segments[index],
     )
   );
 }
@@ -158,6 +168,17 @@ describe('workspace templates name only routes the app serves', () => {
     expect(served(routes, { method: 'DELETE', path: '/api/v1/agent/boards' })).toBe(false);
     expect(served(routes, { method: 'POST', path: '/api/v1/agent/nudge' })).toBe(false);
     expect(served(routes, { method: null, path: '/api/v1/agent/boards/{id}/tasks' })).toBe(false);
+  });
+
+  it('matches exactly: a placeholder only a route parameter, a literal only that literal', () => {
+    // A placeholder in the text is not a route's literal segment...
+    expect(served(routes, { method: 'GET', path: '/api/v1/agent/{what}' })).toBe(false);
+    expect(served(routes, { method: 'POST', path: '/api/v1/agent/{what}' })).toBe(false);
+    // ... and a word in the text is not a value for a route's parameter; an id is.
+    expect(served(routes, { method: 'GET', path: '/api/v1/agent/boards/heartbeat' })).toBe(false);
+    expect(served(routes, { method: 'GET', path: '/api/v1/agent/boards/board_id' })).toBe(false);
+    expect(served(routes, { method: 'GET', path: `/api/v1/agent/boards/${BOARD.id}` })).toBe(true);
+    expect(served(routes, { method: 'GET', path: '/api/v1/agent/boards/{board_id}' })).toBe(true);
   });
 
   it('extracts methods from prose and curl commands', () => {

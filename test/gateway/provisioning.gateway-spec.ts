@@ -21,7 +21,13 @@ import { isRecord } from '../../src/openclaw/protocol';
 import { parseConnectionBlock } from '../../src/provisioning/connection-block';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { User } from '../../src/users/entities/user.entity';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import {
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  buildOrganization,
+  pendingAgentTokenDigests,
+} from '../support/builders';
 import { eventuallyExpect } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 
@@ -171,11 +177,11 @@ describe('board agent', () => {
     expect(stored).toMatchObject({
       status: 'online',
       lastProvisionError: null,
-      pendingAgentTokenHash: null,
       provisionAction: null,
       openclawSessionId: `agent:${gatewayAgentId}:main`,
     });
     expect(block.AUTH_TOKEN).toBe(outcome.token);
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual([]);
 
     // The other files hold what they should.
     expect(await fileOf(gatewayAgentId, 'IDENTITY.md')).toContain('Researcher');

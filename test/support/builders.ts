@@ -137,6 +137,33 @@ export async function buildAgent(
   return { agent, token };
 }
 
+/**
+ * Records a fresh token as unconfirmed for the agent (as a run does just before writing it into
+ * the workspace); returns the token in clear.
+ */
+export async function addPendingAgentToken(dataSource: DataSource, agentId: string) {
+  const token = generateAgentToken();
+  await dataSource.query(
+    `INSERT INTO agent_pending_tokens (organization_id, agent_id, token_hash)
+     SELECT g.organization_id, a.id, $2 FROM agents a JOIN gateways g ON g.id = a.gateway_id
+     WHERE a.id = $1`,
+    [agentId, agentTokenDigest(token)],
+  );
+  return token;
+}
+
+/** The digests of the agent's unconfirmed tokens, oldest first. */
+export async function pendingAgentTokenDigests(
+  dataSource: DataSource,
+  agentId: string,
+): Promise<string[]> {
+  const rows = await dataSource.query<{ token_hash: string }[]>(
+    'SELECT token_hash FROM agent_pending_tokens WHERE agent_id = $1 ORDER BY created_at',
+    [agentId],
+  );
+  return rows.map((row) => row.token_hash);
+}
+
 export async function buildBoardGroup(
   dataSource: DataSource,
   organizationId: string,

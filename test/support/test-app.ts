@@ -57,12 +57,15 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
 /**
  * The real application over HTTP on its own database. Defaults to AUTH_MODE=jwt with an HS256
  * secret so tests can act as many users (test/support/auth.ts); pass env to change anything.
+ * `sharedDatabaseUrl` starts another instance on an existing test database (several instances
+ * on one database); closing such an instance leaves the database to its owner.
  */
 export async function createTestApp(
   env: Record<string, string | undefined> = {},
-  options: CreateAppOptions = {},
+  options: CreateAppOptions & { sharedDatabaseUrl?: string } = {},
 ): Promise<TestApp> {
-  const databaseUrl = await createTestDatabase();
+  const { sharedDatabaseUrl, ...appOptions } = options;
+  const databaseUrl = sharedDatabaseUrl ?? (await createTestDatabase());
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     DATABASE_POOL_SIZE: '5',
@@ -71,7 +74,7 @@ export async function createTestApp(
     LOG_LEVEL: 'error',
     ...env,
   });
-  const app = await createApp(config, options);
+  const app = await createApp(config, appOptions);
   await app.init();
   const dataSource = app.get(DataSource);
   return {
@@ -81,7 +84,7 @@ export async function createTestApp(
     databaseUrl,
     close: async () => {
       await app.close();
-      await dropTestDatabase(databaseUrl);
+      if (!sharedDatabaseUrl) await dropTestDatabase(databaseUrl);
     },
   };
 }

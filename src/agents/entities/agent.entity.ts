@@ -52,21 +52,13 @@ export class Agent {
   openclawSessionId!: string | null;
 
   /**
-   * Digest of the agent token (see auth/agent-token.ts), unique so that a token resolves to its
-   * agent with one indexed lookup.
+   * Digest of the agent token in force (see auth/agent-token.ts), unique so that a token
+   * resolves to its agent with one indexed lookup. Tokens a (re)provision issued but has not seen
+   * confirmed in the workspace wait in `agent_pending_tokens` (AgentPendingToken).
    */
   @Index('ix_agents_agent_token_hash', { unique: true })
   @Column({ type: 'varchar', nullable: true })
   agentTokenHash!: string | null;
-
-  /**
-   * Digest of a token issued by a (re)provision that is not yet known to be in the agent's
-   * workspace. It authenticates too (and is promoted on first use), so a provision that fails
-   * after writing the files, or whose write answer was lost, never locks the agent out.
-   */
-  @Index('ix_agents_pending_agent_token_hash', { unique: true })
-  @Column({ type: 'varchar', nullable: true })
-  pendingAgentTokenHash!: string | null;
 
   @Column({ type: 'jsonb', nullable: true })
   heartbeatConfig!: Record<string, unknown> | null;

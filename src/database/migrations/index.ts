@@ -1,3 +1,4 @@
+import { AgentPendingTokens1796021972296 } from './1796021972296-AgentPendingTokens';
 import { BoardGatewaySameOrganization1796022163975 } from './1796022163975-BoardGatewaySameOrganization';
 import { ProvisioningEngine1795511720044 } from './1795511720044-ProvisioningEngine';
 import { GatewayClient1795508497583 } from './1795508497583-GatewayClient';
@@ -10,5 +11,6 @@ export const MIGRATIONS: (new () => unknown)[] = [
   Init1795504638889,
   GatewayClient1795508497583,
   ProvisioningEngine1795511720044,
+  AgentPendingTokens1796021972296,
   BoardGatewaySameOrganization1796022163975,
 ];

@@ -1,0 +1,172 @@
+/**
+ * Issue 9 item 9: an agent must never stay `updating` because the instance running its
+ * provision stopped mid-run. Every instance sweeps, at start-up and periodically, runs older
+ * than the run deadline back to a stable status (with `last_provision_error` saying why), but
+ * never a run another instance is still executing (its per-agent lock is held).
+ */
+import { Client } from 'pg';
+import { Agent } from '../../src/agents/entities/agent.entity';
+import { ProvisionRunSweeper } from '../../src/provisioning/provision-run-sweeper';
+import { ProvisioningService } from '../../src/provisioning/provisioning.service';
+import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import { eventually, waitUntil } from '../support/eventually';
+import { FakeGateway } from '../support/fake-gateway';
+import { serveAgents } from '../support/fake-gateway-agents';
+import { createTestApp, TestApp } from '../support/test-app';
+
+const HOUR_MS = 3_600_000;
+
+describe('stuck provision runs are swept', () => {
+  let owner: TestApp;
+  let gatewayId: string;
+  let boardId: string;
+
+  beforeAll(async () => {
+    owner = await createTestApp();
+    const organizationId = (await buildOrganization(owner.dataSource)).id;
+    gatewayId = (await buildGateway(owner.dataSource, organizationId)).id;
+    boardId = (await buildBoard(owner.dataSource, organizationId, gatewayId)).id;
+  });
+  afterAll(() => owner.close());
+
+  const reload = (id: string) => owner.dataSource.getRepository(Agent).findOneByOrFail({ id });
+
+  /** A row as a process crash mid-run leaves it. */
+  async function crashedRun(ageMs: number, fields: Partial<Agent> = {}) {
+    const { agent } = await buildAgent(owner.dataSource, gatewayId, boardId, {
+      status: 'updating',
+      provisionAction: 'update',
+      provisionRequestedAt: new Date(Date.now() - ageMs),
+      lastSeenAt: new Date(Date.now() - 2 * HOUR_MS),
+      ...fields,
+    });
+    return agent;
+  }
+
+  it('at start-up: runs past the deadline end stable with an explanation; live or recent runs stay', async () => {
+    const stuck = await crashedRun(HOUR_MS);
+    const neverSeen = await crashedRun(HOUR_MS, { lastSeenAt: null });
+    const unfinishedFirst = await crashedRun(HOUR_MS, {
+      status: 'provisioning',
+      provisionAction: 'provision',
+      lastSeenAt: null,
+    });
+    const recent = await crashedRun(1_000);
+    // A lead inserted by an instance that died before its first run started.
+    const orphanLead = (
+      await buildAgent(owner.dataSource, gatewayId, boardId, {
+        isBoardLead: true,
+        agentTokenHash: null,
+        createdAt: new Date(Date.now() - HOUR_MS),
+      })
+    ).agent;
+    const live = await crashedRun(HOUR_MS);
+    // Another instance is still executing `live`'s run: it holds the agent's run lock.
+    const otherInstance = new Client({ connectionString: owner.databaseUrl });
+    await otherInstance.connect();
+    await otherInstance.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [
+      `mission-control:agent-provision:${live.id}`,
+    ]);
+    try {
+      const restarted = await createTestApp({}, { sharedDatabaseUrl: owner.databaseUrl });
+      await restarted.close();
+    } finally {
+      await otherInstance.end();
+    }
+
+    expect(await reload(stuck.id)).toMatchObject({
+      status: 'online',
+      lastProvisionError: expect.stringMatching(/^provision run did not finish within 300 s/),
+    });
+    expect(await reload(neverSeen.id)).toMatchObject({
+      status: 'provisioning',
+      lastProvisionError: expect.stringMatching(/did not finish/),
+    });
+    expect(await reload(unfinishedFirst.id)).toMatchObject({
+      status: 'provisioning',
+      lastProvisionError: expect.stringMatching(/did not finish/),
+    });
+    expect(await reload(orphanLead.id)).toMatchObject({
+      status: 'provisioning',
+      lastProvisionError: expect.stringMatching(/did not finish/),
+    });
+    expect(await reload(recent.id)).toMatchObject({ status: 'updating', lastProvisionError: null });
+    expect(await reload(live.id)).toMatchObject({ status: 'updating', lastProvisionError: null });
+  });
+
+  it('periodically, on a running instance', async () => {
+    const running = await createTestApp(
+      { PROVISION_RUN_TIMEOUT_MS: '1000' },
+      { sharedDatabaseUrl: owner.databaseUrl },
+    );
+    const sweeper = running.app.get(ProvisionRunSweeper);
+    try {
+      const stuck = await crashedRun(0);
+      const swept = await eventually(
+        async () => {
+          const row = await reload(stuck.id);
+          return row.status === 'updating' ? undefined : row;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+      expect(swept).toMatchObject({
+        status: 'online',
+        lastProvisionError: expect.stringMatching(/^provision run did not finish within 1 s/),
+      });
+      // The periodic timer never keeps the process alive...
+      expect(sweeper.timer?.hasRef()).toBe(false);
+    } finally {
+      await running.close();
+    }
+    // ... and stops with the app.
+    expect(sweeper.timer).toBeNull();
+  }, 30_000);
+
+  it('a run past its deadline starts no further step and ends stable', async () => {
+    const fake = await FakeGateway.start({ token: 'fake-token' });
+    const state = serveAgents(fake);
+    const running = await createTestApp(
+      { PROVISION_RUN_TIMEOUT_MS: '1000' },
+      { sharedDatabaseUrl: owner.databaseUrl },
+    );
+    try {
+      const organizationId = (await buildOrganization(owner.dataSource)).id;
+      const gateway = await buildGateway(owner.dataSource, organizationId, {
+        url: fake.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { agent, token } = await buildAgent(owner.dataSource, gateway.id, board.id, {
+        status: 'online',
+        lastSeenAt: new Date(),
+      });
+      state.gate.close('agents.list');
+      const started = Date.now();
+      const run = running.app
+        .get(ProvisioningService)
+        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
+      await waitUntil(() => state.gate.held > 0);
+      // The gateway answers agents.list only once the run's deadline has passed.
+      await waitUntil(() => Date.now() - started > 1_100, { timeoutMs: 5_000 });
+      state.gate.open();
+      const outcome = await run;
+      expect(outcome).toMatchObject({
+        status: 'failed',
+        error: 'agents.create: provision run exceeded its deadline of 1 s',
+      });
+      expect(await reload(agent.id)).toMatchObject({ status: 'online' });
+      expect(fake.requests.map((request) => request.method)).not.toContain('agents.create');
+      await owner.http
+        .post('/api/v1/agent/heartbeat')
+        .set('X-Agent-Token', token)
+        .send({})
+        .expect(200);
+    } finally {
+      state.gate.open();
+      await running.close();
+      await fake.stop();
+    }
+  });
+});
