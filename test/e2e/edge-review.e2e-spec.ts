@@ -129,6 +129,31 @@ describe('edge review findings', () => {
     });
   });
 
+  it('finding 1, AUTH_JWT_TRUST_EMAIL=true: an email claim without email_verified accepts', async () => {
+    const trusting = await createTestApp({ AUTH_JWT_TRUST_EMAIL: 'true' });
+    try {
+      const boss = await signIn(trusting.http, trusting.dataSource);
+      const email = `trusted-accept-${Date.now()}@example.test`;
+      const invitee = await signIn(trusting.http, trusting.dataSource);
+      const invite = await trusting.http
+        .post(`${API}/organizations/me/invites`)
+        .set(boss.headers)
+        .send({ invited_email: email, role: 'owner' })
+        .expect(200);
+      const accept = (token: string) =>
+        trusting.http
+          .post(`${API}/organizations/invites/accept`)
+          .set(bearer(token))
+          .send({ token: invite.body.token as string });
+      // Trusting the claim does not make a missing one match.
+      await accept(await rawToken(invitee.identity.sub, {})).expect(403);
+      const res = await accept(await rawToken(invitee.identity.sub, { email })).expect(200);
+      expect(res.body).toMatchObject({ organization_id: boss.organizationId, role: 'owner' });
+    } finally {
+      await trusting.close();
+    }
+  });
+
   describe('finding 2: strings and keys that are not well-formed UTF-16 are a 422', () => {
     it('lone surrogates in jsonb values, keys and text columns', async () => {
       const { owner, orgId } = await ownedOrg();
