@@ -262,6 +262,26 @@ describe('edge review findings', () => {
     });
   });
 
+  describe('minor: authentication answers before a body is judged (401/403/404 before 422)', () => {
+    it('an unsafe body is a 401 without credentials and a 422 with them', async () => {
+      const owner = await signIn(t.http, t.dataSource);
+      const unsafe = { name: 'a\u0000b' };
+      await t.http.patch(`${API}/users/me`).send(unsafe).expect(401);
+      await t.http
+        .post(`${API}/agent/heartbeat`)
+        .set('X-Agent-Token', 'not-a-token')
+        .send({ status: '\u0000' })
+        .expect(401);
+      const judged = await t.http.patch(`${API}/users/me`).set(owner.headers).send(unsafe);
+      expect([
+        judged.status,
+        (judged.body as { detail: { loc: unknown }[] }).detail[0].loc,
+      ]).toEqual([422, ['body', 'name']]);
+      // Path and query stay judged first: guards read them (board ids) before any handler.
+      await t.http.get(`${API}/boards?gateway_id=%00`).expect(422);
+    });
+  });
+
   describe('finding 5: a heartbeat keeps the engine-owned statuses', () => {
     it('updating and deleting survive a heartbeat claiming online', async () => {
       const { orgId } = await ownedOrg();

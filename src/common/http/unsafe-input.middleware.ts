@@ -1,5 +1,7 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { ValidationIssue } from '../errors/app-error';
+import type { Observable } from 'rxjs';
+import { RequestValidationError, ValidationIssue } from '../errors/app-error';
 import { sendErrorEnvelope } from '../filters/error-envelope';
 import { MAX_INPUT_ARRAY_ITEMS, MAX_INPUT_DEPTH } from '../validation/limits';
 
@@ -99,20 +101,43 @@ export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
   return issues;
 }
 
+/** Body issues found at the edge, raised once authentication has answered (see below). */
+const deferredBodyIssues = new WeakMap<Request, ValidationIssue[]>();
+
 /**
- * One check at the edge, before authentication, routing to a handler or validation: a body,
- * query or path holding a NUL or a lone surrogate, or a body nested or listed beyond the edge bounds, is a 422 in the
+ * One check at the edge, before routing to a handler or validation: a body, query or path holding
+ * a NUL or a lone surrogate, or a body nested or listed beyond the edge bounds, is a 422 in the
  * upstream (pydantic) shape. Nothing behind it has to handle such input.
+ *
+ * The path and query are refused here, before authentication, because guards read them (board
+ * and member ids). The body is only walked here and refused by UnsafeBodyInterceptor, which runs
+ * after the guards (no guard reads the body): so 401/403/404 come before 422 for it, as upstream.
  */
 export function rejectUnsafeInput(req: Request, res: Response, next: NextFunction): void {
   const rawPath = req.originalUrl.split('?', 1)[0];
   const issues: ValidationIssue[] = [];
   if (ENCODED_NUL.test(rawPath)) issues.push(nulIssue(['path']));
   issues.push(...findUnsafeInput(req.query, ['query']));
-  if (req.body !== undefined) issues.push(...findUnsafeInput(req.body, ['body']));
   if (issues.length > 0) {
     sendErrorEnvelope(req, res, 422, issues.slice(0, MAX_REPORTED_ISSUES));
     return;
   }
+  if (req.body !== undefined) {
+    const bodyIssues = findUnsafeInput(req.body, ['body']);
+    if (bodyIssues.length > 0) deferredBodyIssues.set(req, bodyIssues);
+  }
   next();
+}
+
+/**
+ * Raises the body issues rejectUnsafeInput found, after the guards and before any pipe or
+ * handler sees the body. Registered globally, so no route can skip it.
+ */
+@Injectable()
+export class UnsafeBodyInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const issues = deferredBodyIssues.get(context.switchToHttp().getRequest<Request>());
+    if (issues) throw new RequestValidationError(issues);
+    return next.handle();
+  }
 }
