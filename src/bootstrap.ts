@@ -12,7 +12,7 @@ import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { sendErrorEnvelope } from './common/filters/error-envelope';
 import { GatewayExceptionFilter } from './common/filters/gateway-exception.filter';
 import { REQUEST_ID_HEADER, requestIdMiddleware } from './common/http/request-id.middleware';
-import { rejectUnsafeInput } from './common/http/unsafe-input.middleware';
+import { rejectUnsafeInput, UnsafeBodyInterceptor } from './common/http/unsafe-input.middleware';
 import { RequestValidationPipe } from './common/validation/request-validation.pipe';
 
 export const API_PREFIX = 'api/v1';
@@ -123,6 +123,8 @@ export async function createApp(
   });
   app.setGlobalPrefix(API_PREFIX, { exclude: PROBES });
   app.useGlobalPipes(new RequestValidationPipe());
+  // After the guards, before any pipe: the body issues rejectUnsafeInput found.
+  app.useGlobalInterceptors(new UnsafeBodyInterceptor());
   // The catch-all first, the specific filter second: Nest tries the most recently bound first.
   app.useGlobalFilters(new AllExceptionsFilter(), new GatewayExceptionFilter());
   if (options.shutdownHooks ?? true) app.enableShutdownHooks();

@@ -7,7 +7,16 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createApp, listen } from './bootstrap';
 import { ConfigError, loadConfig, localTokenProblem } from './config/app-config';
@@ -40,19 +49,33 @@ const DATABASE_PASSWORD = /^[0-9a-f]{64}$/;
 
 /**
  * The embedded database's password: generated once, kept in the data dir readable by this user
- * only (other local users can reach the loopback port, not the file).
+ * only (other local users can reach the loopback port, not the file). A file that exists but
+ * does not hold a password is never replaced: the cluster in the data dir may need what it held,
+ * and a new one would lock its data out. Start-up stops with the fix instead.
  */
 function ensureDatabasePassword(dataDir: string): string {
   const passwordFile = join(dataDir, 'pg-password');
-  const stored = existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : '';
-  if (DATABASE_PASSWORD.test(stored)) {
+  if (existsSync(passwordFile)) {
+    const stored = readFileSync(passwordFile, 'utf8').trim();
+    if (!DATABASE_PASSWORD.test(stored)) {
+      throw new Error(
+        `${passwordFile} does not hold an embedded PostgreSQL password (64 hex digits). ` +
+          `Restore it: the database in ${join(dataDir, 'pg')} was set up with it. ` +
+          `Only if that database does not exist yet, delete the file to generate a new one.`,
+      );
+    }
     if ((statSync(passwordFile).mode & 0o077) !== 0) chmodSync(passwordFile, 0o600);
     return stored;
   }
   const password = randomBytes(32).toString('hex');
-  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  // writeFileSync applies the mode only to a new file.
-  chmodSync(passwordFile, 0o600);
+  // Written whole or not at all: a crash mid-write must not leave a truncated password behind.
+  const partial = `${passwordFile}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(partial, `${password}\n`, { mode: 0o600, flag: 'wx' });
+    renameSync(partial, passwordFile);
+  } finally {
+    rmSync(partial, { force: true });
+  }
   logger.log(`Generated the embedded PostgreSQL password in ${passwordFile}`);
   return password;
 }

@@ -6,6 +6,14 @@ import { InvalidRequestError } from '../common/errors/app-error';
 import { AGENT_CLAIMABLE_STATUSES } from './dto/agent.dto';
 import { Agent } from './entities/agent.entity';
 
+/**
+ * The claimed status, unless the engine holds the agent in `updating` or `deleting` (a run or a
+ * deletion is under way): a heartbeat marks the agent seen but never ends those; the engine's
+ * outcome does.
+ */
+const CLAIMED_STATUS_SQL =
+  "CASE WHEN status IN ('updating', 'deleting') THEN status ELSE :status END";
+
 @Injectable()
 export class AgentHeartbeatService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -29,7 +37,7 @@ export class AgentHeartbeatService {
           status: () =>
             wanted === null
               ? "CASE WHEN status = 'provisioning' THEN 'online' ELSE status END"
-              : ':status',
+              : CLAIMED_STATUS_SQL,
           lastSeenAt: () => 'now()',
           updatedAt: () => 'now()',
         })

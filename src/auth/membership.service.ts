@@ -34,13 +34,17 @@ export async function hasBoardAccess(
 export interface EnsureMemberOptions {
   /** Re-read the user row first (false when the caller has just loaded it). */
   reload?: boolean;
-  /** Join a pending invite for the user's email: only when the email is verified. */
-  acceptInviteForEmail?: boolean;
+  /**
+   * The verified email of the current token (see verifiedEmailOf): a user without membership
+   * joins the oldest pending invite for it. Never the stored email, which an earlier,
+   * unverified token may have written.
+   */
+  inviteEmail?: string | null;
 }
 
 /**
  * Organization membership resolution (contract §3.2): the active membership, the oldest one as
- * a fallback, a pending invite for the user's (verified) email, or a new "Personal"
+ * a fallback, a pending invite for the current token's verified email, or a new "Personal"
  * organization. Creating organizations and accepting invites belong to the organizations module
  * (OrganizationEnrollmentService); authentication only asks for them.
  */
@@ -114,8 +118,8 @@ export class MembershipService {
         return oldest;
       }
       // An unverified email claim is anyone's to write: it must not open someone's invite.
-      if (user.email && options.acceptInviteForEmail) {
-        const invite = await this.enrollment.oldestPendingInvite(manager, user.email);
+      if (options.inviteEmail) {
+        const invite = await this.enrollment.oldestPendingInvite(manager, options.inviteEmail);
         if (invite) return this.enrollment.acceptInvite(manager, invite, user);
       }
       return this.enrollment.createOwnedOrganization(manager, user, DEFAULT_ORG_NAME);

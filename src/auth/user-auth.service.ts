@@ -57,6 +57,15 @@ export function isStorableIdentity(identity: VerifiedIdentity): boolean {
   );
 }
 
+/**
+ * The email the current token vouches for: its email claim when that same token says it is
+ * verified (or AUTH_JWT_TRUST_EMAIL=true), else null. Invite acceptance and auto-join use only
+ * this, never an email stored by an earlier token.
+ */
+export function verifiedEmailOf(identity: VerifiedIdentity): string | null {
+  return identity.emailVerified && identity.email ? identity.email : null;
+}
+
 /** OIDC `email_verified`; some providers send it as the string "true". */
 function claimsVerifiedEmail(claims: JWTPayload): boolean {
   const verified = (claims as Record<string, unknown>).email_verified;
@@ -227,7 +236,10 @@ export class UserAuthService {
       user = await this.users.findOneOrFail({ where: { clerkUserId: identity.subject } });
     }
     const changes: Partial<User> = {};
-    if (identity.email && identity.email !== user.email) changes.email = identity.email;
+    // A verified email replaces the stored one; an unverified one only fills an empty column
+    // (it is shown, never trusted), so a token cannot swap a verified address for an arbitrary one.
+    const email = verifiedEmailOf(identity) ?? (user.email ? null : identity.email);
+    if (email && email !== user.email) changes.email = email;
     if (identity.name && !user.name?.trim()) changes.name = identity.name;
     if (Object.keys(changes).length > 0) {
       await this.users.update({ id: user.id }, changes);

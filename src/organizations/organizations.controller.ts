@@ -1,7 +1,11 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { OrgAdmin, OrgMember, UserAuth } from '../auth/decorators/access.decorators';
-import { CurrentOrg, CurrentUser } from '../auth/decorators/context.decorators';
+import {
+  CurrentOrg,
+  CurrentUser,
+  CurrentVerifiedEmail,
+} from '../auth/decorators/context.decorators';
 import { OkResponse } from '../common/dto/ok-response.dto';
 import { Page, PageQuery } from '../common/pagination/pagination';
 import { ParseUuidPipe } from '../common/validation/parse-uuid.pipe';
@@ -30,7 +34,7 @@ import {
 } from './dto/organization.dto';
 import { OrganizationMember } from './entities/organization-member.entity';
 import { Organization } from './entities/organization.entity';
-import { MemberView, OrganizationsService } from './organizations.service';
+import { mayRevealInviteToken, MemberView, OrganizationsService } from './organizations.service';
 
 type OrgContext = { organization: Organization; member: OrganizationMember };
 
@@ -147,11 +151,16 @@ export class OrganizationsController {
   @OrgAdmin()
   @ApiOkResponse({ type: OrganizationInvitePage })
   async listInvites(
-    @CurrentOrg() { organization }: OrgContext,
+    @CurrentOrg() { organization, member }: OrgContext,
     @Query() query: PageQuery,
   ): Promise<Page<OrganizationInviteRead>> {
     const result = await this.organizations.listInvites(organization.id, query);
-    return { ...result, items: result.items.map(toOrganizationInviteRead) };
+    return {
+      ...result,
+      items: result.items.map((invite) =>
+        toOrganizationInviteRead(invite, mayRevealInviteToken(member, invite)),
+      ),
+    };
   }
 
   @Post('me/invites')
@@ -162,19 +171,19 @@ export class OrganizationsController {
     @CurrentUser() user: User,
     @Body() body: OrganizationInviteCreate,
   ): Promise<OrganizationInviteRead> {
-    return toOrganizationInviteRead(await this.organizations.createInvite(member, user, body));
+    const invite = await this.organizations.createInvite(member, user, body);
+    return toOrganizationInviteRead(invite, mayRevealInviteToken(member, invite));
   }
 
   @Delete('me/invites/:inviteId')
   @OrgAdmin()
   @ApiOkResponse({ type: OrganizationInviteRead })
   async revokeInvite(
-    @CurrentOrg() { organization }: OrgContext,
+    @CurrentOrg() { organization, member }: OrgContext,
     @Param('inviteId', ParseUuidPipe) inviteId: string,
   ): Promise<OrganizationInviteRead> {
-    return toOrganizationInviteRead(
-      await this.organizations.revokeInvite(organization.id, inviteId),
-    );
+    const invite = await this.organizations.revokeInvite(organization.id, inviteId);
+    return toOrganizationInviteRead(invite, mayRevealInviteToken(member, invite));
   }
 
   @Post('invites/accept')
@@ -182,8 +191,9 @@ export class OrganizationsController {
   @ApiOkResponse({ type: OrganizationMemberRead })
   async acceptInvite(
     @CurrentUser() user: User,
+    @CurrentVerifiedEmail() verifiedEmail: string | null,
     @Body() body: OrganizationInviteAccept,
   ): Promise<OrganizationMemberRead> {
-    return memberRead(await this.organizations.acceptInvite(user, body.token));
+    return memberRead(await this.organizations.acceptInvite(user, verifiedEmail, body.token));
   }
 }

@@ -43,6 +43,17 @@ function requireOwnerForOwnerRole(
   }
 }
 
+/**
+ * Whether `caller` may see an invite's token: the token is the invite (whoever holds it and the
+ * invited email may accept it), and an owner invite makes an owner, which only owners grant.
+ */
+export function mayRevealInviteToken(
+  caller: Pick<OrganizationMember, 'role'>,
+  invite: Pick<OrganizationInvite, 'role'>,
+): boolean {
+  return caller.role === OWNER_ROLE || invite.role !== OWNER_ROLE;
+}
+
 /** A member with its user loaded and, where a route shows them, its per-board rows. */
 export interface MemberView {
   member: OrganizationMember;
@@ -325,8 +336,13 @@ export class OrganizationsService {
     });
   }
 
-  /** T15: accept a pending invite by its token, for the caller's email (when they have one). */
-  async acceptInvite(user: User, token: string): Promise<MemberView> {
+  /**
+   * T15: accept a pending invite by its token. Unlike upstream (which lets a caller without an
+   * email accept any invite, and compares a stored, unverified email), the caller's current token
+   * must carry the invited email, verified (`verifiedEmail`, see verifiedEmailOf): otherwise 403.
+   * A token alone (admins can list them) must not let anyone else join or raise their role.
+   */
+  async acceptInvite(user: User, verifiedEmail: string | null, token: string): Promise<MemberView> {
     const member = await this.dataSource.transaction(async (manager) => {
       // The row lock makes a concurrent second acceptance of one token see it accepted (404).
       const invite = await manager
@@ -337,8 +353,8 @@ export class OrganizationsService {
         .getOne();
       if (!invite) throw new NotFoundError();
       const invitedEmail = normalizeInvitedEmail(invite.invitedEmail);
-      const callerEmail = normalizeInvitedEmail(user.email ?? '');
-      if (invitedEmail && callerEmail && invitedEmail !== callerEmail) throw new ForbiddenError();
+      const callerEmail = normalizeInvitedEmail(verifiedEmail ?? '');
+      if (!invitedEmail || invitedEmail !== callerEmail) throw new ForbiddenError();
       return this.enrollment.acceptInvite(manager, invite, user);
     });
     return this.memberView(member.organizationId, member.id, false);

@@ -114,16 +114,26 @@ describe('AUTH_MODE=jwt with HS256', () => {
     });
   });
 
-  it('updates a changed email and fills the name only when empty', async () => {
+  it('updates a changed email only when verified, and fills the name only when empty', async () => {
     await t.http
       .get('/api/v1/users/me')
       .set(bearer(await sign({ sub: 'oidc|43', email: 'a@x.test', name: 'First' })))
       .expect(200);
-    const res = await t.http
+    // An unverified email fills an empty column but never replaces a stored one.
+    const unverified = await t.http
       .get('/api/v1/users/me')
       .set(bearer(await sign({ sub: 'oidc|43', email: 'b@x.test', name: 'Second' })))
       .expect(200);
-    expect(res.body).toMatchObject({ email: 'b@x.test', name: 'First' });
+    expect(unverified.body).toMatchObject({ email: 'a@x.test', name: 'First' });
+    const verified = await t.http
+      .get('/api/v1/users/me')
+      .set(
+        bearer(
+          await sign({ sub: 'oidc|43', email: 'b@x.test', email_verified: true, name: 'Second' }),
+        ),
+      )
+      .expect(200);
+    expect(verified.body).toMatchObject({ email: 'b@x.test', name: 'First' });
   });
 
   it.each([

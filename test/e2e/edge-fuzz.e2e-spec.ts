@@ -8,7 +8,13 @@ import { createTestApp, TestApp } from '../support/test-app';
 const SEED = 20_261_130;
 const RUNS_PER_ROUTE = 40;
 
-/** Strings a client may send: ordinary ones, NULs anywhere, long and multi-byte ones. */
+/** Halves of a surrogate pair: alone, they are not well-formed Unicode (JSON allows them). */
+const loneSurrogate = fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff');
+
+/**
+ * Strings a client may send: ordinary ones, NULs or lone surrogates anywhere, long and
+ * multi-byte ones.
+ */
 const hostileString = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc
@@ -18,6 +24,35 @@ const hostileString = fc.oneof(
     .constantFrom(100, 199, 200, 201, 320, 321, 2_000, 3_000, 20_001, 100_000)
     .chain((length) => fc.constantFrom('x', 'é', '😀', 'ab').map((unit) => unit.repeat(length))),
   fc.string({ unit: 'binary', maxLength: 60 }),
+  fc
+    .tuple(fc.string({ maxLength: 20 }), loneSurrogate, fc.string({ maxLength: 20 }))
+    .map(([head, half, tail]) => `${head}${half}${tail}`),
+  // 'binary' draws whole code points only; these draw single UTF-16 code units, surrogates too.
+  fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((u) => String.fromCharCode(u)) }),
+);
+
+/**
+ * Pagination numbers: ordinary, at and beyond every bound (JS safe integers, PostgreSQL bigint,
+ * exponent forms), and not numbers at all.
+ */
+const hostileNumber = fc.oneof(
+  fc.integer({ min: -5, max: 1_000 }).map(String),
+  fc.bigInt({ min: 0n, max: 2n ** 80n }).map(String),
+  fc.constantFrom(
+    '9007199254740991',
+    '9007199254740992',
+    '9223372036854775807',
+    '9223372036854775808',
+    '99999999999999999999',
+    '1e21',
+    '1e308',
+    '-0',
+    '1.5',
+    'NaN',
+    'Infinity',
+    '',
+    '0x10',
+  ),
 );
 
 /** Any JSON value, hostile strings included, a few levels deep. */
@@ -63,6 +98,25 @@ function hostileBody(base: Record<string, unknown>): fc.Arbitrary<Record<string,
     );
 }
 
+/**
+ * encodeURIComponent, except that a lone surrogate (which it refuses) becomes its 3-byte
+ * CESU-8 form: bytes that are not valid UTF-8, as a hostile client could send.
+ */
+function encodeLoosely(text: string): string {
+  let encoded = '';
+  for (const char of text) {
+    const unit = char.charCodeAt(0);
+    if (char.length === 1 && unit >= 0xd800 && unit <= 0xdfff) {
+      encoded += [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
+        .map((byte) => `%${byte.toString(16).toUpperCase()}`)
+        .join('');
+    } else {
+      encoded += encodeURIComponent(char);
+    }
+  }
+  return encoded;
+}
+
 /** Never a 500; every 4xx carries the upstream envelope (a string or a pydantic list). */
 function expectHandled(res: Response, what: string): void {
   if (res.status >= 500) {
@@ -88,8 +142,9 @@ function expectHandled(res: Response, what: string): void {
 }
 
 /**
- * Property-based edge test (issue 9 items 11-13): NULs, long strings and huge arrays in the
- * bodies of the tenancy, board and agent routes never reach PostgreSQL or overflow the stack.
+ * Property-based edge test (issue 9 items 11-13): NULs, lone surrogates, long strings and huge
+ * arrays in the bodies of the tenancy, board and agent routes never reach PostgreSQL or overflow
+ * the stack; pagination numbers past PostgreSQL's bigint never reach it either.
  */
 describe('edge fuzz: hostile bodies never cause a 500', () => {
   let t: TestApp;
@@ -219,11 +274,81 @@ describe('edge fuzz: hostile bodies never cause a 500', () => {
     });
   }
 
+  it('free JSON (success_metrics) with hostile keys and values is answered < 500', async () => {
+    const metrics = fc.dictionary(hostileString, hostileJson, { minKeys: 1, maxKeys: 4 });
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), metrics, async (create, successMetrics) => {
+        const res = create
+          ? await t.http
+              .post(`${API}/boards`)
+              .set(owner.headers)
+              .send({
+                name: 'Metrics',
+                slug: `metrics-${Math.random().toString(36).slice(2)}`,
+                gateway_id: gatewayId,
+                board_type: 'goal',
+                objective: 'Ship',
+                success_metrics: successMetrics,
+              })
+          : await t.http
+              .patch(`${API}/boards/${boardId}`)
+              .set(owner.headers)
+              .send({ success_metrics: successMetrics });
+        expectHandled(res, create ? 'POST /boards' : 'PATCH /boards/{id}');
+      }),
+      { seed: SEED, numRuns: RUNS_PER_ROUTE },
+    );
+  });
+
+  it('text PATCH /users/me accepts is stored exactly as sent', async () => {
+    const fields = ['name', 'preferred_name', 'pronouns', 'timezone', 'notes', 'context'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...fields), hostileString, async (field, text) => {
+        const res = await t.http
+          .patch(`${API}/users/me`)
+          .set(owner.headers)
+          .send({ [field]: text });
+        expectHandled(res, 'PATCH /users/me');
+        if (res.status !== 200) return;
+        const me = await t.http.get(`${API}/users/me`).set(owner.headers).expect(200);
+        // U+FFFD in place of a lone surrogate would be data silently changed.
+        expect([field, (me.body as Record<string, unknown>)[field]]).toEqual([field, text]);
+      }),
+      { seed: SEED, numRuns: RUNS_PER_ROUTE },
+    );
+  });
+
+  it('hostile offsets and limits on paginated routes are answered < 500', async () => {
+    const paginated = [
+      { path: '/boards', headers: () => owner.headers },
+      { path: '/organizations/me/members', headers: () => owner.headers },
+      { path: '/organizations/me/invites', headers: () => owner.headers },
+      { path: '/agent/boards', headers: () => ({ 'X-Agent-Token': agentToken }) },
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...paginated),
+        hostileNumber,
+        fc.option(hostileNumber, { nil: undefined }),
+        async (route, offset, limit) => {
+          const query = `offset=${encodeURIComponent(offset)}${
+            limit === undefined ? '' : `&limit=${encodeURIComponent(limit)}`
+          }`;
+          expectHandled(
+            await t.http.get(`${API}${route.path}?${query}`).set(route.headers()),
+            `GET ${route.path}?${query}`,
+          );
+        },
+      ),
+      { seed: SEED, numRuns: RUNS_PER_ROUTE * 2 },
+    );
+  });
+
   it('hostile query strings and paths are answered < 500 too', async () => {
     await fc.assert(
       fc.asyncProperty(hostileString, async (text) => {
         // Node itself refuses request lines over 16 KiB (431, no body): stay under it.
-        const encoded = encodeURIComponent(text.slice(0, 1_000));
+        const encoded = encodeLoosely(text.slice(0, 1_000));
         expectHandled(
           await t.http
             .get(`${API}/boards?gateway_id=${encoded}&limit=${encoded}`)

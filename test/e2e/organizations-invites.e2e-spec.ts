@@ -520,7 +520,7 @@ describe('organization invites: T12-T15', () => {
       });
     });
 
-    it('answers 403 "Forbidden" when the caller email differs; a caller without email may accept', async () => {
+    it('answers 403 "Forbidden" when the caller email differs, is missing or is unverified', async () => {
       const { owner, orgId } = await orgFixture();
       const created = await invite(owner.headers, { invited_email: 'someone-else@example.test' });
       const stranger = await signIn(t.http, t.dataSource);
@@ -533,17 +533,24 @@ describe('organization invites: T12-T15', () => {
       expect((await invites().findOneByOrFail({ id: created.id })).acceptedAt).toBeNull();
       expect(await members().countBy({ organizationId: orgId, userId: stranger.userId })).toBe(0);
 
+      // Upstream lets a caller without an email accept any invite; here the caller's current
+      // token must carry the invited email, verified (the token alone is not enough).
       const anonymous = await signIn(t.http, t.dataSource, { sub: `noemail-${Date.now()}` });
-      const accepted = await t.http
-        .post(`${API}/organizations/invites/accept`)
-        .set(anonymous.headers)
-        .send({ token: created.token })
-        .expect(200);
-      expect(accepted.body).toMatchObject({
-        organization_id: orgId,
-        user_id: anonymous.userId,
-        user: { id: anonymous.userId, email: null },
+      const unverified = await signIn(t.http, t.dataSource, {
+        ...newIdentity('unverified'),
+        email: 'someone-else@example.test',
+        emailVerified: false,
       });
+      for (const caller of [anonymous, unverified]) {
+        const refused = await t.http
+          .post(`${API}/organizations/invites/accept`)
+          .set(caller.headers)
+          .send({ token: created.token })
+          .expect(403);
+        expect(refused.body).toEqual({ detail: 'Forbidden', request_id: expect.any(String) });
+        expect(await members().countBy({ organizationId: orgId, userId: caller.userId })).toBe(0);
+      }
+      expect((await invites().findOneByOrFail({ id: created.id })).acceptedAt).toBeNull();
     });
 
     it('answers 404 for an unknown token (exact match, not trimmed) and 422 for a missing one', async () => {

@@ -4,7 +4,16 @@
  * Runs the compiled dist/start-local.js (npm test builds first).
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -168,6 +177,63 @@ describe('npm start (embedded database)', () => {
       run.child.kill('SIGTERM');
     }
     expect(await run.exited).toBe(0);
+  }, 120_000);
+
+  it('keeps the initdb password file out of the shared temporary directory', async () => {
+    const freshDir = mkdtempSync(join(tmpdir(), 'mc-start-pwfile-'));
+    // The TMPDIR the server is given, as shared /tmp would be: watch what appears directly in it.
+    const sharedTmp = mkdtempSync(join(tmpdir(), 'mc-shared-tmp-'));
+    chmodSync(sharedTmp, 0o1777); // like /tmp (as root, initdb runs as another user)
+    const appeared = new Set<string>();
+    const watcher = watch(sharedTmp, (_event, name) => {
+      if (name) appeared.add(name.toString());
+    });
+    const run = start({
+      DATA_DIR: freshDir,
+      PORT: String(port),
+      EMBEDDED_PG_PORT: String(await freePort()),
+      TMPDIR: sharedTmp,
+    });
+    try {
+      await waitUntil(() => ready(port), { timeoutMs: 60_000, intervalMs: 100, what: run.output });
+    } finally {
+      run.child.kill('SIGTERM');
+      watcher.close();
+    }
+    expect(await run.exited).toBe(0);
+    // The package writes `pg-password-<id>` into os.tmpdir() with default permissions; it must
+    // land in a private directory instead (0700, or 0711 as root), removed after initdb.
+    expect([...appeared].filter((name) => name.startsWith('pg-password-'))).toEqual([]);
+    expect(readdirSync(sharedTmp).filter((name) => name.startsWith('mc-initdb-'))).toEqual([]);
+    expect([...appeared].some((name) => name.startsWith('mc-initdb-'))).toBe(true);
+  }, 120_000);
+
+  it('refuses to start when pg-password exists but holds no password, and leaves it alone', async () => {
+    const brokenDir = mkdtempSync(join(tmpdir(), 'mc-start-broken-'));
+    const passwordFile = join(brokenDir, 'pg-password');
+    writeFileSync(passwordFile, 'not a password\n', { mode: 0o600 });
+    const run = start({
+      DATA_DIR: brokenDir,
+      PORT: String(port),
+      EMBEDDED_PG_PORT: String(await freePort()),
+    });
+    // Bounded: either it exits, or (the bug) it serves with a new password.
+    let exitCode: number | null | undefined;
+    void run.exited.then((code) => (exitCode = code));
+    await waitUntil(async () => exitCode !== undefined || (await ready(port)), {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: run.output,
+    });
+    const outcome = { exited: exitCode === undefined ? 'still serving' : exitCode };
+    if (exitCode === undefined) {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+    expect(outcome).toEqual({ exited: 1 });
+    expect(run.output()).toContain(`${passwordFile} does not hold an embedded PostgreSQL password`);
+    expect(readFileSync(passwordFile, 'utf8')).toBe('not a password\n');
+    expect(existsSync(join(brokenDir, 'pg'))).toBe(false);
   }, 120_000);
 
   it('says clearly when the HTTP port is busy, and leaves no PostgreSQL running', async () => {

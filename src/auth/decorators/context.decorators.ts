@@ -6,6 +6,7 @@ import type { OrganizationMember } from '../../organizations/entities/organizati
 import type { Organization } from '../../organizations/entities/organization.entity';
 import type { User } from '../../users/entities/user.entity';
 import { Actor, authContextOf, RequestAuthContext } from '../auth-context';
+import { verifiedEmailOf } from '../user-auth.service';
 
 function fromContext<T>(pick: (auth: RequestAuthContext) => T | undefined, what: string) {
   return createParamDecorator((_data: unknown, ctx: ExecutionContext): T => {
@@ -19,6 +20,16 @@ function fromContext<T>(pick: (auth: RequestAuthContext) => T | undefined, what:
 
 /** The authenticated user. */
 export const CurrentUser = (): ParameterDecorator => fromContext<User>((a) => a.user, 'user');
+
+/**
+ * The email the user's current token vouches for (verified, or AUTH_JWT_TRUST_EMAIL), or null.
+ * Only on user-authenticated routes.
+ */
+export const CurrentVerifiedEmail = (): ParameterDecorator =>
+  fromContext<string | null>(
+    (a) => (a.identity ? verifiedEmailOf(a.identity) : undefined),
+    'user identity',
+  );
 
 /** The active organization and the caller's membership in it. */
 export const CurrentOrg = (): ParameterDecorator =>

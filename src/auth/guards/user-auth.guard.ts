@@ -4,7 +4,7 @@ import { UnauthorizedError } from '../../common/errors/app-error';
 import { authContextOf } from '../auth-context';
 import { bearerTokenOf } from '../credentials';
 import { MembershipService } from '../membership.service';
-import { UserAuthService } from '../user-auth.service';
+import { UserAuthService, verifiedEmailOf } from '../user-auth.service';
 
 /**
  * A user bearer token (local shared token or JWT) is required: 401 otherwise. Resolving the user
@@ -41,9 +41,10 @@ export async function authenticateUser(
   // The user row was read by authenticate() just now.
   const member = await membership.ensureMemberForUser(user, {
     reload: false,
-    acceptInviteForEmail: identity.emailVerified,
+    inviteEmail: verifiedEmailOf(identity),
   });
   auth.user = user;
+  auth.identity = identity;
   auth.member = member;
   auth.organization = member.organization;
 }

@@ -1,5 +1,7 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { ValidationIssue } from '../errors/app-error';
+import type { Observable } from 'rxjs';
+import { RequestValidationError, ValidationIssue } from '../errors/app-error';
 import { sendErrorEnvelope } from '../filters/error-envelope';
 import { MAX_INPUT_ARRAY_ITEMS, MAX_INPUT_DEPTH } from '../validation/limits';
 
@@ -19,8 +21,30 @@ const nulIssue = (loc: Loc, input?: unknown): ValidationIssue => ({
 });
 
 /**
- * Finds what no handler can store or walk safely: NUL characters in strings and object keys
- * (PostgreSQL refuses them in text and jsonb), nesting deeper than MAX_INPUT_DEPTH and arrays
+ * A lone UTF-16 surrogate (JSON allows `"\ud800"`) has no UTF-8 form: PostgreSQL refuses it in
+ * jsonb and text columns would silently store U+FFFD instead. The input is not echoed: it cannot
+ * be serialised faithfully either.
+ */
+const surrogateIssue = (loc: Loc): ValidationIssue => ({
+  type: 'value_error',
+  loc,
+  msg: 'Value error, a lone UTF-16 surrogate (not well-formed Unicode) is not allowed',
+});
+
+/** `String.prototype.isWellFormed` (Node 20; ES2024, beyond the ES2023 lib we compile with). */
+const isWellFormed = (text: string): boolean =>
+  (text as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** The issue with a string or key, if it cannot be stored: a NUL or a lone surrogate. */
+function textIssue(text: string, loc: Loc, echo: boolean): ValidationIssue | null {
+  if (text.includes(NUL)) return nulIssue(loc, echo && isWellFormed(text) ? text : undefined);
+  if (!isWellFormed(text)) return surrogateIssue(loc);
+  return null;
+}
+
+/**
+ * Finds what no handler can store or walk safely: NUL characters and lone surrogates in strings
+ * and object keys (PostgreSQL refuses them in text and jsonb), nesting deeper than MAX_INPUT_DEPTH and arrays
  * longer than MAX_INPUT_ARRAY_ITEMS. Iterative, so a hostile document cannot exhaust the stack.
  */
 export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
@@ -31,7 +55,8 @@ export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
   while (stack.length > 0 && issues.length < MAX_REPORTED_ISSUES) {
     const { value, loc, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes(NUL)) issues.push(nulIssue(loc, value));
+      const issue = textIssue(value, loc, true);
+      if (issue) issues.push(issue);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -60,8 +85,10 @@ export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
     const keys = Object.keys(value);
     for (let index = keys.length - 1; index >= 0; index--) {
       const key = keys[index];
-      if (key.includes(NUL)) {
-        issues.push(nulIssue([...loc, key]));
+      const issue = textIssue(key, [...loc, key], false);
+      if (issue) {
+        // A malformed key cannot be shown in `loc` either: name the object instead.
+        issues.push(isWellFormed(key) ? issue : { ...issue, loc });
         continue;
       }
       stack.push({
@@ -74,20 +101,43 @@ export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
   return issues;
 }
 
+/** Body issues found at the edge, raised once authentication has answered (see below). */
+const deferredBodyIssues = new WeakMap<Request, ValidationIssue[]>();
+
 /**
- * One check at the edge, before authentication, routing to a handler or validation: a body,
- * query or path holding a NUL, or a body nested or listed beyond the edge bounds, is a 422 in the
+ * One check at the edge, before routing to a handler or validation: a body, query or path holding
+ * a NUL or a lone surrogate, or a body nested or listed beyond the edge bounds, is a 422 in the
  * upstream (pydantic) shape. Nothing behind it has to handle such input.
+ *
+ * The path and query are refused here, before authentication, because guards read them (board
+ * and member ids). The body is only walked here and refused by UnsafeBodyInterceptor, which runs
+ * after the guards (no guard reads the body): so 401/403/404 come before 422 for it, as upstream.
  */
 export function rejectUnsafeInput(req: Request, res: Response, next: NextFunction): void {
   const rawPath = req.originalUrl.split('?', 1)[0];
   const issues: ValidationIssue[] = [];
   if (ENCODED_NUL.test(rawPath)) issues.push(nulIssue(['path']));
   issues.push(...findUnsafeInput(req.query, ['query']));
-  if (req.body !== undefined) issues.push(...findUnsafeInput(req.body, ['body']));
   if (issues.length > 0) {
     sendErrorEnvelope(req, res, 422, issues.slice(0, MAX_REPORTED_ISSUES));
     return;
   }
+  if (req.body !== undefined) {
+    const bodyIssues = findUnsafeInput(req.body, ['body']);
+    if (bodyIssues.length > 0) deferredBodyIssues.set(req, bodyIssues);
+  }
   next();
+}
+
+/**
+ * Raises the body issues rejectUnsafeInput found, after the guards and before any pipe or
+ * handler sees the body. Registered globally, so no route can skip it.
+ */
+@Injectable()
+export class UnsafeBodyInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const issues = deferredBodyIssues.get(context.switchToHttp().getRequest<Request>());
+    if (issues) throw new RequestValidationError(issues);
+    return next.handle();
+  }
 }

@@ -21,6 +21,20 @@ describe('findUnsafeInput', () => {
     expect(issues.every((issue) => issue.type === 'value_error')).toBe(true);
   });
 
+  it('locates lone surrogates in values and keys; well-formed pairs pass', () => {
+    const issues = findUnsafeInput(
+      { ok: '😀', high: 'a\ud800', low: ['\udc00b'], nested: { ['\udfff']: 1 } },
+      ['body'],
+    );
+    expect(issues.map((issue) => [issue.loc, issue.type])).toEqual([
+      [['body', 'high'], 'value_error'],
+      [['body', 'low', 0], 'value_error'],
+      // A malformed key cannot be shown: its object is named instead.
+      [['body', 'nested'], 'value_error'],
+    ]);
+    expect(issues.every((issue) => issue.msg.includes('surrogate'))).toBe(true);
+  });
+
   it('bounds nesting and array length without recursing', () => {
     let deep: unknown = 'leaf';
     for (let i = 0; i < 200_000; i++) deep = [deep];

@@ -36,7 +36,12 @@ export class OrganizationInviteRead {
   @ApiProperty() role!: string;
   @ApiProperty() all_boards_read!: boolean;
   @ApiProperty() all_boards_write!: boolean;
-  @ApiProperty() token!: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The secret invite token; null for an owner invite shown to a non-owner',
+  })
+  token!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) created_by_user_id!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) accepted_by_user_id!:
     string | null;
@@ -52,7 +57,11 @@ export class OrganizationInvitePage {
   @ApiProperty() offset!: number;
 }
 
-export function toOrganizationInviteRead(invite: OrganizationInvite): OrganizationInviteRead {
+/** The invite as read; `revealToken` false shows the token as null (see mayRevealInviteToken). */
+export function toOrganizationInviteRead(
+  invite: OrganizationInvite,
+  revealToken: boolean,
+): OrganizationInviteRead {
   return {
     id: invite.id,
     organization_id: invite.organizationId,
@@ -60,7 +69,7 @@ export function toOrganizationInviteRead(invite: OrganizationInvite): Organizati
     role: invite.role,
     all_boards_read: invite.allBoardsRead,
     all_boards_write: invite.allBoardsWrite,
-    token: invite.token,
+    token: revealToken ? invite.token : null,
     created_by_user_id: invite.createdByUserId,
     accepted_by_user_id: invite.acceptedByUserId,
     accepted_at: invite.acceptedAt ? invite.acceptedAt.toISOString() : null,
