@@ -13,6 +13,7 @@ import {
 import type { DeviceIdentity } from './device-identity';
 import type { DialPolicy } from './dial-policy';
 import { GatewayConnection } from './gateway-connection';
+import { outsideTurns } from './keyed-mutex';
 import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
 import {
@@ -221,7 +222,9 @@ export class GatewayClient {
 
   private async connected(deadline: number, purpose: string): Promise<GatewayConnection> {
     if (this.connection?.isOpen) return this.connection;
-    this.dialing ??= this.dial().then(
+    // The socket outlives the caller: its callbacks must not inherit the caller's turns (a
+    // subscriber reacting to an event would look like it re-entered a config write).
+    this.dialing ??= outsideTurns(() => this.dial()).then(
       (connection) => {
         this.dialing = null;
         return connection;

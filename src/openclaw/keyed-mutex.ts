@@ -44,6 +44,26 @@ interface KeyState {
   waiters: Waiter[];
 }
 
+/** One caller's turn on a key; over once its work settled. */
+interface Turn {
+  mutex: KeyedMutex;
+  key: string;
+  over: boolean;
+}
+
+/**
+ * The turns held along the current async call chain. Module-wide, so that anything started
+ * inside a turn but living past it (a socket dialled during a config write, whose callbacks
+ * inherit this context) can be started outside with {@link outsideTurns}; a turn that is over
+ * never counts anyway.
+ */
+const holding = new AsyncLocalStorage<readonly Turn[]>();
+
+/** Runs `start` outside every turn (for long-lived work started from inside one). */
+export function outsideTurns<T>(start: () => T): T {
+  return holding.exit(start);
+}
+
 /**
  * In-process mutual exclusion by key: work for one key runs one at a time, in arrival order;
  * different keys never wait for each other. Every wait is bounded: by the caller's `waitMs`,
@@ -54,17 +74,20 @@ interface KeyState {
 export class KeyedMutex {
   /** A key is present while its work runs; its waiters queue behind it. */
   private readonly held = new Map<string, KeyState>();
-  private readonly holding = new AsyncLocalStorage<ReadonlySet<string>>();
 
   constructor(readonly maxWaiters = Number.POSITIVE_INFINITY) {}
 
   async run<T>(key: string, work: () => Promise<T>, options: TurnOptions = {}): Promise<T> {
-    const mine = this.holding.getStore();
-    if (mine?.has(key)) throw new LockReentryError(key);
+    const mine = (holding.getStore() ?? []).filter((turn) => !turn.over);
+    if (mine.some((turn) => turn.mutex === this && turn.key === key)) {
+      throw new LockReentryError(key);
+    }
     await this.acquire(key, options.waitMs);
+    const turn: Turn = { mutex: this, key, over: false };
     try {
-      return await this.holding.run(new Set([...(mine ?? []), key]), work);
+      return await holding.run([...mine, turn], work);
     } finally {
+      turn.over = true;
       this.release(key);
     }
   }

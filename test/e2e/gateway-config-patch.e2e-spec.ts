@@ -11,6 +11,7 @@ import { isTransientGatewayError } from '../../src/openclaw/retry';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
 import { FakeGateway, NEVER, serveOpenClawState } from '../support/fake-gateway';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const RUNS = 8;
@@ -211,6 +212,38 @@ describe('config patches on one gateway', () => {
       expect([first.status, second.status]).toEqual(['fulfilled', 'fulfilled']);
       expect(state.staleRefusals).toBe(0);
       expect(state.config).toMatchObject({ one: 1, two: 2 });
+    });
+
+    it('an event subscriber may write the config while a write that dialled the socket runs', async () => {
+      const state = serveOpenClawState(fake);
+      // A spelling no other test used: this write dials a fresh socket inside its turn.
+      const record = {
+        url: `ws://localhost:${fake.port}`,
+        token: 'fake-token',
+        disableDevicePairing: true,
+      };
+      const gateways = t.app.get(OpenClawGatewayService);
+      const methods = gateways.methods(record);
+      let nested: Promise<unknown> | null = null;
+      let unsubscribe = (): void => undefined;
+      await methods.configPatch(async () => {
+        unsubscribe = gateways.subscribe(record, {
+          onEvent: (event) => {
+            if (event.event !== 'poke' || nested) return;
+            nested = methods.configPatch(() => ({ nested: true }), { timeoutMs: 5_000 });
+            nested.catch(() => undefined);
+          },
+        });
+        fake.broadcast('poke', {});
+        await waitUntil(() => nested !== null);
+        return { outer: true };
+      });
+      try {
+        await expect(nested).resolves.toMatchObject({ ok: true });
+        expect(state.config).toMatchObject({ outer: true, nested: true });
+      } finally {
+        unsubscribe();
+      }
     });
   });
 });
