@@ -714,6 +714,23 @@ describe('review findings: bounded waits, no echo, no endless redial', () => {
     expect(result.status).toBe('in_flight');
   });
 
+  it('with the default budget, resends an unanswered chat.send even when requests may take 30 s', async () => {
+    const gateway = await fake();
+    let sends = 0;
+    gateway.methods['chat.send'] = (params) => {
+      sends += 1;
+      if (sends === 1) return NEVER;
+      return { runId: params.idempotencyKey, status: 'in_flight' };
+    };
+    const methods = new GatewayMethods(clientFor(gateway, {}, { requestTimeoutMs: 30_000 }));
+    const outcome = await Promise.race([
+      methods.chatSend({ sessionKey: 'agent:a:main', message: 'default budget' }),
+      pause(12_000).then(() => 'still pending' as const),
+    ]);
+    expect(outcome).toMatchObject({ status: 'in_flight' });
+    expect(sends).toBe(2);
+  }, 20_000);
+
   it('idle-closes a client whose dial outlasted the idle timer (never pooled forever)', async () => {
     // A server that accepts TCP and never answers the WebSocket upgrade.
     const silent: Server = createServer(() => undefined);
