@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
 import {
   GatewayAuthError,
+  GatewayDialRefusedError,
   GatewayError,
   GatewayPairingRequiredError,
   GatewayProtocolError,
@@ -15,6 +16,7 @@ import {
 import { waitUntil } from '../../test/support/eventually';
 import { FakeGateway, FakeRpcError, NEVER } from '../../test/support/fake-gateway';
 import { DeviceIdentity, deviceAuthPayload } from './device-identity';
+import { DialPolicy } from './dial-policy';
 import {
   GatewayClient,
   type GatewayClientSettings,
@@ -723,10 +725,13 @@ describe('review findings: bounded waits, no echo, no endless redial', () => {
       return { runId: params.idempotencyKey, status: 'in_flight' };
     };
     const methods = new GatewayMethods(clientFor(gateway, {}, { requestTimeoutMs: 30_000 }));
+    let bound: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       methods.chatSend({ sessionKey: 'agent:a:main', message: 'default budget' }),
-      pause(12_000).then(() => 'still pending' as const),
-    ]);
+      new Promise<'still pending'>((resolve) => {
+        bound = setTimeout(() => resolve('still pending'), 12_000);
+      }),
+    ]).finally(() => clearTimeout(bound));
     expect(outcome).toMatchObject({ status: 'in_flight' });
     expect(sends).toBe(2);
   }, 20_000);
@@ -796,6 +801,21 @@ describe('review findings: bounded waits, no echo, no endless redial', () => {
     await expect(client.call('sessions.list', {})).resolves.toBeDefined();
     gateway.broadcast('chat', { state: 'final', runId: 'after-fix' });
     await waitUntil(() => events.some((event) => event.event === 'chat'));
+  });
+
+  it('stops redialling for subscribers when the dial policy refuses the gateway', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway, {}, { dialPolicy: new DialPolicy(['10.0.0.0/8']) });
+    const states: { state: GatewayConnectionState; error?: GatewayError }[] = [];
+    client.subscribe({
+      onEvent: () => undefined,
+      onState: (state, error) => states.push({ state, error }),
+    });
+    await waitUntil(() => client.state === 'failed', { what: () => `state ${client.state}` });
+    expect(states.at(-1)?.error).toBeInstanceOf(GatewayDialRefusedError);
+    await pause(600);
+    expect(client.dialCount).toBe(1);
+    expect(gateway.upgrades).toBe(0);
   });
 
   it('never repeats the close reason a peer sent, only its code', async () => {
