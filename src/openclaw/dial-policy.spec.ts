@@ -105,3 +105,25 @@ describe('DialPolicy', () => {
     });
   });
 });
+
+describe('always-refused additions (review)', () => {
+  it.each([
+    ['168.63.129.16', 'cloud metadata'], // Azure WireServer
+    ['::ffff:168.63.129.16', 'cloud metadata'],
+    ['fd20:ce::254', 'cloud metadata'], // GCP metadata over IPv6
+    ['64:ff9b:1::a9fe:a9fe', 'link-local'], // local-use NAT64, /96 embedding
+    ['64:ff9b:1:a9fe:a9:fe00::', 'link-local'], // /48 embedding (RFC 6052 §2.2)
+    ['64:ff9b:1:a9:fe:a9fe::', 'link-local'], // /56 embedding
+    ['64:ff9b:1:0:a9:fea9:fe00:0', 'link-local'], // /64 embedding
+    ['64:ff9b:1::a9fe:fea9', 'link-local'], // /96 embedding
+  ])('%s is always refused (%s)', (address, kind) => {
+    expect(refusedAddressKind(address)).toBe(kind);
+  });
+
+  it.each(['64:ff9b:1::a00:1', '168.63.129.17', 'fd20:ce::253'])(
+    '%s stays allowed by default',
+    (address) => {
+      expect(refusedAddressKind(address)).toBeNull();
+    },
+  );
+});

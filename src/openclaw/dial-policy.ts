@@ -5,8 +5,9 @@
  * that changes between check and connect (rebinding) cannot redirect it.
  *
  * - Always refused: link-local and cloud metadata endpoints (169.254.0.0/16, fe80::/10,
- *   fd00:ec2::254, 100.100.100.200, 192.0.0.192) and unspecified addresses (0.0.0.0/8, ::),
- *   also when written IPv4-mapped (::ffff:169.254.169.254) or NAT64 (64:ff9b::a9fe:a9fe).
+ *   fd00:ec2::254, fd20:ce::254, 100.100.100.200, 192.0.0.192, 168.63.129.16) and unspecified
+ *   addresses (0.0.0.0/8, ::), also when written IPv4-mapped (::ffff:169.254.169.254) or
+ *   NAT64 (64:ff9b::a9fe:a9fe; in the local-use 64:ff9b:1::/48 at every RFC 6052 position).
  * - `GATEWAY_ALLOWED_NETWORKS` (CIDRs, addresses and host names), when set, is the only thing
  *   allowed; otherwise everything else (loopback, private ranges, tailnets, public) is.
  */
@@ -18,7 +19,9 @@ export type RefusedAddressKind = 'link-local' | 'cloud metadata' | 'unspecified'
 const ALWAYS_REFUSED: { kind: RefusedAddressKind; cidr: string }[] = [
   { kind: 'cloud metadata', cidr: '100.100.100.200/32' }, // Alibaba Cloud
   { kind: 'cloud metadata', cidr: '192.0.0.192/32' }, // Oracle Cloud
+  { kind: 'cloud metadata', cidr: '168.63.129.16/32' }, // Azure WireServer
   { kind: 'cloud metadata', cidr: 'fd00:ec2::254/128' }, // AWS over IPv6
+  { kind: 'cloud metadata', cidr: 'fd20:ce::254/128' }, // GCP over IPv6
   { kind: 'link-local', cidr: '169.254.0.0/16' }, // AWS, GCP, Azure metadata live here
   { kind: 'link-local', cidr: 'fe80::/10' },
   { kind: 'unspecified', cidr: '0.0.0.0/8' },
@@ -40,15 +43,51 @@ export function effectiveAddress(address: string): { address: string; family: 4 
   const mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
   const nat64 =
     groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((group) => group === 0);
-  if (mapped || nat64) return { address: embedded, family: 4 };
+  // The local-use prefix at /96 (the other positions are checked by refusedAddressKind).
+  const localNat64 =
+    groups[0] === 0x64 &&
+    groups[1] === 0xff9b &&
+    groups[2] === 0x0001 &&
+    groups.slice(3, 6).every((group) => group === 0);
+  if (mapped || nat64 || localNat64) return { address: embedded, family: 4 };
   return { address: address.toLowerCase(), family: 6 };
+}
+
+function refusedKindOf(address: string, type: 'ipv4' | 'ipv6'): RefusedAddressKind | null {
+  return refusedLists.find(({ list }) => list.check(address, type))?.kind ?? null;
+}
+
+/**
+ * The IPv4 addresses a local-use NAT64 address (64:ff9b:1::/48, RFC 8215) may embed: the
+ * operator picks the prefix length (/48, /56, /64 or /96), which moves the IPv4 bytes (RFC 6052
+ * §2.2, skipping byte 8), and we cannot know which one the translator uses. Empty otherwise.
+ */
+export function localUseNat64Candidates(address: string): string[] {
+  if (isIP(address) !== 6) return [];
+  const groups = expandIpv6(address);
+  if (groups[0] !== 0x64 || groups[1] !== 0xff9b || groups[2] !== 0x0001) return [];
+  const bytes = groups.flatMap((group) => [group >> 8, group & 0xff]);
+  const positions = [
+    [6, 7, 9, 10], // /48
+    [7, 9, 10, 11], // /56
+    [9, 10, 11, 12], // /64
+    [12, 13, 14, 15], // /96
+  ];
+  return positions.map((at) => at.map((index) => bytes[index]).join('.'));
 }
 
 /** Why an address may never be dialled, or null. Pure. */
 export function refusedAddressKind(address: string): RefusedAddressKind | null {
   const effective = effectiveAddress(address);
-  const type = effective.family === 4 ? 'ipv4' : 'ipv6';
-  return refusedLists.find(({ list }) => list.check(effective.address, type))?.kind ?? null;
+  const kind = refusedKindOf(effective.address, effective.family === 4 ? 'ipv4' : 'ipv6');
+  if (kind) return kind;
+  // Zero bytes are the common filler of the other positions: only a link-local or metadata
+  // address found at one of them counts (an unspecified one is judged at /96 only).
+  for (const candidate of localUseNat64Candidates(address)) {
+    const embedded = refusedKindOf(candidate, 'ipv4');
+    if (embedded && embedded !== 'unspecified') return embedded;
+  }
+  return null;
 }
 
 export interface DialTarget {
@@ -61,12 +100,25 @@ export interface DialTarget {
 export type DialVerdict =
   { allowed: true; targets: DialTarget[] } | { allowed: false; reason: string };
 
+/** Every address a host name resolves to (A and AAAA, in resolver order). */
+export type HostLookup = (hostName: string) => Promise<string[]>;
+
+const systemLookup: HostLookup = async (hostName) =>
+  (await lookup(hostName, { all: true, verbatim: true })).map((answer) => answer.address);
+
+export interface DialPolicyOptions {
+  /** Name resolution (default: the system resolver); tests inject one that never leaves. */
+  lookup?: HostLookup;
+}
+
 export class DialPolicy {
   private readonly networks: BlockList | null;
   private readonly hostNames: readonly string[];
+  private readonly lookup: HostLookup;
 
   /** `allowed`: GATEWAY_ALLOWED_NETWORKS entries; empty means "anything not always refused". */
-  constructor(allowed: readonly string[] = []) {
+  constructor(allowed: readonly string[] = [], options: DialPolicyOptions = {}) {
+    this.lookup = options.lookup ?? systemLookup;
     const { cidrs, hostNames, problems } = parseAllowedNetworks(allowed);
     if (problems.length > 0) throw new Error(problems.join('; '));
     this.networks = cidrs.length > 0 || hostNames.length > 0 ? blockListOf(cidrs) : null;
@@ -112,11 +164,7 @@ export class DialPolicy {
   async resolve(hostName: string): Promise<DialVerdict> {
     const bare = hostName.replace(/^\[(.*)\]$/, '$1');
     if (isIP(bare)) return this.judge(bare, [bare]);
-    const answers = await lookup(bare, { all: true, verbatim: true });
-    return this.judge(
-      bare,
-      answers.map((answer) => answer.address),
-    );
+    return this.judge(bare, await this.lookup(bare));
   }
 }
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
 import {
   GatewayAuthError,
+  GatewayDialRefusedError,
   GatewayError,
   GatewayPairingRequiredError,
   GatewayProtocolError,
@@ -15,6 +16,7 @@ import {
 import { waitUntil } from '../../test/support/eventually';
 import { FakeGateway, FakeRpcError, NEVER } from '../../test/support/fake-gateway';
 import { DeviceIdentity, deviceAuthPayload } from './device-identity';
+import { DialPolicy } from './dial-policy';
 import {
   GatewayClient,
   type GatewayClientSettings,
@@ -679,5 +681,159 @@ describe('GatewayMethods on the wire', () => {
 
     await methods.chatSend({ sessionKey: 'agent:a:main', message: 'x', idempotencyKey: 'mine' });
     expect(gateway.requests.at(-1)?.params.idempotencyKey).toBe('mine');
+  });
+});
+
+describe('review findings: bounded waits, no echo, no endless redial', () => {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('retries a chat.send that timed out, with the same key, before its budget is spent', async () => {
+    const gateway = await fake();
+    let sends = 0;
+    gateway.methods['chat.send'] = (params) => {
+      sends += 1;
+      // The first send is never answered (applied or not, the key de-duplicates it).
+      if (sends === 1) return NEVER;
+      return { runId: params.idempotencyKey, status: 'in_flight' };
+    };
+    // The request timeout (2 s) is longer than the dispatch budget, as 30 s vs 15 s by default.
+    const methods = new GatewayMethods(clientFor(gateway, {}, { requestTimeoutMs: 2_000 }));
+    const result = await methods.chatSend(
+      { sessionKey: 'agent:a:main', message: 'once' },
+      {
+        retry: {
+          timeoutMs: 1_500,
+          baseDelayMs: 50,
+          maxDelayMs: 100,
+          jitter: 0,
+          context: 'chat send',
+        },
+      },
+    );
+    const sent = gateway.requests.filter((request) => request.method === 'chat.send');
+    expect(sent).toHaveLength(2);
+    expect(sent[1].params.idempotencyKey).toBe(sent[0].params.idempotencyKey);
+    expect(result.status).toBe('in_flight');
+  });
+
+  it('with the default budget, resends an unanswered chat.send even when requests may take 30 s', async () => {
+    const gateway = await fake();
+    let sends = 0;
+    gateway.methods['chat.send'] = (params) => {
+      sends += 1;
+      if (sends === 1) return NEVER;
+      return { runId: params.idempotencyKey, status: 'in_flight' };
+    };
+    const methods = new GatewayMethods(clientFor(gateway, {}, { requestTimeoutMs: 30_000 }));
+    let bound: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      methods.chatSend({ sessionKey: 'agent:a:main', message: 'default budget' }),
+      new Promise<'still pending'>((resolve) => {
+        bound = setTimeout(() => resolve('still pending'), 12_000);
+      }),
+    ]).finally(() => clearTimeout(bound));
+    expect(outcome).toMatchObject({ status: 'in_flight' });
+    expect(sends).toBe(2);
+  }, 20_000);
+
+  it('idle-closes a client whose dial outlasted the idle timer (never pooled forever)', async () => {
+    // A server that accepts TCP and never answers the WebSocket upgrade.
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const idled: GatewayClient[] = [];
+      const client = clientFor(
+        { url: `ws://127.0.0.1:${port}` },
+        {},
+        { idleCloseMs: 200, connectTimeoutMs: 800 },
+        (idle) => idled.push(idle),
+      );
+      const error = await failureOf(client.call('sessions.list', {}, { timeoutMs: 100 }));
+      expect(error).toBeInstanceOf(GatewayTimeoutError);
+      await waitUntil(() => client.state === 'closed', {
+        timeoutMs: 4_000,
+        what: () => `client stayed ${client.state}`,
+      });
+      expect(idled).toEqual([client]);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('bounds a cold device-key load by the dial deadline', async () => {
+    const gateway = await fake();
+    const client = new GatewayClient(
+      { url: gateway.url, token: TOKEN, disableDevicePairing: false, allowInsecureTls: false },
+      { ...SETTINGS, connectTimeoutMs: 300, idleCloseMs: 100 },
+      () => new Promise<DeviceIdentity>(() => undefined),
+    );
+    clients.push(client);
+    const error = await failureOf(client.connect(3_000));
+    expect(error).toBeInstanceOf(GatewayTimeoutError);
+    expect(error.message).toContain('device identity');
+    await waitUntil(() => client.state === 'closed', {
+      timeoutMs: 2_000,
+      what: () => `client stayed ${client.state}`,
+    });
+  });
+
+  it('stops redialling for subscribers on a failure waiting cannot heal; a call restarts it', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway, { token: 'wrong-token' });
+    const states: { state: GatewayConnectionState; error?: GatewayError }[] = [];
+    const events: EventFrame[] = [];
+    client.subscribe({
+      onEvent: (event) => events.push(event),
+      onState: (state, error) => states.push({ state, error }),
+    });
+    await waitUntil(() => states.some(({ state }) => state === 'failed'), {
+      what: () => `states: ${states.map(({ state }) => state).join(', ')}`,
+    });
+    expect(states.find(({ state }) => state === 'failed')?.error).toBeInstanceOf(GatewayAuthError);
+    // Backoff is 20..200 ms here: a client still redialling would have dialled again by now.
+    await pause(600);
+    expect(gateway.connects).toHaveLength(1);
+    expect(client.state).toBe('failed');
+
+    gateway.handshake = () => ({ accept: true });
+    await expect(client.call('sessions.list', {})).resolves.toBeDefined();
+    gateway.broadcast('chat', { state: 'final', runId: 'after-fix' });
+    await waitUntil(() => events.some((event) => event.event === 'chat'));
+  });
+
+  it('stops redialling for subscribers when the dial policy refuses the gateway', async () => {
+    const gateway = await fake();
+    const client = clientFor(gateway, {}, { dialPolicy: new DialPolicy(['10.0.0.0/8']) });
+    const states: { state: GatewayConnectionState; error?: GatewayError }[] = [];
+    client.subscribe({
+      onEvent: () => undefined,
+      onState: (state, error) => states.push({ state, error }),
+    });
+    await waitUntil(() => client.state === 'failed', { what: () => `state ${client.state}` });
+    expect(states.at(-1)?.error).toBeInstanceOf(GatewayDialRefusedError);
+    await pause(600);
+    expect(client.dialCount).toBe(1);
+    expect(gateway.upgrades).toBe(0);
+  });
+
+  it('never repeats the close reason a peer sent, only its code', async () => {
+    const gateway = await fake();
+    gateway.methods['sessions.list'] = () => ({ close: 4001, reason: 'internal-secret-xyz' });
+    const client = clientFor(gateway);
+    const error = await failureOf(client.call('sessions.list', {}));
+    expect(error.message).toContain('received 4001');
+    expect(error.message).not.toContain('internal-secret-xyz');
+  });
+
+  it('clamps an absurd tickIntervalMs, so the liveness timer cannot overflow and fire at once', async () => {
+    const gateway = await fake({ tickIntervalMs: 2 ** 31, ticks: false });
+    const client = clientFor(gateway);
+    await client.connect();
+    await pause(300);
+    expect(client.state).toBe('open');
+    await client.call('sessions.list', {});
+    expect(gateway.upgrades).toBe(1);
   });
 });

@@ -13,9 +13,15 @@ import {
 import type { DeviceIdentity } from './device-identity';
 import type { DialPolicy } from './dial-policy';
 import { GatewayConnection } from './gateway-connection';
+import { outsideTurns } from './keyed-mutex';
 import { displayUrl, type EventFrame, type GatewayServerInfo } from './protocol';
 import { retryAfterOf } from './wire-errors';
-import { GatewayBackoff, type RetryProfile, type RetryRunOptions } from './retry';
+import {
+  GatewayBackoff,
+  isTransientGatewayError,
+  type RetryProfile,
+  type RetryRunOptions,
+} from './retry';
 
 export interface GatewayTarget {
   url: string;
@@ -41,7 +47,12 @@ export interface GatewayClientSettings {
   dialPolicy?: DialPolicy;
 }
 
-export type GatewayConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+/**
+ * `failed`: the last dial failed in a way waiting cannot heal (auth, pairing, dial policy,
+ * protocol); no background redial until a call or a new subscriber asks again.
+ */
+export type GatewayConnectionState =
+  'idle' | 'connecting' | 'open' | 'reconnecting' | 'failed' | 'closed';
 
 export interface GatewayEventSubscriber {
   onEvent(event: EventFrame): void;
@@ -113,6 +124,8 @@ export class GatewayClient {
   private idleTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectAttempt = 0;
+  /** Why background redials stopped (a failure waiting cannot heal), until asked again. */
+  private halted: GatewayError | null = null;
   private closed = false;
   /** Dials made, for observability and tests. */
   dialCount = 0;
@@ -130,6 +143,7 @@ export class GatewayClient {
     if (this.connection?.isOpen) return 'open';
     if (this.reconnectTimer) return 'reconnecting';
     if (this.dialing) return 'connecting';
+    if (this.halted) return 'failed';
     return 'idle';
   }
 
@@ -182,7 +196,11 @@ export class GatewayClient {
   subscribe(subscriber: GatewayEventSubscriber): () => void {
     this.subscribers.add(subscriber);
     this.cancelIdleClose();
-    if (!this.connection?.isOpen && !this.dialing && !this.closed) this.scheduleReconnect(0);
+    if (!this.connection?.isOpen && !this.dialing && !this.closed) {
+      // A new subscriber asks again, also after a failure that stopped the redials.
+      this.halted = null;
+      this.scheduleReconnect(0);
+    }
     return () => {
       this.subscribers.delete(subscriber);
       if (this.subscribers.size === 0) this.cancelReconnect();
@@ -204,7 +222,9 @@ export class GatewayClient {
 
   private async connected(deadline: number, purpose: string): Promise<GatewayConnection> {
     if (this.connection?.isOpen) return this.connection;
-    this.dialing ??= this.dial().then(
+    // The socket outlives the caller: its callbacks must not inherit the caller's turns (a
+    // subscriber reacting to an event would look like it re-entered a config write).
+    this.dialing ??= outsideTurns(() => this.dial()).then(
       (connection) => {
         this.dialing = null;
         return connection;
@@ -243,7 +263,19 @@ export class GatewayClient {
    */
   private async dial(): Promise<GatewayConnection> {
     const deadline = Date.now() + this.settings.connectTimeoutMs;
-    const device = this.target.disableDevicePairing ? null : await this.device();
+    // A cold start loads (or creates) the device key from the database: part of the dial,
+    // bounded by its deadline like the rest of it.
+    const device = this.target.disableDevicePairing
+      ? null
+      : await withinDeadline(
+          this.device(),
+          this.settings.connectTimeoutMs,
+          () =>
+            new GatewayTimeoutError(
+              `loading the device identity for gateway ${displayUrl(this.target.url)} timed out ` +
+                `after ${this.settings.connectTimeoutMs} ms`,
+            ),
+        );
     const backoff = new GatewayBackoff(
       retryAfterProfile(this.settings.connectTimeoutMs, 'gateway connect'),
     );
@@ -271,6 +303,7 @@ export class GatewayClient {
       }
       this.connection = connection;
       this.reconnectAttempt = 0;
+      this.halted = null;
       this.logger.debug(
         `connected to ${displayUrl(this.target.url)} (protocol ${connection.server.protocol}, ` +
           `gateway ${connection.server.version ?? 'unknown'})`,
@@ -292,13 +325,28 @@ export class GatewayClient {
   }
 
   /**
-   * Every failed dial, whoever started it: subscribers hear about it and get a background
-   * redial with backoff (one that joined while this dial was in flight included).
+   * Every failed dial, whoever started it. Without subscribers the client may now idle out
+   * (a dial can outlast the idle timer). Subscribers hear about it (one that joined while
+   * this dial was in flight included) and get a background redial with backoff, unless
+   * waiting cannot heal the failure (auth, pairing, dial policy, protocol): then the state is
+   * `failed` and redials stop until a call or a new subscriber asks again.
    */
   private onDialFailed(error: unknown): void {
-    if (this.closed || this.subscribers.size === 0) return;
+    if (this.closed) return;
+    if (this.subscribers.size === 0) {
+      this.scheduleIdleClose();
+      return;
+    }
     const failure =
       error instanceof GatewayError ? error : new GatewayUnavailableError(String(error));
+    if (!isTransientGatewayError(failure)) {
+      this.halted = failure;
+      this.logger.warn(
+        `stopped reconnecting to ${displayUrl(this.target.url)}: ${failure.message}`,
+      );
+      this.notify('failed', failure);
+      return;
+    }
     this.notify('reconnecting', failure);
     this.scheduleReconnect(this.nextBackoff());
   }
@@ -307,7 +355,9 @@ export class GatewayClient {
     if (this.reconnectTimer || this.closed) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.closed || this.subscribers.size === 0 || this.connection?.isOpen) return;
+      if (this.closed || this.subscribers.size === 0 || this.connection?.isOpen || this.halted) {
+        return;
+      }
       // A failed dial reschedules itself (onDialFailed); a wait that merely ran out leaves
       // the dial running, which ends in onDialFailed or an open connection.
       this.connected(Date.now() + this.settings.connectTimeoutMs, 'reconnect').catch(
@@ -339,8 +389,14 @@ export class GatewayClient {
     this.cancelIdleClose();
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      if (this.closed || this.isBusy || this.dialing) return;
+      if (this.closed || this.isBusy) return;
       try {
+        // A dial still running (longer than the idle time) ends in onDialFailed or an open
+        // socket; look again after it, so the client is never left pooled with no timer.
+        if (this.dialing) {
+          this.scheduleIdleClose();
+          return;
+        }
         this.close('gateway connection closed (idle)');
         this.onIdleClose(this);
       } catch (error) {
@@ -375,6 +431,20 @@ export class GatewayClient {
       }
     }
   }
+}
+
+/** `work`, or the error of `onTimeout` once `timeoutMs` has passed (the work is left to run). */
+function withinDeadline<T>(
+  work: Promise<T>,
+  timeoutMs: number,
+  onTimeout: () => GatewayError,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function remaining(deadline: number): number {

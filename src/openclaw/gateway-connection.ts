@@ -78,6 +78,15 @@ const CLOSE_REASONS: Record<number, string> = {
   1013: 'try again later',
 };
 
+/** The tick interval a gateway may announce is trusted within these bounds. */
+export const MIN_TICK_INTERVAL_MS = 10;
+export const MAX_TICK_INTERVAL_MS = 10 * 60_000;
+
+export function clampTickInterval(tickIntervalMs: number): number {
+  if (!Number.isFinite(tickIntervalMs)) return MAX_TICK_INTERVAL_MS;
+  return Math.min(MAX_TICK_INTERVAL_MS, Math.max(MIN_TICK_INTERVAL_MS, tickIntervalMs));
+}
+
 export class GatewayConnection {
   private readonly pending = new Map<string, Pending>();
   private closedWith: GatewayError | null = null;
@@ -159,8 +168,8 @@ export class GatewayConnection {
         );
         res.destroy();
       });
-      socket.on('close', (code: number, reason: Buffer) => {
-        fail(lastError ?? closeError(code, reason.toString(), 'during the handshake'));
+      socket.on('close', (code: number) => {
+        fail(lastError ?? closeError(code, 'during the handshake'));
       });
 
       socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
@@ -251,7 +260,7 @@ export class GatewayConnection {
       });
       const frame = JSON.stringify({ type: 'req', id, method, params });
       this.socket.send(frame, (error) => {
-        if (error) this.settle(id, closeError(1006, error.message, `while sending ${method}`));
+        if (error) this.settle(id, closeError(1006, `while sending ${method}`));
       });
     });
   }
@@ -284,13 +293,12 @@ export class GatewayConnection {
         this.shutdown(socketError(this.options, error)),
       );
     });
-    socket.on('close', (code: number, reason: Buffer) => {
-      this.guarded('gateway close handling failed', () =>
-        this.shutdown(closeError(code, reason.toString(), '')),
-      );
+    socket.on('close', (code: number) => {
+      this.guarded('gateway close handling failed', () => this.shutdown(closeError(code, '')));
     });
-    // The gateway ticks every tickIntervalMs; two silent intervals mean it is gone.
-    const silence = this.server.tickIntervalMs * 2;
+    // The gateway ticks every tickIntervalMs; two silent intervals mean it is gone. Clamped:
+    // a timer past 2^31-1 ms fires after 1 ms (constant reconnects), one near 0 at once.
+    const silence = clampTickInterval(this.server.tickIntervalMs) * 2;
     this.livenessTimer = setTimeout(() => {
       this.guarded('gateway liveness check failed', () =>
         this.fail(
@@ -439,13 +447,16 @@ function unknownError(): { code: string; message: string } {
   return { code: 'UNKNOWN', message: 'Gateway error' };
 }
 
-function closeError(code: number, reason: string, when: string): GatewayUnavailableError {
+/**
+ * The close code and our own name for it, never the peer's close reason: whatever closed the
+ * socket may not be a gateway, and its words are not ours to repeat (a close after a failed
+ * `connect` keeps the gateway's error frame instead).
+ */
+function closeError(code: number, when: string): GatewayUnavailableError {
   const name = CLOSE_REASONS[code];
-  const parts = [`gateway connection closed${when ? ` ${when}` : ''} (received ${code}`];
-  if (name) parts.push(` ${name}`);
-  if (reason) parts.push(`: ${reason}`);
-  parts.push(')');
-  return new GatewayUnavailableError(parts.join(''));
+  return new GatewayUnavailableError(
+    `gateway connection closed${when ? ` ${when}` : ''} (received ${code}${name ? ` ${name}` : ''})`,
+  );
 }
 
 const TLS_CODES = new Set([

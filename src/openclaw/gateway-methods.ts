@@ -16,9 +16,11 @@ export interface GatewayTransport {
   readonly server: GatewayServerInfo | null;
   /**
    * Runs `work` while no other caller in this process runs exclusive work of the same name on
-   * the same gateway (config get+patch). Without it, work runs as is.
+   * the same gateway (config get+patch). The wait for the turn is bounded by `timeoutMs`
+   * (default: the request timeout) and by a queue limit, both failing retryably; asking again
+   * from inside `work` fails at once. Without it, work runs as is.
    */
-  exclusive?<T>(name: string, work: () => Promise<T>): Promise<T>;
+  exclusive?<T>(name: string, work: () => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
 }
 
 // ---- sessions ---------------------------------------------------------------------------
@@ -213,6 +215,12 @@ export type ConfigPatchBuilder = (
   snapshot: ConfigSnapshot,
 ) => Record<string, unknown> | null | Promise<Record<string, unknown> | null>;
 
+/**
+ * Config writers of this process waiting for their turn on one gateway, at most; one more is
+ * refused at once as busy (retryable) rather than queued behind work it would time out on.
+ */
+export const CONFIG_WRITE_QUEUE_LIMIT = 32;
+
 /** A create is applied through a config hot-reload: "not found" is polled for a while. */
 const AFTER_CREATE_POLL: RetryProfile = {
   timeoutMs: 5_000,
@@ -234,7 +242,11 @@ const CONFIG_CONFLICT_RETRY: RetryProfile = {
   context: 'config patch',
 };
 
-/** A chat.send whose answer was lost is resent (same key) within this budget. */
+/**
+ * A chat.send whose answer was lost is resent (same key) within this budget. Each attempt
+ * waits at most a third of it (see {@link chatSendAttemptMs}), so a send that is never answered
+ * is resent before the budget is spent, whatever the client's request timeout.
+ */
 const CHAT_SEND_RETRY: RetryProfile = {
   timeoutMs: 15_000,
   baseDelayMs: 250,
@@ -242,6 +254,11 @@ const CHAT_SEND_RETRY: RetryProfile = {
   jitter: 0.2,
   context: 'chat send',
 };
+
+/** Admission is quick; one attempt may wait a third of the budget, never less than 1 s. */
+function chatSendAttemptMs(budgetMs: number): number {
+  return Math.max(1_000, Math.floor(budgetMs / 3));
+}
 
 /** Removes `undefined` values so optional keys are absent, not `null`. */
 function closed<T extends object>(params: T): Partial<T> {
@@ -268,8 +285,10 @@ export class GatewayMethods {
    * `config.patch` (read + patch) and the agent methods, which the gateway applies by
    * rewriting its config too (they would make a concurrent patch's base hash stale).
    */
-  private configWrite<T>(work: () => Promise<T>): Promise<T> {
-    return this.transport.exclusive ? this.transport.exclusive('config', work) : work();
+  private configWrite<T>(work: () => Promise<T>, options: CallOptions = {}): Promise<T> {
+    return this.transport.exclusive
+      ? this.transport.exclusive('config', work, { timeoutMs: options.timeoutMs })
+      : work();
   }
 
   /** What the gateway said about itself at the last handshake (null before the first). */
@@ -311,6 +330,8 @@ export class GatewayMethods {
    * Queues a message. Resolves on admission, not on a reply. One idempotency key per call
    * (the caller's, else a fresh one), reused by every retry: a send whose answer was lost
    * (timeout, dropped socket) is resent and the gateway de-duplicates it (`in_flight`).
+   * One attempt waits at most a third of the retry budget (less if `timeoutMs` says so), so
+   * a timed-out attempt leaves room for the resend.
    */
   async chatSend(params: ChatSendParams, options: CallOptions & { retry?: RetryProfile } = {}) {
     const body = {
@@ -320,8 +341,19 @@ export class GatewayMethods {
       idempotencyKey: params.idempotencyKey || randomUUID(),
     };
     const { retry = CHAT_SEND_RETRY, ...callOptions } = options;
+    const attemptMs = Math.min(
+      callOptions.timeoutMs ?? Number.POSITIVE_INFINITY,
+      chatSendAttemptMs(retry.timeoutMs),
+    );
+    const deadline = Date.now() + retry.timeoutMs;
     const payload = await new GatewayBackoff(retry).run(
-      () => this.transport.call('chat.send', body, callOptions),
+      (attempt) =>
+        this.transport.call('chat.send', body, {
+          ...callOptions,
+          // The first attempt gets its full time; a resend only what is left of the budget.
+          timeoutMs:
+            attempt === 1 ? attemptMs : Math.max(1, Math.min(attemptMs, deadline - Date.now())),
+        }),
       { exhausted: 'last' },
     );
     return expectObject<ChatSendResult>('chat.send', payload);
@@ -361,12 +393,14 @@ export class GatewayMethods {
 
   async agentsCreate(params: AgentsCreateParams, options?: CallOptions) {
     const { name, workspace, model, emoji, avatar } = params;
-    const payload = await this.configWrite(() =>
-      this.transport.call(
-        'agents.create',
-        closed({ name, workspace, model, emoji, avatar }),
-        options,
-      ),
+    const payload = await this.configWrite(
+      () =>
+        this.transport.call(
+          'agents.create',
+          closed({ name, workspace, model, emoji, avatar }),
+          options,
+        ),
+      options,
     );
     return expectObject<AgentsCreateResult>('agents.create', payload, 'agentId');
   }
@@ -382,7 +416,7 @@ export class GatewayMethods {
     const { agentId, name, workspace, model, emoji, avatar } = params;
     const body = closed({ agentId, name, workspace, model, emoji, avatar });
     const payload = await new GatewayBackoff(AFTER_CREATE_POLL).run(
-      () => this.configWrite(() => this.transport.call('agents.update', body, options)),
+      () => this.configWrite(() => this.transport.call('agents.update', body, options), options),
       {
         retryIf: isAgentNotFoundError,
         maxAttempts: options.afterCreate ? undefined : 1,
@@ -393,12 +427,14 @@ export class GatewayMethods {
   }
 
   async agentsDelete(params: AgentsDeleteParams, options?: CallOptions) {
-    const payload = await this.configWrite(() =>
-      this.transport.call(
-        'agents.delete',
-        closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
-        options,
-      ),
+    const payload = await this.configWrite(
+      () =>
+        this.transport.call(
+          'agents.delete',
+          closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
+          options,
+        ),
+      options,
     );
     return expectObject<{ ok: boolean; agentId: string; [extra: string]: unknown }>(
       'agents.delete',
@@ -433,9 +469,11 @@ export class GatewayMethods {
 
   /**
    * Reads the config, builds a merge patch from it and applies it against that read's hash.
-   * Callers in this process take turns per gateway (the transport's `exclusive`), and a stale
-   * hash (another instance, or a human, wrote in between) means read, build and patch again
-   * until `conflictTimeoutMs` is spent.
+   * Callers in this process take turns per gateway (the transport's `exclusive`; the wait for
+   * the turn is bounded by `timeoutMs`), and a stale hash (another instance, or a human, wrote
+   * in between) means read, build and patch again, within the turn, until `conflictTimeoutMs`
+   * is spent, counted from the start of the turn. The builder must not write the gateway's
+   * config itself (that fails at once: the turn is held).
    */
   async configPatch(
     build: ConfigPatchBuilder,
@@ -446,12 +484,13 @@ export class GatewayMethods {
       conflictTimeoutMs === undefined
         ? CONFIG_CONFLICT_RETRY
         : { ...CONFIG_CONFLICT_RETRY, timeoutMs: conflictTimeoutMs };
-    return new GatewayBackoff(profile).run(
-      () => this.configWrite(() => this.configPatchOnce(build, callOptions)),
-      {
-        retryIf: (error) => error instanceof GatewayRpcError && isStaleConfigHashError(error),
-        exhausted: 'last',
-      },
+    return this.configWrite(
+      () =>
+        new GatewayBackoff(profile).run(() => this.configPatchOnce(build, callOptions), {
+          retryIf: (error) => error instanceof GatewayRpcError && isStaleConfigHashError(error),
+          exhausted: 'last',
+        }),
+      callOptions,
     );
   }
 

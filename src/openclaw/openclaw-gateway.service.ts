@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { GatewayTimeoutError, GatewayUnavailableError } from '../common/errors/gateway-errors';
 import { APP_CONFIG } from '../config/app-config';
 import type { AppConfig } from '../config/app-config';
 import { DeviceIdentityStore } from './device-identity.store';
@@ -10,8 +11,14 @@ import {
   type GatewayEventSubscriber,
   type GatewayTarget,
 } from './gateway-client';
-import { GatewayMethods } from './gateway-methods';
-import { KeyedMutex } from './keyed-mutex';
+import { CONFIG_WRITE_QUEUE_LIMIT, GatewayMethods } from './gateway-methods';
+import {
+  KeyedMutex,
+  LockQueueFullError,
+  LockReentryError,
+  LockWaitTimeoutError,
+} from './keyed-mutex';
+import { displayUrl } from './protocol';
 
 /** The gateway columns a connection is made from. */
 export interface GatewayRecord {
@@ -49,6 +56,20 @@ function withoutUrlToken(url: string): { url: string; urlToken: string | null } 
   return { url: parsed.toString(), urlToken };
 }
 
+/**
+ * The gateway a URL names, for turns on its config: scheme, host (lower case, default port
+ * dropped) and path as the URL parser normalises them, without query or fragment, so
+ * `ws://GW:18789` and `ws://gw:18789/` are one gateway.
+ */
+export function gatewayIdentity(url: string): string {
+  try {
+    const parsed = new URL(url.trim());
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname || '/'}`;
+  } catch {
+    return url.trim();
+  }
+}
+
 /** Pool key: one client per url + credentials + connection flags. The token is hashed. */
 export function targetKey(target: GatewayTarget): string {
   return createHash('sha256')
@@ -72,7 +93,7 @@ export function targetKey(target: GatewayTarget): string {
 export class OpenClawGatewayService implements OnApplicationShutdown {
   private readonly clients = new Map<string, GatewayClient>();
   /** Config writers per gateway take turns (GatewayMethods.configPatch, agents.create…). */
-  private readonly configWriters = new KeyedMutex();
+  private readonly configWriters = new KeyedMutex(CONFIG_WRITE_QUEUE_LIMIT);
   private readonly settings: GatewayClientSettings;
   private shuttingDown = false;
 
@@ -99,15 +120,23 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
     const target = gatewayTarget(gateway);
     const key = targetKey(target);
     const clients = this.clients;
-    // One gateway, whatever token or flags a record carries: its config is one file.
-    const gatewayKey = target.url;
+    // One gateway, whatever token, flags or URL spelling a record carries: one config file.
+    const gatewayKey = gatewayIdentity(target.url);
     const configWriters = this.configWriters;
+    const requestTimeoutMs = this.settings.requestTimeoutMs;
     return new GatewayMethods({
       call: (method, params, options) => this.pooled(target, key).call(method, params, options),
       get server() {
         return clients.get(key)?.server ?? null;
       },
-      exclusive: (name, work) => configWriters.run(`${name} ${gatewayKey}`, work),
+      exclusive: (name, work, options) =>
+        configWriters
+          .run(`${name} ${gatewayKey}`, work, {
+            waitMs: options?.timeoutMs ?? requestTimeoutMs,
+          })
+          .catch((error: unknown) => {
+            throw turnError(error, name, target.url);
+          }),
     });
   }
 
@@ -148,6 +177,32 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
     for (const client of this.clients.values()) client.close('application shutting down');
     this.clients.clear();
   }
+}
+
+/**
+ * A turn that could not be had, as a gateway error naming the gateway: busy is retryable (the
+ * queue drains); asking again from inside the turn is a bug in the caller.
+ */
+function turnError(error: unknown, name: string, url: string): unknown {
+  const gateway = displayUrl(url);
+  if (error instanceof LockWaitTimeoutError) {
+    return new GatewayTimeoutError(
+      `gateway ${gateway} is busy: no turn for a ${name} write within ${error.waitedMs} ms`,
+      { retryable: true },
+    );
+  }
+  if (error instanceof LockQueueFullError) {
+    return new GatewayUnavailableError(
+      `gateway ${gateway} is busy: ${error.limit} ${name} writes already waiting in this process`,
+      { retryable: true },
+    );
+  }
+  if (error instanceof LockReentryError) {
+    return new Error(
+      `${name} write on gateway ${gateway} re-entered by the ${name} write holding the turn`,
+    );
+  }
+  return error;
 }
 
 /** Sent as `client.version` in `connect`. */

@@ -24,7 +24,7 @@ import {
   type RetryClock,
 } from './retry';
 import { SESSION_LABEL_MAX_LENGTH, uniqueSessionLabel } from './session-label';
-import { gatewayTarget, targetKey } from './openclaw-gateway.service';
+import { gatewayIdentity, gatewayTarget, targetKey } from './openclaw-gateway.service';
 
 /** A clock whose sleeps advance time instantly, recording each sleep. */
 function fakeClock(random = 0.5): RetryClock & { sleeps: number[]; time: number } {
@@ -467,5 +467,18 @@ describe('gateway targets', () => {
     expect(targetKey(gatewayTarget({ ...base, token: 'other' }))).not.toBe(key);
     expect(targetKey(gatewayTarget({ ...base, allowInsecureTls: true }))).not.toBe(key);
     expect(targetKey(gatewayTarget({ ...base }))).toBe(key);
+  });
+});
+
+describe('gatewayIdentity (the key of config turns)', () => {
+  it('is one key for every spelling of one gateway URL', () => {
+    const key = gatewayIdentity('ws://gw:18789/');
+    for (const spelling of ['ws://GW:18789', ' WS://gw:18789/ ', 'ws://gw:18789/?token=x#f']) {
+      expect(gatewayIdentity(spelling)).toBe(key);
+    }
+    expect(gatewayIdentity('ws://gw:80')).toBe(gatewayIdentity('ws://gw/'));
+    expect(gatewayIdentity('wss://gw:18789/')).not.toBe(key);
+    expect(gatewayIdentity('ws://gw:18790/')).not.toBe(key);
+    expect(gatewayIdentity('ws://gw:18789/other')).not.toBe(key);
   });
 });

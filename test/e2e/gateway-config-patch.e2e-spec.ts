@@ -4,13 +4,36 @@
  * load": patches take turns per gateway in this process and a stale hash is re-read and
  * re-applied. The in-process gateway enforces baseHash as the real one does.
  */
+import { GatewayError, GatewayTimeoutError } from '../../src/common/errors/gateway-errors';
+import { CONFIG_WRITE_QUEUE_LIMIT } from '../../src/openclaw/gateway-methods';
 import { OpenClawGatewayService } from '../../src/openclaw/openclaw-gateway.service';
+import { isTransientGatewayError } from '../../src/openclaw/retry';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
-import { FakeGateway, serveOpenClawState } from '../support/fake-gateway';
+import { FakeGateway, NEVER, serveOpenClawState } from '../support/fake-gateway';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const RUNS = 8;
+
+/** The outcome of `promise`, or 'still pending' if it has not settled within `boundMs`. */
+async function settledWithin<T>(promise: Promise<T>, boundMs: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'still pending'>((resolve) => {
+    timer = setTimeout(() => resolve('still pending'), boundMs);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+      bound,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 describe('config patches on one gateway', () => {
   let t: TestApp;
@@ -77,5 +100,150 @@ describe('config patches on one gateway', () => {
         expect.objectContaining({ every: expect.any(String) }),
       );
     }
+  });
+
+  describe('turns are bounded', () => {
+    jest.setTimeout(20_000);
+
+    const methodsFor = (url = fake.url) =>
+      t.app
+        .get(OpenClawGatewayService)
+        .methods({ url, token: 'fake-token', disableDevicePairing: true });
+
+    it('5 writers on a gateway that never answers each settle within about their own timeout', async () => {
+      serveOpenClawState(fake);
+      fake.methods['config.get'] = () => NEVER;
+      const methods = methodsFor();
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          settledWithin(
+            methods.configPatch(() => ({ x: 1 }), { timeoutMs: 1_000 }),
+            2_500,
+          ),
+        ),
+      );
+      for (const outcome of outcomes) {
+        expect(outcome).not.toBe('still pending');
+        if (outcome === 'still pending' || outcome.ok) throw new Error('expected a failure');
+        expect(outcome.error).toBeInstanceOf(GatewayTimeoutError);
+        expect(isTransientGatewayError(outcome.error)).toBe(true);
+      }
+      // The ones that waited say whose turn they waited for.
+      const waited = outcomes.slice(1).map((o) => (o as { error: Error }).error.message);
+      for (const message of waited) expect(message).toContain(`${fake.url}/`);
+    });
+
+    it(`a writer beyond ${CONFIG_WRITE_QUEUE_LIMIT} waiting ones fails at once, retryable`, async () => {
+      serveOpenClawState(fake);
+      fake.methods['config.get'] = () => NEVER;
+      const methods = methodsFor();
+      const order: number[] = [];
+      const calls = Array.from({ length: CONFIG_WRITE_QUEUE_LIMIT + 2 }, (_, index) =>
+        methods
+          .configPatch(() => ({ x: 1 }), { timeoutMs: 1_000 })
+          .then(
+            () => null,
+            (error: unknown) => {
+              order.push(index);
+              return error;
+            },
+          ),
+      );
+      const errors = await Promise.all(calls);
+      const overflow = errors.at(-1) as GatewayError;
+      expect(overflow.message).toContain(
+        `busy: ${CONFIG_WRITE_QUEUE_LIMIT} config writes already waiting`,
+      );
+      expect(overflow.message).toContain(`${fake.url}/`);
+      expect(isTransientGatewayError(overflow)).toBe(true);
+      // It did not wait for the holder: it settled first.
+      expect(order[0]).toBe(CONFIG_WRITE_QUEUE_LIMIT + 1);
+      expect(errors.filter((e) => (e as Error).message.includes('already waiting'))).toHaveLength(
+        1,
+      );
+    });
+
+    it('a config write inside a config write on the same gateway fails at once, not deadlocks', async () => {
+      serveOpenClawState(fake);
+      const methods = methodsFor();
+      const outcome = await settledWithin(
+        methods.configPatch(
+          async () => {
+            await methods.agentsCreate({ name: 'nested' }, { timeoutMs: 1_000 });
+            return null;
+          },
+          { timeoutMs: 1_000 },
+        ),
+        3_000,
+      );
+      expect(outcome).toMatchObject({ ok: false });
+      expect((outcome as { error: Error }).error.message).toContain('re-entered');
+    });
+
+    it('two spellings of one gateway URL take turns on one config', async () => {
+      const state = serveOpenClawState(fake);
+      // Each config.get answers only once two are waiting (or after 500 ms): writers that do
+      // not take turns both read the same hash.
+      const waiting: (() => void)[] = [];
+      const serve = state.hash.bind(state);
+      fake.methods['config.get'] = () =>
+        new Promise((resolve) => {
+          const answer = () => resolve({ hash: serve(), config: structuredClone(state.config) });
+          waiting.push(answer);
+          if (waiting.length >= 2) for (const release of waiting.splice(0)) release();
+          else {
+            setTimeout(() => {
+              const index = waiting.indexOf(answer);
+              if (index < 0) return;
+              waiting.splice(index, 1);
+              answer();
+            }, 500);
+          }
+        });
+      const port = fake.port;
+      const [first, second] = await Promise.allSettled([
+        methodsFor(`ws://127.0.0.1:${port}`).configPatch(() => ({ one: 1 }), {
+          conflictTimeoutMs: 0,
+        }),
+        methodsFor(`WS://127.0.0.1:${port}/`).configPatch(() => ({ two: 2 }), {
+          conflictTimeoutMs: 0,
+        }),
+      ]);
+      expect([first.status, second.status]).toEqual(['fulfilled', 'fulfilled']);
+      expect(state.staleRefusals).toBe(0);
+      expect(state.config).toMatchObject({ one: 1, two: 2 });
+    });
+
+    it('an event subscriber may write the config while a write that dialled the socket runs', async () => {
+      const state = serveOpenClawState(fake);
+      // A spelling no other test used: this write dials a fresh socket inside its turn.
+      const record = {
+        url: `ws://localhost:${fake.port}`,
+        token: 'fake-token',
+        disableDevicePairing: true,
+      };
+      const gateways = t.app.get(OpenClawGatewayService);
+      const methods = gateways.methods(record);
+      let nested: Promise<unknown> | null = null;
+      let unsubscribe = (): void => undefined;
+      await methods.configPatch(async () => {
+        unsubscribe = gateways.subscribe(record, {
+          onEvent: (event) => {
+            if (event.event !== 'poke' || nested) return;
+            nested = methods.configPatch(() => ({ nested: true }), { timeoutMs: 5_000 });
+            nested.catch(() => undefined);
+          },
+        });
+        fake.broadcast('poke', {});
+        await waitUntil(() => nested !== null);
+        return { outer: true };
+      });
+      try {
+        await expect(nested).resolves.toMatchObject({ ok: true });
+        expect(state.config).toMatchObject({ outer: true, nested: true });
+      } finally {
+        unsubscribe();
+      }
+    });
   });
 });

@@ -373,7 +373,7 @@ describe('idempotent chat dispatch', () => {
       const key = `agent:main:mc-lost-${run}`;
       await viaProxy.sessionsPatch({ key, label: uniqueSessionLabel(`MC lost ${run}`, key) });
       const text = `lost answer ${run}`;
-      proxy.cutAfterNextRequest();
+      proxy.cutAfter('chat.send');
       const sent = await viaProxy.chatSend({ sessionKey: key, message: text });
       expect(proxy.cuts).toBe(1);
       // The gateway had applied the first send: the retry is recognised as the same run, still
