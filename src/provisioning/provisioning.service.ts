@@ -46,7 +46,9 @@ export class ProvisioningService {
    * `agent.<action>.failed` activity) and leaves the agent in a stable status.
    */
   async provisionAgent(ref: TenantAgentRef, request: ProvisionRequest): Promise<ProvisionOutcome> {
-    return this.runLock.run(ref.agentId, (manager) => this.runner.run(manager, ref, request));
+    return this.runLock.run(ref.agentId, (manager, lease) =>
+      this.runner.run(manager, ref, request, lease),
+    );
   }
 
   /**

@@ -169,4 +169,62 @@ describe('stuck provision runs are swept', () => {
       await fake.stop();
     }
   });
+  it('review 6: a run clears the previous error when it starts, so its crash is swept like any other', async () => {
+    const fake = await FakeGateway.start({ token: 'fake-token' });
+    const state = serveAgents(fake);
+    try {
+      const organizationId = (await buildOrganization(owner.dataSource)).id;
+      const gateway = await buildGateway(owner.dataSource, organizationId, {
+        url: fake.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id, {
+        status: 'online',
+        lastProvisionError: 'agents.list: an earlier failure',
+      });
+      state.gate.close('agents.list');
+      const run = owner.app
+        .get(ProvisioningService)
+        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'provision' });
+      await waitUntil(() => state.gate.held > 0);
+      // While the run is under way its row shows no stale error: a crash now is sweepable.
+      expect(await reload(agent.id)).toMatchObject({
+        provisionAction: 'provision',
+        lastProvisionError: null,
+      });
+      state.gate.open();
+      await run;
+    } finally {
+      state.gate.open();
+      await fake.stop();
+    }
+  });
+
+  it('review 6: any agent whose creator died before its first run started is swept, not only leads', async () => {
+    const orphan = (
+      await buildAgent(owner.dataSource, gatewayId, boardId, {
+        status: 'provisioning',
+        agentTokenHash: null,
+        createdAt: new Date(Date.now() - HOUR_MS),
+      })
+    ).agent;
+    const orphanMain = (
+      await buildAgent(owner.dataSource, gatewayId, null, {
+        status: 'provisioning',
+        agentTokenHash: null,
+        createdAt: new Date(Date.now() - HOUR_MS),
+      })
+    ).agent;
+    const swept = await owner.app.get(ProvisionRunSweeper).sweep();
+    expect(swept).toEqual(expect.arrayContaining([orphan.id, orphanMain.id]));
+    for (const id of [orphan.id, orphanMain.id]) {
+      expect(await reload(id)).toMatchObject({
+        status: 'provisioning',
+        lastProvisionError: expect.stringMatching(/did not finish/),
+      });
+    }
+  });
 });

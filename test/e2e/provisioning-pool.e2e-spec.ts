@@ -192,9 +192,13 @@ describe('provisioning and the database pool (slow gateway)', () => {
     }
   }, 30_000);
 
-  it('survives losing the lock connection mid-run (the database restarts it): no crash, the run ends', async () => {
-    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
-    state.gate.close('chat.send');
+  it('review 2: losing the lock connection mid-run aborts the run: no crash, stable status, no workspace token retired', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
+      status: 'online',
+    });
+    const lock = t.app.get(AgentRunLock);
+    const lostBefore = lock.lost;
+    state.gate.close('agents.files.list');
     const heldBefore = state.gate.held;
     const run = provisioning.provisionAgent(
       { organizationId, agentId: agent.id },
@@ -210,11 +214,24 @@ describe('provisioning and the database pool (slow gateway)', () => {
       );
       expect(terminated).toEqual([{ terminated: true }]);
       // The dropped connection's error arrives while the run waits on the gateway.
+      await waitUntil(() => lock.lost > lostBefore);
       await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
     } finally {
       state.gate.open();
     }
-    expect((await run).status).toBe('provisioned');
+    const outcome = await run;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toMatch(/lost its run lock/);
+    const stored = await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id });
+    expect(stored.status).toBe('online');
+    expect(stored.lastProvisionError).toMatch(/lost its run lock/);
+    // Nothing was written after the lock was lost, so the old token is still the one in force.
+    expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md') ?? '').not.toMatch(/AUTH_TOKEN=/);
+    await t.http
+      .post('/api/v1/agent/heartbeat')
+      .set('X-Agent-Token', oldToken)
+      .send({})
+      .expect(200);
     await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
   });
 });
