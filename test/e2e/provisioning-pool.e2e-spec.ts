@@ -192,6 +192,39 @@ describe('provisioning and the database pool (slow gateway)', () => {
     }
   }, 30_000);
 
+  it('review 4: one wait budget from enqueue: a run queued behind a run that does not end gives up with a clear error', async () => {
+    const impatient = await createTestApp(
+      { PROVISION_RUN_TIMEOUT_MS: '1000' },
+      { sharedDatabaseUrl: t.databaseUrl },
+    );
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    const service = impatient.app.get(ProvisioningService);
+    state.gate.close('agents.list');
+    const heldBefore = state.gate.held;
+    const first = service.provisionAgent(ref, { action: 'update' });
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      let queuedResult: unknown = undefined;
+      void service.provisionAgent(ref, { action: 'update' }).then(
+        (outcome) => (queuedResult = outcome),
+        (error: unknown) => (queuedResult = error),
+      );
+      // The first run is still held by the gateway, far past the 1 s budget: the queued run
+      // must not wait for it.
+      await waitUntil(() => queuedResult !== undefined, { timeoutMs: 10_000 });
+      expect(state.gate.held).toBe(heldBefore + 1);
+      expect(queuedResult).toBeInstanceOf(ConflictError);
+      expect((queuedResult as ConflictError).message).toMatch(
+        new RegExp(`^Agent ${agent.id} has earlier provision runs still under way; gave up`),
+      );
+    } finally {
+      state.gate.open();
+      await first;
+      await impatient.close();
+    }
+  }, 30_000);
+
   it('review 2: losing the lock connection mid-run aborts the run: no crash, stable status, no workspace token retired', async () => {
     const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
       status: 'online',
