@@ -466,6 +466,45 @@ describe('provisioning faults (in-process gateway)', () => {
     }
   });
 
+  it('review 7: a moved lead is removed from its old gateway before its row moves (a crash in between leaves no orphan)', async () => {
+    const other = await FakeGateway.start({ token: 'fake-token' });
+    try {
+      const otherState = serveAgents(other);
+      const otherGateway = await buildGateway(t.dataSource, organizationId, {
+        url: other.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(t.dataSource, organizationId, gatewayId);
+      const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      expect(first.outcome?.status).toBe('provisioned');
+      const leadAgentId = `lead-${board.id}`;
+      await t.dataSource
+        .getRepository(Board)
+        .update({ id: board.id }, { gatewayId: otherGateway.id });
+      // The run on the new gateway is held: were the process to stop here, the old gateway
+      // must already be clean (the row no longer points at it, so nothing would clean it later).
+      otherState.gate.close('agents.list');
+      const moving = provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      try {
+        await waitUntil(() => otherState.gate.held > 0);
+        expect(state.agents.has(leadAgentId)).toBe(false);
+      } finally {
+        otherState.gate.open();
+      }
+      const moved = await moving;
+      expect(moved.outcome).toMatchObject({ status: 'provisioned' });
+      expect(moved.lead.gatewayId).toBe(otherGateway.id);
+      expect(otherState.agents.has(leadAgentId)).toBe(true);
+      // A second call finds the lead in order on its new gateway.
+      const again = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      expect(again).toMatchObject({ created: false, outcome: null });
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('creates one lead when two ensure calls race (unique lead per board)', async () => {
     const board = await buildBoard(t.dataSource, organizationId, gatewayId);
     const results = await Promise.all([
