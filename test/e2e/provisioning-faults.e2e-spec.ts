@@ -14,6 +14,7 @@ import { parseConnectionBlock } from '../../src/provisioning/connection-block';
 import { AgentRunLock } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import {
+  addPendingAgentToken,
   buildAgent,
   buildBoard,
   buildGateway,
@@ -240,6 +241,28 @@ describe('provisioning faults (in-process gateway)', () => {
       MAX_PENDING_AGENT_TOKENS,
     );
     await heartbeat(t1).expect(200);
+  });
+
+  it('review 3: a run whose token was retired before its promotion (a newer token was proven) fails instead of reporting success', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    expect((await provisioning.provisionAgent(ref, { action: 'provision' })).status).toBe(
+      'provisioned',
+    );
+    state.gate.close('agents.files.set');
+    const heldBefore = state.gate.held;
+    const run = provisioning.provisionAgent(ref, { action: 'update' });
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      // While the run's AGENTS.md write is on its way, the agent proves a newer token.
+      const newer = await addPendingAgentToken(t.dataSource, agent.id);
+      await heartbeat(newer).expect(200);
+    } finally {
+      state.gate.open();
+    }
+    const outcome = await run;
+    expect(outcome).toMatchObject({ status: 'failed', token: null });
+    expect(outcome.error).toMatch(/^confirming the token: the run's token was not made/);
   });
 
   it("review 5: a raw token must already be the agent's (in force or unconfirmed): a planted or foreign one is refused", async () => {
