@@ -4,6 +4,7 @@
  * requests answering; runs on one agent queue in process, runs on many agents are bounded.
  */
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { agentTokenDigest } from '../../src/auth/agent-token';
 import { Client } from 'pg';
 import { ConflictError } from '../../src/common/errors/app-error';
 import {
@@ -266,5 +267,46 @@ describe('provisioning and the database pool (slow gateway)', () => {
       .send({})
       .expect(200);
     await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
+  });
+  it('review 2: a lock lost while AGENTS.md is being written: the run promotes nothing, and the written token works', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
+      status: 'online',
+    });
+    const lock = t.app.get(AgentRunLock);
+    const lostBefore = lock.lost;
+    state.gate.close('agents.files.set');
+    const heldBefore = state.gate.held;
+    const run = provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      await t.dataSource.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+           AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
+        [agentRunLockKey(agent.id)],
+      );
+      await waitUntil(() => lock.lost > lostBefore);
+    } finally {
+      state.gate.open();
+    }
+    const outcome = await run;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toMatch(/^confirming the token: the provision run lost its run lock/);
+    const written = /^AUTH_TOKEN=(.+)$/m.exec(
+      state.files.get(`mc-${agent.id}`)?.get('AGENTS.md') ?? '',
+    )?.[1];
+    expect(written).toBeDefined();
+    const stored = await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id });
+    // Not promoted by a run without its lock: the previous token is still the one in force...
+    expect(stored.agentTokenHash).toBe(agentTokenDigest(oldToken));
+    // ... and the token the workspace now holds authenticates (unconfirmed, then proven).
+    await t.http
+      .post('/api/v1/agent/heartbeat')
+      .set('X-Agent-Token', written as string)
+      .send({})
+      .expect(200);
   });
 });
