@@ -243,6 +243,25 @@ describe('provisioning faults (in-process gateway)', () => {
     await heartbeat(t1).expect(200);
   });
 
+  it('review 3: at the cap, when the workspace holds none of the unconfirmed tokens, the run fails before registering', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    for (let n = 0; n < MAX_PENDING_AGENT_TOKENS; n++) {
+      await addPendingAgentToken(t.dataSource, agent.id);
+    }
+    const before = await pendingAgentTokenDigests(t.dataSource, agent.id);
+    const outcome = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'provision' },
+    );
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toBe(
+      `registering the token: Agent ${agent.id} already has ${MAX_PENDING_AGENT_TOKENS} ` +
+        'unconfirmed tokens; it must present one (or a run must confirm one) before another is issued',
+    );
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual(before);
+    expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md')).toBe('stock');
+  });
+
   it('review 3: a run whose token was retired before its promotion (a newer token was proven) fails instead of reporting success', async () => {
     const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
     const ref = { organizationId, agentId: agent.id };
