@@ -65,6 +65,13 @@ export class RunTokenSupersededError extends Error {
  * token in force, retiring older ones, once the last carrier write is confirmed. Registering
  * and promoting run in the run lock's session (RunLease): once the lock is lost they cannot
  * commit, so a run that no longer holds the lock never retires a token.
+ *
+ * Left open on purpose: a carrier write whose answer was lost but which the gateway applies only
+ * after a LATER run's write was confirmed (a delayed write) leaves a retired token in the
+ * workspace. Gateway writes are not conditional, so no read-back closes that window (the write
+ * can land after any read); it needs a write to outlive its own request timeout and a whole later
+ * run. The agent then gets 401, its files tell it to stop and tell its human, and provisioning it
+ * again repairs it.
  */
 export function runTokenLedger(
   manager: EntityManager,
