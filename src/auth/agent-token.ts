@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { ConflictError, InvalidRequestError } from '../common/errors/app-error';
 
 /** 256 bits of randomness, URL-safe base64 without padding (43 characters). */
 export function generateAgentToken(): string {
@@ -19,37 +20,86 @@ export function agentTokenDigest(token: string): string {
   return `sha256:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
 }
 
+/** What token statements need: an EntityManager, a transaction's manager or a lock session. */
+export interface SqlSession {
+  query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
+}
+
 /**
  * How many unconfirmed tokens an agent may have (a bound on the table). Each one needs a run
- * that reached its token-carrying write without seeing it confirmed; past this many the oldest
- * is dropped: a workspace holds one AGENTS.md, so the oldest is the least likely to be in it.
+ * that reached its token-carrying write without seeing it confirmed. None is ever dropped to
+ * make room (any of them may be what the workspace holds): at the cap a run first confirms the
+ * token its workspace holds (provision-run.ts), and otherwise fails before registering.
  */
 export const MAX_PENDING_AGENT_TOKENS = 8;
 
 /**
  * Records a token a run is about to write into the agent's workspace. Until the write is
  * confirmed (or the agent presents it), it authenticates alongside the token in force and any
- * other unconfirmed ones: any of them may be what the workspace holds. Idempotent; a token that
- * is already the agent's token in force is not recorded.
+ * other unconfirmed ones: any of them may be what the workspace holds. Registering a token
+ * again makes it the newest (a run is writing it now). A token that is already the agent's
+ * token in force is not recorded. Throws, recording nothing, when the agent already has
+ * MAX_PENDING_AGENT_TOKENS unconfirmed tokens (ConflictError) or the token is another agent's
+ * (InvalidRequestError).
  */
 export async function registerPendingAgentToken(
-  manager: EntityManager,
+  db: SqlSession,
   agent: { id: string; organizationId: string },
   digest: string,
 ): Promise<void> {
-  await manager.query(
+  const registered = await db.query<unknown[]>(
     `INSERT INTO agent_pending_tokens (organization_id, agent_id, token_hash)
      SELECT $1, a.id, $3::varchar FROM agents a
      WHERE a.id = $2 AND a.agent_token_hash IS DISTINCT FROM $3::varchar
-     ON CONFLICT (token_hash) DO NOTHING`,
-    [agent.organizationId, agent.id, digest],
+       AND NOT EXISTS (SELECT 1 FROM agents other
+                       WHERE other.agent_token_hash = $3::varchar AND other.id <> a.id)
+       AND (SELECT count(*) FROM agent_pending_tokens pending
+            WHERE pending.agent_id = a.id AND pending.token_hash <> $3::varchar) < $4
+     ON CONFLICT (token_hash) DO UPDATE SET created_at = clock_timestamp()
+       WHERE agent_pending_tokens.agent_id = EXCLUDED.agent_id
+     RETURNING token_hash`,
+    [agent.organizationId, agent.id, digest, MAX_PENDING_AGENT_TOKENS],
   );
-  await manager.query(
-    `DELETE FROM agent_pending_tokens WHERE id IN (
-       SELECT id FROM agent_pending_tokens WHERE agent_id = $1
-       ORDER BY created_at DESC OFFSET $2)`,
-    [agent.id, MAX_PENDING_AGENT_TOKENS],
+  if (registered.length > 0) return;
+  // Not recorded: already the token in force (nothing to do), another agent's, or at the cap.
+  const [found] = await db.query<{ current: boolean; foreign: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND agent_token_hash = $2) AS current,
+            EXISTS (SELECT 1 FROM agents WHERE agent_token_hash = $2 AND id <> $1)
+              OR EXISTS (SELECT 1 FROM agent_pending_tokens
+                         WHERE token_hash = $2 AND agent_id <> $1) AS foreign`,
+    [agent.id, digest],
   );
+  if (found?.current) return;
+  if (found?.foreign) throw new InvalidRequestError('This token belongs to another agent');
+  throw new ConflictError(
+    `Agent ${agent.id} already has ${MAX_PENDING_AGENT_TOKENS} unconfirmed tokens; ` +
+      'it must present one (or a run must confirm one) before another is issued',
+  );
+}
+
+/** How many unconfirmed tokens the agent has. */
+export async function pendingAgentTokenCount(db: SqlSession, agentId: string): Promise<number> {
+  const [row] = await db.query<{ count: number }[]>(
+    'SELECT count(*)::int AS count FROM agent_pending_tokens WHERE agent_id = $1',
+    [agentId],
+  );
+  return row?.count ?? 0;
+}
+
+/** Whether the digest is the agent's token in force or one of its unconfirmed tokens. */
+export async function isAgentsToken(
+  db: SqlSession,
+  agentId: string,
+  digest: string,
+): Promise<'current' | 'pending' | 'none'> {
+  const [row] = await db.query<{ current: boolean; pending: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND agent_token_hash = $2) AS current,
+            EXISTS (SELECT 1 FROM agent_pending_tokens
+                    WHERE agent_id = $1 AND token_hash = $2) AS pending`,
+    [agentId, digest],
+  );
+  if (row?.current) return 'current';
+  return row?.pending ? 'pending' : 'none';
 }
 
 /**
@@ -66,26 +116,33 @@ export async function promotePendingAgentToken(
   agentId: string,
   digest: string,
 ): Promise<boolean> {
-  return manager.transaction(async (tx) => {
-    await tx.query('SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [agentId]);
-    // The proven token and every older unconfirmed one go, in one statement (timestamps stay in
-    // the database: microseconds would not survive a round trip through a JS Date).
-    const retired = await tx.query<{ token_hash: string }[]>(
-      `WITH proven AS (
-         SELECT created_at FROM agent_pending_tokens WHERE agent_id = $1 AND token_hash = $2
-       ), retired AS (
-         DELETE FROM agent_pending_tokens pending USING proven
-         WHERE pending.agent_id = $1 AND pending.created_at <= proven.created_at
-         RETURNING pending.token_hash
-       )
-       SELECT token_hash FROM retired`,
-      [agentId, digest],
-    );
-    if (!retired.some((row) => row.token_hash === digest)) return false;
-    await tx.query('UPDATE agents SET agent_token_hash = $2, updated_at = now() WHERE id = $1', [
-      agentId,
-      digest,
-    ]);
-    return true;
-  });
+  return manager.transaction((tx) => promotePendingAgentTokenIn(tx, agentId, digest));
+}
+
+/** {@link promotePendingAgentToken} inside a transaction the caller holds open on `tx`. */
+export async function promotePendingAgentTokenIn(
+  tx: SqlSession,
+  agentId: string,
+  digest: string,
+): Promise<boolean> {
+  await tx.query('SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [agentId]);
+  // The proven token and every older unconfirmed one go, in one statement (timestamps stay in
+  // the database: microseconds would not survive a round trip through a JS Date).
+  const retired = await tx.query<{ token_hash: string }[]>(
+    `WITH proven AS (
+       SELECT created_at FROM agent_pending_tokens WHERE agent_id = $1 AND token_hash = $2
+     ), retired AS (
+       DELETE FROM agent_pending_tokens pending USING proven
+       WHERE pending.agent_id = $1 AND pending.created_at <= proven.created_at
+       RETURNING pending.token_hash
+     )
+     SELECT token_hash FROM retired`,
+    [agentId, digest],
+  );
+  if (!retired.some((row) => row.token_hash === digest)) return false;
+  await tx.query('UPDATE agents SET agent_token_hash = $2, updated_at = now() WHERE id = $1', [
+    agentId,
+    digest,
+  ]);
+  return true;
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, IsNull } from 'typeorm';
+import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent, AGENT_STATUS } from '../agents/entities/agent.entity';
 import { Board } from '../boards/entities/board.entity';
 import { InvalidRequestError, NotFoundError } from '../common/errors/app-error';
@@ -135,5 +136,12 @@ export class AgentRowsService {
     const repo = this.dataSource.getRepository(Agent);
     await repo.update({ id: lead.id }, agentPatch(repairs));
     return repo.findOneByOrFail({ id: lead.id });
+  }
+
+  /** Records an activity event about the agent (e.g. a cleanup that failed). */
+  async recordActivity(agent: Agent, eventType: string, message: string): Promise<void> {
+    await this.dataSource
+      .getRepository(ActivityEvent)
+      .insert({ eventType, message, agentId: agent.id, boardId: agent.boardId });
   }
 }

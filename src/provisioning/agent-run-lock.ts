@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Pool, type PoolClient } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
+import type { SqlSession } from '../auth/agent-token';
 import { ConflictError } from '../common/errors/app-error';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { sleep } from '../openclaw/retry';
@@ -10,6 +11,35 @@ import { sleep } from '../openclaw/retry';
 export const MAX_QUEUED_RUNS_PER_AGENT = 32;
 const LOCK_RETRY_BASE_MS = 100;
 const LOCK_RETRY_MAX_MS = 2_000;
+/**
+ * A statement on a lock connection answers within this, or the connection is given up (which
+ * ends its session and so its locks): a half-open socket must not hang a run or its unlock.
+ */
+const LOCK_QUERY_TIMEOUT_MS = 10_000;
+
+/** A run whose lock connection was lost: another run on the agent may already be executing. */
+export class RunLockLostError extends Error {
+  constructor(cause: Error) {
+    super(
+      `the provision run lost its run lock (database connection dropped: ${cause.message}); ` +
+        'provision the agent again',
+      { cause },
+    );
+    this.name = 'RunLockLostError';
+  }
+}
+
+/**
+ * A run's hold on its agent's lock. The lock lives in a database session; when that session's
+ * connection is lost the lock is gone and another run may start, so the run must stop:
+ * `signal` aborts then, and `transaction` runs its statements IN the lock's session, so a
+ * statement that must only happen under the lock (registering or promoting a token) cannot
+ * commit once the lock is lost: that session is the fence.
+ */
+export interface RunLease {
+  readonly signal: AbortSignal;
+  transaction<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
+}
 
 /**
  * The advisory-lock key of an agent's runs. The SQL twin is in provision-run-sweeper.ts
@@ -39,10 +69,13 @@ export function provisioningConcurrency(config: AppConfig): number {
  * - the run at the head takes the cross-instance lock, a session-level advisory lock, on a
  *   connection of a small pool of its own (provisioningConcurrency connections, beside
  *   DATABASE_POOL_SIZE): at most that many runs execute at once per instance, the others wait
- *   for a slot without holding anything. `pg_try_advisory_lock` with backoff, bounded by the run
- *   deadline, so a run held elsewhere fails with a clear error instead of blocking a connection;
+ *   for a slot without holding anything. `pg_try_advisory_lock` with backoff;
+ * - ONE wait budget (the run deadline, PROVISION_RUN_TIMEOUT_MS) counted from the moment a run
+ *   is queued covers the queue, the slot and the lock: past it the run fails with a clear
+ *   ConflictError instead of waiting on;
  * - the run's own queries use the application pool one short query at a time, never pinning a
- *   connection across gateway I/O.
+ *   connection across gateway I/O; the statements that must only happen under the lock run in
+ *   the lock's session (RunLease), and losing that connection aborts the run.
  *
  * A crashed instance's locks go with its connections; its rows are swept (ProvisionRunSweeper).
  */
@@ -56,6 +89,8 @@ export class AgentRunLock implements OnModuleDestroy {
   readonly concurrency: number;
   /** How often a lock attempt found another session holding the agent's lock (a metric). */
   contended = 0;
+  /** How often a lock connection was lost during a run (a metric). */
+  lost = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -66,10 +101,13 @@ export class AgentRunLock implements OnModuleDestroy {
     this.lockPool = new Pool({
       connectionString: config.database.url,
       max: this.concurrency,
-      // Waiting for a run slot is bounded like waiting for the lock.
       connectionTimeoutMillis: this.waitBudgetMs,
       idleTimeoutMillis: 30_000,
       allowExitOnIdle: true,
+      // A lock connection is idle for a whole run: notice a dead peer, and bound every statement.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: LOCK_QUERY_TIMEOUT_MS,
     });
     // An idle lock connection dropped by the server must not crash the process.
     this.lockPool.on('error', (error) =>
@@ -81,14 +119,31 @@ export class AgentRunLock implements OnModuleDestroy {
     await this.lockPool.end();
   }
 
-  async run<T>(agentId: string, run: (manager: EntityManager) => Promise<T>): Promise<T> {
+  async run<T>(
+    agentId: string,
+    run: (manager: EntityManager, lease: RunLease) => Promise<T>,
+  ): Promise<T> {
     // One spelling per agent (PostgreSQL prints uuids in lower case), for the queue and the key.
     agentId = agentId.toLowerCase();
-    return this.queued(agentId, () => this.locked(agentId, () => run(this.dataSource.manager)));
+    const giveUpAt = Date.now() + this.waitBudgetMs;
+    return this.queued(agentId, giveUpAt, () =>
+      this.locked(agentId, giveUpAt, (lease) => run(this.dataSource.manager, lease)),
+    );
   }
 
-  /** Runs `work` after every earlier run of the agent in this process has finished. */
-  private async queued<T>(agentId: string, work: () => Promise<T>): Promise<T> {
+  private gaveUp(agentId: string, waitingFor: string): ConflictError {
+    return new ConflictError(
+      `Agent ${agentId} ${waitingFor}; gave up waiting after ` +
+        `${Math.round(this.waitBudgetMs / 1000)} s`,
+    );
+  }
+
+  /**
+   * Runs `work` after every earlier run of the agent in this process has finished, or fails once
+   * `giveUpAt` passes first (the queue's order is kept: a run that gave up passes its turn on
+   * only when the run before it has finished).
+   */
+  private async queued<T>(agentId: string, giveUpAt: number, work: () => Promise<T>): Promise<T> {
     const queue = this.queues.get(agentId) ?? { tail: Promise.resolve(), length: 0 };
     if (queue.length >= MAX_QUEUED_RUNS_PER_AGENT) {
       throw new ConflictError(
@@ -100,87 +155,151 @@ export class AgentRunLock implements OnModuleDestroy {
     const previous = queue.tail;
     let finished!: () => void;
     queue.tail = new Promise<void>((resolve) => (finished = resolve));
+    let turn = false;
     try {
-      await previous;
+      turn = await withinDeadline(
+        previous.then(() => true),
+        giveUpAt,
+      );
+      if (!turn) throw this.gaveUp(agentId, 'has earlier provision runs still under way');
       return await work();
     } finally {
-      finished();
+      if (turn) finished();
+      else void previous.then(finished);
       queue.length -= 1;
-      if (queue.length === 0) this.queues.delete(agentId);
+      if (queue.length === 0 && this.queues.get(agentId) === queue) this.queues.delete(agentId);
     }
   }
 
   /** Runs `work` holding the agent's cross-instance lock (see the class comment). */
-  private async locked<T>(agentId: string, work: () => Promise<T>): Promise<T> {
+  private async locked<T>(
+    agentId: string,
+    giveUpAt: number,
+    work: (lease: RunLease) => Promise<T>,
+  ): Promise<T> {
     const key = agentRunLockKey(agentId);
-    const giveUpAt = Date.now() + this.waitBudgetMs;
     for (let delayMs = LOCK_RETRY_BASE_MS; ; delayMs = Math.min(delayMs * 2, LOCK_RETRY_MAX_MS)) {
-      const client = await this.runSlot(agentId);
+      const slot = await this.runSlot(agentId, giveUpAt);
       let locked: boolean;
       try {
-        const result = await client.query<{ locked: boolean }>(
+        const result = await slot.client.query<{ locked: boolean }>(
           'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
           [key],
         );
         locked = result.rows[0]?.locked === true;
       } catch (error) {
-        this.release(client, error as Error);
+        this.release(slot, error as Error);
         throw error;
       }
       if (locked) {
         try {
-          return await work();
+          return await work(slot.lease);
         } finally {
-          await this.unlock(client, key);
+          await this.unlock(slot, key);
         }
       }
-      this.release(client);
+      this.release(slot);
       this.contended += 1;
       const remaining = giveUpAt - Date.now();
-      if (remaining <= 0) {
-        throw new ConflictError(
-          `Agent ${agentId} is being provisioned by another instance; gave up waiting after ` +
-            `${Math.round(this.waitBudgetMs / 1000)} s`,
-        );
-      }
+      if (remaining <= 0) throw this.gaveUp(agentId, 'is being provisioned by another instance');
       await sleep(Math.min(remaining, delayMs * (0.75 + Math.random() / 2)));
     }
   }
 
   /**
-   * A lock connection, watched while checked out: pg-pool listens for errors only on idle
-   * clients, and an 'error' nobody listens to (the server dropping the connection during a run)
-   * would crash the process. Losing it loses the lock; the run itself goes on.
+   * A lock connection within the wait budget, watched while checked out: pg-pool listens for
+   * errors only on idle clients, and an 'error' nobody listens to (the server dropping the
+   * connection during a run) would crash the process. Losing it loses the lock, so it aborts
+   * the run holding it.
    */
-  private async runSlot(agentId: string): Promise<PoolClient> {
+  private async runSlot(agentId: string, giveUpAt: number): Promise<LockSlot> {
+    const connecting = this.lockPool.connect();
+    let client: PoolClient | false;
     try {
-      const client = await this.lockPool.connect();
-      client.on('error', this.onLockConnectionError);
-      return client;
+      client = await withinDeadline(connecting, giveUpAt);
     } catch (error) {
       throw new ConflictError(
         `No provisioning slot for agent ${agentId} within ` +
           `${Math.round(this.waitBudgetMs / 1000)} s (${(error as Error).message})`,
       );
     }
+    if (client === false) {
+      // The slot came too late: hand it back when it comes.
+      connecting.then(
+        (late) => late.release(),
+        () => undefined,
+      );
+      throw this.gaveUp(agentId, 'found no free provisioning slot');
+    }
+    const lockClient = client;
+    const controller = new AbortController();
+    const onError = (error: Error) => {
+      this.lost += 1;
+      this.logger.warn(`provision lock connection lost during a run: ${error.message}`);
+      if (!controller.signal.aborted) controller.abort(new RunLockLostError(error));
+    };
+    lockClient.on('error', onError);
+    const lease: RunLease = {
+      signal: controller.signal,
+      transaction: async (unit) => {
+        controller.signal.throwIfAborted();
+        const session: SqlSession = {
+          query: async <R>(sql: string, params?: unknown[]) =>
+            (await lockClient.query(sql, params)).rows as R,
+        };
+        try {
+          await lockClient.query('BEGIN');
+          const result = await unit(session);
+          await lockClient.query('COMMIT');
+          return result;
+        } catch (error) {
+          await lockClient.query('ROLLBACK').catch(() => undefined);
+          if (controller.signal.aborted) throw controller.signal.reason;
+          throw error;
+        }
+      },
+    };
+    return { client: lockClient, lease, onError };
   }
 
-  private readonly onLockConnectionError = (error: Error) =>
-    this.logger.warn(`provision lock connection lost during a run: ${error.message}`);
-
-  private release(client: PoolClient, error?: Error): void {
-    client.off('error', this.onLockConnectionError);
+  private release(slot: LockSlot, error?: Error): void {
+    slot.client.off('error', slot.onError);
     // With an error the pool destroys the connection (which ends its session locks).
-    client.release(error);
+    slot.client.release(error);
   }
 
-  private async unlock(client: PoolClient, key: string): Promise<void> {
+  /** Bounded by the lock pool's query_timeout; on any failure the connection is destroyed. */
+  private async unlock(slot: LockSlot, key: string): Promise<void> {
+    if (slot.lease.signal.aborted) {
+      this.release(slot, slot.lease.signal.reason as Error);
+      return;
+    }
     try {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
-      this.release(client);
+      await slot.client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      this.release(slot);
     } catch (error) {
-      this.release(client, error as Error);
+      this.release(slot, error as Error);
       this.logger.warn(`provision lock release failed: ${(error as Error).message}`);
     }
+  }
+}
+
+interface LockSlot {
+  client: PoolClient;
+  lease: RunLease;
+  onError: (error: Error) => void;
+}
+
+/** The promise's value, or false once `deadlineAt` passes first (its timer never outlives it). */
+async function withinDeadline<T>(promise: Promise<T>, deadlineAt: number): Promise<T | false> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadlineAt - Date.now()));
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

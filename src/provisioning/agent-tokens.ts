@@ -1,16 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AgentPendingToken } from '../agents/entities/agent-pending-token.entity';
 import {
   agentTokenDigest,
   generateAgentToken,
-  promotePendingAgentToken,
+  isAgentsToken,
+  MAX_PENDING_AGENT_TOKENS,
+  pendingAgentTokenCount,
+  promotePendingAgentTokenIn,
   registerPendingAgentToken,
+  type SqlSession,
 } from '../auth/agent-token';
+import { InvalidRequestError } from '../common/errors/app-error';
 import { isUnsupportedFileError } from '../openclaw/compat';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
 import { agentGatewayIdentity } from './agent-identity';
+import type { RunLease } from './agent-run-lock';
 import { loadAgentTarget } from './agent-target';
 import { parseConnectionBlock } from './connection-block';
 import type { ProvisionRequest, TenantAgentRef } from './provisioning.types';
@@ -22,20 +27,84 @@ export function runToken(request: ProvisionRequest): { token: string; digest: st
 }
 
 /**
+ * A run may write a token it was given (`{ raw }`) only when that token is already the agent's
+ * (in force or unconfirmed): anything else would make a string planted in a workspace, or
+ * another agent's token, valid for this agent.
+ */
+export async function checkRequestedToken(
+  db: SqlSession,
+  agentId: string,
+  request: ProvisionRequest,
+): Promise<void> {
+  if (!request.token || !('raw' in request.token)) return;
+  const known = await isAgentsToken(db, agentId, agentTokenDigest(request.token.raw));
+  if (known === 'none') {
+    throw new InvalidRequestError(
+      "The token given is not this agent's token (neither in force nor unconfirmed); " +
+        'provision with a new token instead',
+    );
+  }
+}
+
+/** A run's token is not in force after its carriers were written: a newer one was confirmed. */
+export class RunTokenSupersededError extends Error {
+  constructor() {
+    super(
+      "the run's token was not made the agent's token (a newer token was confirmed meanwhile); " +
+        'provision the agent again',
+    );
+    this.name = 'RunTokenSupersededError';
+  }
+}
+
+/**
  * A run's token bookkeeping. The rule: any token that may be in the agent's workspace keeps
  * working until a newer token is known to be written there. So the run's token becomes an
  * unconfirmed (pending) token only just before the first token-carrying write (a run failing
  * earlier, e.g. on a template or `agents.list`, leaves tokens alone), and becomes the agent's
- * token in force, retiring older ones, once the last carrier write is confirmed.
+ * token in force, retiring older ones, once the last carrier write is confirmed. Registering
+ * and promoting run in the run lock's session (RunLease): once the lock is lost they cannot
+ * commit, so a run that no longer holds the lock never retires a token.
+ *
+ * Left open on purpose: a carrier write whose answer was lost but which the gateway applies only
+ * after a LATER run's write was confirmed (a delayed write) leaves a retired token in the
+ * workspace. Gateway writes are not conditional, so no read-back closes that window (the write
+ * can land after any read); it needs a write to outlive its own request timeout and a whole later
+ * run. The agent then gets 401, its files tell it to stop and tell its human, and provisioning it
+ * again repairs it.
  */
 export function runTokenLedger(
   manager: EntityManager,
+  lease: RunLease,
   agent: { id: string; organizationId: string },
   digest: string,
 ) {
   return {
-    beforeCarrierWrite: () => registerPendingAgentToken(manager, agent, digest),
-    carrierWritten: () => promotePendingAgentToken(manager, agent.id, digest),
+    /**
+     * Before registering: at the cap of unconfirmed tokens, the token the workspace holds (read
+     * back) is confirmed when it is one of them, which retires the older ones and makes room.
+     */
+    makeRoom: async (readWorkspaceToken: () => Promise<string | null>) => {
+      if ((await pendingAgentTokenCount(manager, agent.id)) < MAX_PENDING_AGENT_TOKENS) return;
+      const token = await readWorkspaceToken();
+      if (!token) return;
+      const held = agentTokenDigest(token);
+      if ((await isAgentsToken(manager, agent.id, held)) !== 'pending') return;
+      await lease.transaction((tx) => promotePendingAgentTokenIn(tx, agent.id, held));
+    },
+    beforeCarrierWrite: () =>
+      lease.transaction((tx) => registerPendingAgentToken(tx, agent, digest)),
+    carrierWritten: async () => {
+      const promoted = await lease.transaction((tx) =>
+        promotePendingAgentTokenIn(tx, agent.id, digest),
+      );
+      if (promoted) return;
+      // Not promoted: fine when it already is the token in force (a `{ raw }` run, or the agent
+      // presented it meanwhile); otherwise a newer token won and the files hold a retired one.
+      if ((await isAgentsToken(manager, agent.id, digest)) !== 'current') {
+        throw new RunTokenSupersededError();
+      }
+    },
   };
 }
 
@@ -69,12 +138,9 @@ export class AgentTokens {
       if (token) break;
     }
     if (!token) return { token: null, matches: 'none' };
-    const digest = agentTokenDigest(token);
-    if (digest === agent.agentTokenHash) return { token, matches: 'current' };
-    const pending = await this.dataSource
-      .getRepository(AgentPendingToken)
-      .existsBy({ agentId: agent.id, tokenHash: digest });
-    const matches = pending ? 'pending' : 'none';
-    return { token, matches };
+    return {
+      token,
+      matches: await isAgentsToken(this.dataSource.manager, agent.id, agentTokenDigest(token)),
+    };
   }
 }

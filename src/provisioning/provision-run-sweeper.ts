@@ -58,15 +58,19 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
     // The lock key must match agentRunLockKey (agent-run-lock.ts). The conditions are repeated
     // in the UPDATE so a run that started or finished meanwhile is left alone.
     // Abandoned: a run started before the deadline that neither finished (success clears
-    // provision_requested_at) nor recorded a failure, or left the agent `updating`; or a board
-    // lead created before the deadline whose first run never started (its creator died between
-    // the insert and the run), which ensureBoardLead then provisions again.
+    // provision_requested_at) nor recorded a failure (a run clears the previous error when it
+    // starts), or left the agent `updating`; or any agent (lead, board or main agent) created
+    // before the deadline on a gateway that can be provisioned whose first run never started
+    // (its creator died between the insert and the run): ensureBoardLead then provisions a lead
+    // again, and the error tells an admin to provision the others.
     const abandoned = (row: string) => `(
         (${row}.provision_requested_at < now() - make_interval(secs => $1)
           AND (${row}.status = 'updating' OR ${row}.last_provision_error IS NULL))
-        OR (${row}.is_board_lead AND ${row}.provision_requested_at IS NULL
+        OR (${row}.provision_requested_at IS NULL
           AND ${row}.agent_token_hash IS NULL AND ${row}.last_provision_error IS NULL
-          AND ${row}.created_at < now() - make_interval(secs => $1)))`;
+          AND ${row}.created_at < now() - make_interval(secs => $1)
+          AND EXISTS (SELECT 1 FROM gateways g
+                      WHERE g.id = ${row}.gateway_id AND btrim(g.url) <> '')))`;
     const rows = await this.dataSource.query<{ id: string }[]>(
       `WITH candidates AS MATERIALIZED (
          SELECT id FROM agents a WHERE ${abandoned('a')}

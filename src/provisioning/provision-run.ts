@@ -24,7 +24,9 @@ import { isTransientGatewayError, withGatewayRetry, type RetryProfile } from '..
 import { uniqueSessionLabel } from '../openclaw/session-label';
 import { agentGatewayIdentity, mainSessionKey, type AgentGatewayIdentity } from './agent-identity';
 import { agentPatch, loadAgentTarget } from './agent-target';
-import { runToken, runTokenLedger } from './agent-tokens';
+import type { RunLease } from './agent-run-lock';
+import { checkRequestedToken, runToken, runTokenLedger } from './agent-tokens';
+import { parseConnectionBlock } from './connection-block';
 import { defaultHeartbeatConfig, effectiveHeartbeat } from './heartbeat';
 import type {
   ProvisionAction,
@@ -34,7 +36,7 @@ import type {
 } from './provisioning.types';
 import { buildTemplateContext, type AgentKind } from './template-context';
 import { templatedFiles, WorkspaceTemplates } from './templates';
-import { planWorkspaceFiles, TOKEN_CARRIER_FILES } from './workspace-files';
+import { planWorkspaceFiles, tokenCarriers } from './workspace-files';
 
 /** How long a just-created gateway agent may take to show up (config hot-reload). */
 const CREATE_VISIBLE_TIMEOUT_MS = 15_000;
@@ -62,12 +64,17 @@ class ProvisioningStepError extends Error {
 class RunSteps {
   private readonly deadlineAt: number;
 
-  constructor(private readonly timeoutMs: number) {
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly signal: AbortSignal,
+  ) {
     this.deadlineAt = Date.now() + timeoutMs;
   }
 
   async run<T>(name: string, work: () => Promise<T> | T): Promise<T> {
     try {
+      // A run that lost its lock stops: another run on the agent may be executing.
+      this.signal.throwIfAborted();
       if (Date.now() > this.deadlineAt) {
         throw new GatewayTimeoutError(
           `provision run exceeded its deadline of ${Math.round(this.timeoutMs / 1000)} s`,
@@ -91,6 +98,7 @@ interface RunState {
   digest: string;
   request: ProvisionRequest;
   outcome: ProvisionOutcome;
+  lease: RunLease;
   steps: RunSteps;
 }
 
@@ -113,6 +121,7 @@ export class ProvisionRunner {
     manager: EntityManager,
     ref: TenantAgentRef,
     request: ProvisionRequest,
+    lease: RunLease,
   ): Promise<ProvisionOutcome> {
     const { agent, gateway, board } = await loadAgentTarget(manager, ref);
     const outcome: ProvisionOutcome = {
@@ -133,6 +142,7 @@ export class ProvisionRunner {
       throw new GatewayNotConfiguredError('Gateway workspace_root is required');
     }
 
+    await checkRequestedToken(manager, agent.id, request);
     const identity = agentGatewayIdentity(agent, gateway);
     outcome.identity = identity;
     const { token, digest } = runToken(request);
@@ -147,6 +157,9 @@ export class ProvisionRunner {
         status: request.action === 'update' ? AGENT_STATUS.updating : agent.status,
         openclawSessionId: identity.sessionKey,
         heartbeatConfig: agent.heartbeatConfig,
+        // The run under way owns the row's outcome: an earlier failure's text would hide this
+        // run from the sweeper, were its instance to stop.
+        lastProvisionError: null,
       }),
     );
 
@@ -161,7 +174,8 @@ export class ProvisionRunner {
         digest,
         request,
         outcome,
-        steps: new RunSteps(this.config.provisioning.runTimeoutMs),
+        lease,
+        steps: new RunSteps(this.config.provisioning.runTimeoutMs, lease.signal),
       });
     } catch (error) {
       return this.recordFailure(manager, agent, priorStatus, request, outcome, error);
@@ -202,6 +216,7 @@ export class ProvisionRunner {
     const step = <T>(name: string, work: () => Promise<T> | T) => steps.run(name, work);
     const tokens = runTokenLedger(
       manager,
+      run.lease,
       { id: agent.id, organizationId: gateway.organizationId },
       run.digest,
     );
@@ -256,10 +271,15 @@ export class ProvisionRunner {
       createdNow: outcome.createdOnGateway,
     });
     outcome.filesSkipped = [...plan.skip];
-    const carriers = plan.write.filter((name) => TOKEN_CARRIER_FILES.includes(name));
-    for (const name of plan.write) {
+    const { ordered, carriers } = tokenCarriers(plan.write, rendered, token);
+    for (const name of ordered) {
       const content = rendered.get(name) ?? '';
-      if (name === carriers[0]) await tokens.beforeCarrierWrite();
+      if (name === carriers[0]) {
+        await step('registering the token', async () => {
+          await tokens.makeRoom(() => this.workspaceToken(methods, agentId));
+          await tokens.beforeCarrierWrite();
+        });
+      }
       if (content.trim()) {
         try {
           await step(`writing ${name}`, () => methods.agentFilesSet({ agentId, name, content }));
@@ -270,7 +290,7 @@ export class ProvisionRunner {
         }
       }
       if (name === carriers[carriers.length - 1]) {
-        await tokens.carrierWritten();
+        await step('confirming the token', () => tokens.carrierWritten());
         outcome.token = token;
       }
     }
@@ -294,6 +314,12 @@ export class ProvisionRunner {
       );
       outcome.woke = true;
     }
+  }
+
+  /** The token AGENTS.md holds now (its connection block), or null. */
+  private async workspaceToken(methods: GatewayMethods, agentId: string): Promise<string | null> {
+    const { file } = await methods.agentFilesGet(agentId, 'AGENTS.md');
+    return parseConnectionBlock(file.content ?? '').AUTH_TOKEN?.trim() || null;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Agent } from '../agents/entities/agent.entity';
+import type { Board } from '../boards/entities/board.entity';
 import type { Gateway } from '../gateways/entities/gateway.entity';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
 import type { User } from '../users/entities/user.entity';
@@ -46,7 +47,9 @@ export class ProvisioningService {
    * `agent.<action>.failed` activity) and leaves the agent in a stable status.
    */
   async provisionAgent(ref: TenantAgentRef, request: ProvisionRequest): Promise<ProvisionOutcome> {
-    return this.runLock.run(ref.agentId, (manager) => this.runner.run(manager, ref, request));
+    return this.runLock.run(ref.agentId, (manager, lease) =>
+      this.runner.run(manager, ref, request, lease),
+    );
   }
 
   /**
@@ -115,22 +118,42 @@ export class ProvisioningService {
     // An existing lead, or one another instance created between our read and insert.
     const found = existing ?? (await this.rows.findLead(board.id));
     if (!found) throw new Error(`board ${board.id} has no lead after a conflicting insert`);
-    const previousGatewayId = found.gatewayId;
+    if (found.gatewayId !== gateway.id) {
+      const outcome = await this.moveLead(found.id, board, gateway, wantedName, options);
+      if (outcome) return { lead: outcome.agent, created: false, outcome };
+    }
     const lead = await this.rows.repairLead(found, board, gateway, wantedName);
-    const moved = previousGatewayId !== gateway.id;
-    if (!moved && lead.lastProvisionError === null) return { lead, created: false, outcome: null };
+    if (lead.lastProvisionError === null) return { lead, created: false, outcome: null };
 
     const outcome = await this.provisionAgent(ref(lead.id), {
-      action: moved
-        ? 'provision'
-        : ((lead.provisionAction as ProvisionAction | null) ?? options.action ?? 'provision'),
+      action: (lead.provisionAction as ProvisionAction | null) ?? options.action ?? 'provision',
       user: options.user,
     });
-    // The lead now belongs to the new gateway, whether or not this run succeeded there.
-    if (moved) {
-      await this.cleanupElsewhere(found, previousGatewayId, scope.organizationId);
-    }
     return { lead: outcome.agent, created: false, outcome };
+  }
+
+  /**
+   * Moves a lead to its board's new gateway under the lead's run lock: first removes it from
+   * the old gateway (best effort, a failure is recorded), then points the row at the new gateway
+   * and provisions it there. In that order a process stopping in between leaves the row on the
+   * old gateway, so the next call cleans up and moves again: no orphan is left behind. Null when
+   * another call moved it meanwhile.
+   */
+  private moveLead(
+    leadId: string,
+    board: Board,
+    gateway: Gateway,
+    wantedName: string | null,
+    options: EnsureLeadOptions,
+  ): Promise<ProvisionOutcome | null> {
+    const ref = { organizationId: gateway.organizationId, agentId: leadId };
+    return this.runLock.run(leadId, async (manager, lease) => {
+      const lead = await this.rows.findLead(board.id);
+      if (!lead || lead.id !== leadId || lead.gatewayId === gateway.id) return null;
+      await this.cleanupElsewhere(lead, lead.gatewayId, gateway.organizationId);
+      await this.rows.repairLead(lead, board, gateway, wantedName);
+      return this.runner.run(manager, ref, { action: 'provision', user: options.user }, lease);
+    });
   }
 
   /** Best effort: removes the agent from a gateway it no longer lives on. */
@@ -139,10 +162,15 @@ export class ProvisioningService {
       const previous = await this.rows.findGateway(gatewayId, organizationId);
       if (previous) await this.cleanup.cleanupAgent(agent, previous);
     } catch (error) {
-      this.logger.warn(
+      const message =
         `Cleanup of agent ${agent.id} on its previous gateway ${gatewayId} failed: ` +
-          `${(error as Error).message}`,
-      );
+        `${(error as Error).message}`;
+      this.logger.warn(message);
+      await this.rows
+        .recordActivity(agent, 'agent.cleanup.failed', message)
+        .catch((recording: unknown) =>
+          this.logger.warn(`Recording the failed cleanup failed: ${(recording as Error).message}`),
+        );
     }
   }
 

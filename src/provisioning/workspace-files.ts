@@ -13,8 +13,29 @@ export const AGENT_EDITABLE_FILES: readonly string[] = [
   'TASK_SOUL.md',
 ];
 
-/** Files holding the agent token; the stored digest moves only once these are written. */
+/**
+ * Files holding the agent token (their connection block); the stored digest moves only once
+ * these are written. The templates write the literal token nowhere else (other files point to
+ * AGENTS.md's `AUTH_TOKEN`); {@link tokenCarriers} still treats any file whose content holds it
+ * as a carrier, so a template that reintroduces it cannot let a token be retired too early.
+ */
 export const TOKEN_CARRIER_FILES: readonly string[] = ['AGENTS.md', 'TOOLS.md'];
+
+/**
+ * The planned writes in carrier-first order, and which of them carry the token: the named
+ * carriers plus any file whose rendered content contains the token. The run promotes its token
+ * only after the last carrier write, so every file that holds it was written by then.
+ */
+export function tokenCarriers(
+  write: readonly string[],
+  rendered: ReadonlyMap<string, string>,
+  token: string,
+): { ordered: string[]; carriers: string[] } {
+  const carries = (name: string) =>
+    TOKEN_CARRIER_FILES.includes(name) || (rendered.get(name) ?? '').includes(token);
+  const carriers = write.filter(carries);
+  return { ordered: [...carriers, ...write.filter((name) => !carries(name))], carriers };
+}
 
 export type SkipReason = 'unsupported' | 'agent-edited' | 'bootstrap-done';
 

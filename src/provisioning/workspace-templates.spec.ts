@@ -16,6 +16,7 @@ import {
   WorkspaceTemplateError,
   WorkspaceTemplates,
 } from './templates';
+import { tokenCarriers } from './workspace-files';
 
 const GATEWAY = '0b6f7f4e-8a11-4c7e-9f55-2f1a7d0c9e01';
 const BOARD = '7d1e2c3b-4a59-4f68-8e77-1a2b3c4d5e6f';
@@ -257,6 +258,41 @@ describe('workspace templates', () => {
     );
   });
 
+  it.each(KINDS)(
+    'writes the literal token of a %s agent only in the connection block (AGENTS.md, TOOLS.md)',
+    (kind) => {
+      const context = contextFor(kind);
+      for (const file of templatedFiles(kind)) {
+        const content = templates.render(file, kind, context);
+        const count = content.split(TOKEN).length - 1;
+        expect({ file, count }).toEqual({
+          file,
+          count: ['AGENTS.md', 'TOOLS.md'].includes(file) ? 1 : 0,
+        });
+        if (count) expect(parseConnectionBlock(content).AUTH_TOKEN).toBe(TOKEN);
+      }
+    },
+  );
+
+  it('treats any planned file holding the token as a carrier, written before the others', () => {
+    const rendered = new Map([
+      ['AGENTS.md', `AUTH_TOKEN=${TOKEN}`],
+      ['BOOTSTRAP.md', `curl -H "X-Agent-Token: ${TOKEN}"`],
+      ['IDENTITY.md', 'no token'],
+      ['SOUL.md', 'none either'],
+    ]);
+    expect(
+      tokenCarriers(
+        ['AGENTS.md', 'BOOTSTRAP.md', 'IDENTITY.md', 'SOUL.md'].reverse(),
+        rendered,
+        TOKEN,
+      ),
+    ).toEqual({
+      ordered: ['BOOTSTRAP.md', 'AGENTS.md', 'SOUL.md', 'IDENTITY.md'],
+      carriers: ['BOOTSTRAP.md', 'AGENTS.md'],
+    });
+  });
+
   it('carries identity, board goal, the human, the API and the heartbeat cadence', () => {
     const context = contextFor('board', {
       agent: {
@@ -278,7 +314,8 @@ describe('workspace templates', () => {
       'curl -sS -X POST "https://mission-control.example.com/api/v1/agent/heartbeat"',
       '`POST /api/v1/agent/heartbeat`',
       '`GET /api/v1/agent/boards/{board_id}`',
-      `X-Agent-Token: ${TOKEN}`,
+      'X-Agent-Token: $AUTH_TOKEN',
+      `AUTH_TOKEN=${TOKEN}`,
     ]) {
       expect(agents).toContain(text);
     }

@@ -4,7 +4,12 @@
  * ones, and a promotion counts only when it happened, also under concurrency.
  */
 import { Agent } from '../../src/agents/entities/agent.entity';
-import { agentTokenDigest, promotePendingAgentToken } from '../../src/auth/agent-token';
+import {
+  agentTokenDigest,
+  generateAgentToken,
+  promotePendingAgentToken,
+  registerPendingAgentToken,
+} from '../../src/auth/agent-token';
 import {
   addPendingAgentToken,
   buildAgent,
@@ -21,10 +26,12 @@ describe('agent tokens: in force and unconfirmed', () => {
   let t: TestApp;
   let gatewayId: string;
   let boardId: string;
+  let organizationId: string;
 
   beforeAll(async () => {
     t = await createTestApp();
     const org = await buildOrganization(t.dataSource);
+    organizationId = org.id;
     gatewayId = (await buildGateway(t.dataSource, org.id)).id;
     boardId = (await buildBoard(t.dataSource, org.id, gatewayId)).id;
   });
@@ -88,5 +95,19 @@ describe('agent tokens: in force and unconfirmed', () => {
     expect(await status('not-a-token')).toBe(401);
     const res = await t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({}).expect(200);
     expect(JSON.stringify(res.body)).not.toMatch(/sha256:|token_hash|TokenHash/);
+  });
+  it('review 3: registering a token again makes it the newest unconfirmed one', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const owner = { id: agent.id, organizationId };
+    const manager = t.dataSource.manager;
+    const [a, b] = [generateAgentToken(), generateAgentToken()];
+    await registerPendingAgentToken(manager, owner, agentTokenDigest(a));
+    await registerPendingAgentToken(manager, owner, agentTokenDigest(b));
+    // A run is about to write A again: A may now be newer in the workspace than B.
+    await registerPendingAgentToken(manager, owner, agentTokenDigest(a));
+    await expect(promotePendingAgentToken(manager, agent.id, agentTokenDigest(b))).resolves.toBe(
+      true,
+    );
+    expect(await status(a)).toBe(200);
   });
 });

@@ -8,7 +8,13 @@ import { Client } from 'pg';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { ProvisionRunSweeper } from '../../src/provisioning/provision-run-sweeper';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import {
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  buildOrganization,
+  pendingAgentTokenDigests,
+} from '../support/builders';
 import { eventually, waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
 import { serveAgents } from '../support/fake-gateway-agents';
@@ -163,6 +169,100 @@ describe('stuck provision runs are swept', () => {
         .set('X-Agent-Token', token)
         .send({})
         .expect(200);
+    } finally {
+      state.gate.open();
+      await running.close();
+      await fake.stop();
+    }
+  });
+  it('review 6: a run clears the previous error when it starts, so its crash is swept like any other', async () => {
+    const fake = await FakeGateway.start({ token: 'fake-token' });
+    const state = serveAgents(fake);
+    try {
+      const organizationId = (await buildOrganization(owner.dataSource)).id;
+      const gateway = await buildGateway(owner.dataSource, organizationId, {
+        url: fake.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id, {
+        status: 'online',
+        lastProvisionError: 'agents.list: an earlier failure',
+      });
+      state.gate.close('agents.list');
+      const run = owner.app
+        .get(ProvisioningService)
+        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'provision' });
+      await waitUntil(() => state.gate.held > 0);
+      // While the run is under way its row shows no stale error: a crash now is sweepable.
+      expect(await reload(agent.id)).toMatchObject({
+        provisionAction: 'provision',
+        lastProvisionError: null,
+      });
+      state.gate.open();
+      await run;
+    } finally {
+      state.gate.open();
+      await fake.stop();
+    }
+  });
+
+  it('review 6: any agent whose creator died before its first run started is swept, not only leads', async () => {
+    const orphan = (
+      await buildAgent(owner.dataSource, gatewayId, boardId, {
+        status: 'provisioning',
+        agentTokenHash: null,
+        createdAt: new Date(Date.now() - HOUR_MS),
+      })
+    ).agent;
+    const orphanMain = (
+      await buildAgent(owner.dataSource, gatewayId, null, {
+        status: 'provisioning',
+        agentTokenHash: null,
+        createdAt: new Date(Date.now() - HOUR_MS),
+      })
+    ).agent;
+    const swept = await owner.app.get(ProvisionRunSweeper).sweep();
+    expect(swept).toEqual(expect.arrayContaining([orphan.id, orphanMain.id]));
+    for (const id of [orphan.id, orphanMain.id]) {
+      expect(await reload(id)).toMatchObject({
+        status: 'provisioning',
+        lastProvisionError: expect.stringMatching(/did not finish/),
+      });
+    }
+  });
+  it('review 3: a run past its deadline registers no token (the deadline is checked before registering)', async () => {
+    const fake = await FakeGateway.start({ token: 'fake-token' });
+    const state = serveAgents(fake);
+    const running = await createTestApp(
+      { PROVISION_RUN_TIMEOUT_MS: '1000' },
+      { sharedDatabaseUrl: owner.databaseUrl },
+    );
+    try {
+      const organizationId = (await buildOrganization(owner.dataSource)).id;
+      const gateway = await buildGateway(owner.dataSource, organizationId, {
+        url: fake.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id);
+      state.gate.close('agents.files.list');
+      const started = Date.now();
+      const run = running.app
+        .get(ProvisioningService)
+        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
+      await waitUntil(() => state.gate.held > 0);
+      // The listing answers only once the run's deadline has passed.
+      await waitUntil(() => Date.now() - started > 1_100, { timeoutMs: 5_000 });
+      state.gate.open();
+      const outcome = await run;
+      expect(outcome).toMatchObject({ status: 'failed' });
+      expect(outcome.error).toMatch(/exceeded its deadline of 1 s$/);
+      expect(await pendingAgentTokenDigests(owner.dataSource, agent.id)).toEqual([]);
     } finally {
       state.gate.open();
       await running.close();

@@ -8,12 +8,13 @@
 import { InvalidRequestError, NotFoundError } from '../../src/common/errors/app-error';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { Board } from '../../src/boards/entities/board.entity';
-import { agentTokenDigest } from '../../src/auth/agent-token';
+import { agentTokenDigest, MAX_PENDING_AGENT_TOKENS } from '../../src/auth/agent-token';
 import { GatewayOperationError, ProvisioningError } from '../../src/common/errors/gateway-errors';
 import { parseConnectionBlock } from '../../src/provisioning/connection-block';
 import { AgentRunLock } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import {
+  addPendingAgentToken,
   buildAgent,
   buildBoard,
   buildGateway,
@@ -194,6 +195,116 @@ describe('provisioning faults (in-process gateway)', () => {
     expect(third.status).toBe('provisioned');
     await heartbeat(third.token as string).expect(200);
     await heartbeat(t1).expect(401);
+  });
+
+  /** Every agent token any of the agent's workspace files holds, literally. */
+  const tokensInWorkspace = (agentId: string) => {
+    const found = new Set<string>();
+    for (const content of state.files.get(`mc-${agentId}`)?.values() ?? []) {
+      for (const match of content.matchAll(/(?:AUTH_TOKEN=|X-Agent-Token: )([A-Za-z0-9_-]{20,})/g))
+        found.add(match[1]);
+    }
+    return found;
+  };
+
+  it('review 1: a failed BOOTSTRAP.md write after AGENTS.md was confirmed leaves every token in the workspace working', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    const first = await provisioning.provisionAgent(ref, { action: 'provision' });
+    expect(first.status).toBe('provisioned');
+    expect(state.files.get(`mc-${agent.id}`)?.has('BOOTSTRAP.md')).toBe(true);
+    // The update rewrites BOOTSTRAP.md (still present) after AGENTS.md; that write fails.
+    state.failures.set('agents.files.set', (p) => p.name === 'BOOTSTRAP.md');
+    const second = await provisioning.provisionAgent(ref, { action: 'update' });
+    expect(second.error).toBe('writing BOOTSTRAP.md: agents.files.set injected failure');
+    const tokens = tokensInWorkspace(agent.id);
+    expect(tokens.size).toBeGreaterThan(0);
+    const statuses = new Map<string, number>();
+    for (const token of tokens) statuses.set(token, (await heartbeat(token)).status);
+    expect([...statuses.values()].every((status) => status === 200)).toBe(true);
+  });
+
+  it('review 3: at the unconfirmed-token cap the token the workspace holds is never evicted', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const t1 = await runWithLostAgentsMdAnswer(agent.id);
+    // Runs whose AGENTS.md write fails before it is applied: T1 stays in the workspace.
+    state.failures.set('agents.files.set', (p) => p.name === 'AGENTS.md');
+    for (let run = 0; run < MAX_PENDING_AGENT_TOKENS; run++) {
+      const outcome = await provisioning.provisionAgent(
+        { organizationId, agentId: agent.id },
+        { action: 'update' },
+      );
+      expect(outcome.status).toBe('failed');
+    }
+    expect(writtenToken(agent.id)).toBe(t1);
+    expect((await pendingAgentTokenDigests(t.dataSource, agent.id)).length).toBeLessThanOrEqual(
+      MAX_PENDING_AGENT_TOKENS,
+    );
+    await heartbeat(t1).expect(200);
+  });
+
+  it('review 3: at the cap, when the workspace holds none of the unconfirmed tokens, the run fails before registering', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    for (let n = 0; n < MAX_PENDING_AGENT_TOKENS; n++) {
+      await addPendingAgentToken(t.dataSource, agent.id);
+    }
+    const before = await pendingAgentTokenDigests(t.dataSource, agent.id);
+    const outcome = await provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'provision' },
+    );
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toBe(
+      `registering the token: Agent ${agent.id} already has ${MAX_PENDING_AGENT_TOKENS} ` +
+        'unconfirmed tokens; it must present one (or a run must confirm one) before another is issued',
+    );
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual(before);
+    expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md')).toBe('stock');
+  });
+
+  it('review 3: a run whose token was retired before its promotion (a newer token was proven) fails instead of reporting success', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    expect((await provisioning.provisionAgent(ref, { action: 'provision' })).status).toBe(
+      'provisioned',
+    );
+    state.gate.close('agents.files.set');
+    const heldBefore = state.gate.held;
+    const run = provisioning.provisionAgent(ref, { action: 'update' });
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      // While the run's AGENTS.md write is on its way, the agent proves a newer token.
+      const newer = await addPendingAgentToken(t.dataSource, agent.id);
+      await heartbeat(newer).expect(200);
+    } finally {
+      state.gate.open();
+    }
+    const outcome = await run;
+    expect(outcome).toMatchObject({ status: 'failed', token: null });
+    expect(outcome.error).toMatch(/^confirming the token: the run's token was not made/);
+  });
+
+  it("review 5: a raw token must already be the agent's (in force or unconfirmed): a planted or foreign one is refused", async () => {
+    const { agent, token } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const { token: foreign } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    for (const raw of ['planted-token-from-agents-md-0000000000', foreign]) {
+      await expect(
+        provisioning.provisionAgent(ref, { action: 'update', token: { raw } }),
+      ).rejects.toBeInstanceOf(InvalidRequestError);
+    }
+    expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual([]);
+    await heartbeat(token).expect(200);
+    await heartbeat(foreign).expect(200);
+    // The workspace holding a token nobody issued reads back as not matching.
+    state.files.set(
+      `mc-${agent.id}`,
+      new Map([['AGENTS.md', '```env mission-control\nAUTH_TOKEN=planted\n```\n']]),
+    );
+    await expect(provisioning.readWorkspaceToken(ref)).resolves.toEqual({
+      token: 'planted',
+      matches: 'none',
+    });
   });
 
   it("a hostile board objective and name cannot plant a connection block: the read-back token is the engine's", async () => {
@@ -392,6 +503,45 @@ describe('provisioning faults (in-process gateway)', () => {
       );
       expect(state.agents.has(leadAgentId)).toBe(false);
       await heartbeat(moved.outcome?.token as string).expect(200);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('review 7: a moved lead is removed from its old gateway before its row moves (a crash in between leaves no orphan)', async () => {
+    const other = await FakeGateway.start({ token: 'fake-token' });
+    try {
+      const otherState = serveAgents(other);
+      const otherGateway = await buildGateway(t.dataSource, organizationId, {
+        url: other.url,
+        token: 'fake-token',
+        workspaceRoot: '/srv/openclaw',
+        disableDevicePairing: true,
+      });
+      const board = await buildBoard(t.dataSource, organizationId, gatewayId);
+      const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      expect(first.outcome?.status).toBe('provisioned');
+      const leadAgentId = `lead-${board.id}`;
+      await t.dataSource
+        .getRepository(Board)
+        .update({ id: board.id }, { gatewayId: otherGateway.id });
+      // The run on the new gateway is held: were the process to stop here, the old gateway
+      // must already be clean (the row no longer points at it, so nothing would clean it later).
+      otherState.gate.close('agents.list');
+      const moving = provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      try {
+        await waitUntil(() => otherState.gate.held > 0);
+        expect(state.agents.has(leadAgentId)).toBe(false);
+      } finally {
+        otherState.gate.open();
+      }
+      const moved = await moving;
+      expect(moved.outcome).toMatchObject({ status: 'provisioned' });
+      expect(moved.lead.gatewayId).toBe(otherGateway.id);
+      expect(otherState.agents.has(leadAgentId)).toBe(true);
+      // A second call finds the lead in order on its new gateway.
+      const again = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+      expect(again).toMatchObject({ created: false, outcome: null });
     } finally {
       await other.stop();
     }

@@ -4,6 +4,7 @@
  * requests answering; runs on one agent queue in process, runs on many agents are bounded.
  */
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { agentTokenDigest } from '../../src/auth/agent-token';
 import { Client } from 'pg';
 import { ConflictError } from '../../src/common/errors/app-error';
 import {
@@ -192,9 +193,46 @@ describe('provisioning and the database pool (slow gateway)', () => {
     }
   }, 30_000);
 
-  it('survives losing the lock connection mid-run (the database restarts it): no crash, the run ends', async () => {
+  it('review 4: one wait budget from enqueue: a run queued behind a run that does not end gives up with a clear error', async () => {
+    const impatient = await createTestApp(
+      { PROVISION_RUN_TIMEOUT_MS: '1000' },
+      { sharedDatabaseUrl: t.databaseUrl },
+    );
     const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
-    state.gate.close('chat.send');
+    const ref = { organizationId, agentId: agent.id };
+    const service = impatient.app.get(ProvisioningService);
+    state.gate.close('agents.list');
+    const heldBefore = state.gate.held;
+    const first = service.provisionAgent(ref, { action: 'update' });
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      let queuedResult: unknown = undefined;
+      void service.provisionAgent(ref, { action: 'update' }).then(
+        (outcome) => (queuedResult = outcome),
+        (error: unknown) => (queuedResult = error),
+      );
+      // The first run is still held by the gateway, far past the 1 s budget: the queued run
+      // must not wait for it.
+      await waitUntil(() => queuedResult !== undefined, { timeoutMs: 10_000 });
+      expect(state.gate.held).toBe(heldBefore + 1);
+      expect(queuedResult).toBeInstanceOf(ConflictError);
+      expect((queuedResult as ConflictError).message).toMatch(
+        new RegExp(`^Agent ${agent.id} has earlier provision runs still under way; gave up`),
+      );
+    } finally {
+      state.gate.open();
+      await first;
+      await impatient.close();
+    }
+  }, 30_000);
+
+  it('review 2: losing the lock connection mid-run aborts the run: no crash, stable status, no workspace token retired', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
+      status: 'online',
+    });
+    const lock = t.app.get(AgentRunLock);
+    const lostBefore = lock.lost;
+    state.gate.close('agents.files.list');
     const heldBefore = state.gate.held;
     const run = provisioning.provisionAgent(
       { organizationId, agentId: agent.id },
@@ -210,11 +248,65 @@ describe('provisioning and the database pool (slow gateway)', () => {
       );
       expect(terminated).toEqual([{ terminated: true }]);
       // The dropped connection's error arrives while the run waits on the gateway.
+      await waitUntil(() => lock.lost > lostBefore);
       await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
     } finally {
       state.gate.open();
     }
-    expect((await run).status).toBe('provisioned');
+    const outcome = await run;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toMatch(/lost its run lock/);
+    const stored = await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id });
+    expect(stored.status).toBe('online');
+    expect(stored.lastProvisionError).toMatch(/lost its run lock/);
+    // Nothing was written after the lock was lost, so the old token is still the one in force.
+    expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md') ?? '').not.toMatch(/AUTH_TOKEN=/);
+    await t.http
+      .post('/api/v1/agent/heartbeat')
+      .set('X-Agent-Token', oldToken)
+      .send({})
+      .expect(200);
     await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
+  });
+  it('review 2: a lock lost while AGENTS.md is being written: the run promotes nothing, and the written token works', async () => {
+    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
+      status: 'online',
+    });
+    const lock = t.app.get(AgentRunLock);
+    const lostBefore = lock.lost;
+    state.gate.close('agents.files.set');
+    const heldBefore = state.gate.held;
+    const run = provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update' },
+    );
+    try {
+      await waitUntil(() => state.gate.held > heldBefore);
+      await t.dataSource.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+           AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
+        [agentRunLockKey(agent.id)],
+      );
+      await waitUntil(() => lock.lost > lostBefore);
+    } finally {
+      state.gate.open();
+    }
+    const outcome = await run;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toMatch(/^confirming the token: the provision run lost its run lock/);
+    const written = /^AUTH_TOKEN=(.+)$/m.exec(
+      state.files.get(`mc-${agent.id}`)?.get('AGENTS.md') ?? '',
+    )?.[1];
+    expect(written).toBeDefined();
+    const stored = await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id });
+    // Not promoted by a run without its lock: the previous token is still the one in force...
+    expect(stored.agentTokenHash).toBe(agentTokenDigest(oldToken));
+    // ... and the token the workspace now holds authenticates (unconfirmed, then proven).
+    await t.http
+      .post('/api/v1/agent/heartbeat')
+      .set('X-Agent-Token', written as string)
+      .send({})
+      .expect(200);
   });
 });
