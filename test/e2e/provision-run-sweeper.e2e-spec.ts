@@ -8,16 +8,9 @@ import { Client } from 'pg';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { ProvisionRunSweeper } from '../../src/provisioning/provision-run-sweeper';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import {
-  buildAgent,
-  buildBoard,
-  buildGateway,
-  buildOrganization,
-  pendingAgentTokenDigests,
-} from '../support/builders';
+import { buildAgent, buildBoardOnGateway, pendingAgentTokenDigests } from '../support/builders';
 import { eventually, waitUntil } from '../support/eventually';
-import { FakeGateway } from '../support/fake-gateway';
-import { serveAgents } from '../support/fake-gateway-agents';
+import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const HOUR_MS = 3_600_000;
@@ -29,9 +22,9 @@ describe('stuck provision runs are swept', () => {
 
   beforeAll(async () => {
     owner = await createTestApp();
-    const organizationId = (await buildOrganization(owner.dataSource)).id;
-    gatewayId = (await buildGateway(owner.dataSource, organizationId)).id;
-    boardId = (await buildBoard(owner.dataSource, organizationId, gatewayId)).id;
+    const { gateway, board } = await buildBoardOnGateway(owner.dataSource);
+    gatewayId = gateway.id;
+    boardId = board.id;
   });
   afterAll(() => owner.close());
 
@@ -129,21 +122,16 @@ describe('stuck provision runs are swept', () => {
   }, 30_000);
 
   it('a run past its deadline starts no further step and ends stable', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
+    const { fake, state } = await startOpenClawFake();
     const running = await createTestApp(
       { PROVISION_RUN_TIMEOUT_MS: '1000' },
       { sharedDatabaseUrl: owner.databaseUrl },
     );
     try {
-      const organizationId = (await buildOrganization(owner.dataSource)).id;
-      const gateway = await buildGateway(owner.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { organizationId, gateway, board } = await buildBoardOnGateway(
+        owner.dataSource,
+        gatewayFieldsFor(fake),
+      );
       const { agent, token } = await buildAgent(owner.dataSource, gateway.id, board.id, {
         status: 'online',
         lastSeenAt: new Date(),
@@ -176,17 +164,12 @@ describe('stuck provision runs are swept', () => {
     }
   });
   it('review 6: a run clears the previous error when it starts, so its crash is swept like any other', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
+    const { fake, state } = await startOpenClawFake();
     try {
-      const organizationId = (await buildOrganization(owner.dataSource)).id;
-      const gateway = await buildGateway(owner.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { organizationId, gateway, board } = await buildBoardOnGateway(
+        owner.dataSource,
+        gatewayFieldsFor(fake),
+      );
       const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id, {
         status: 'online',
         lastProvisionError: 'agents.list: an earlier failure',
@@ -234,21 +217,16 @@ describe('stuck provision runs are swept', () => {
     }
   });
   it('review 3: a run past its deadline registers no token (the deadline is checked before registering)', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
+    const { fake, state } = await startOpenClawFake();
     const running = await createTestApp(
       { PROVISION_RUN_TIMEOUT_MS: '1000' },
       { sharedDatabaseUrl: owner.databaseUrl },
     );
     try {
-      const organizationId = (await buildOrganization(owner.dataSource)).id;
-      const gateway = await buildGateway(owner.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
+      const { organizationId, gateway, board } = await buildBoardOnGateway(
+        owner.dataSource,
+        gatewayFieldsFor(fake),
+      );
       const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id);
       state.gate.close('agents.files.list');
       const started = Date.now();

@@ -118,6 +118,17 @@ export async function buildBoard(
   });
 }
 
+/** An organization with one gateway (given fields) and one board on that gateway. */
+export async function buildBoardOnGateway(
+  dataSource: DataSource,
+  gatewayFields: Partial<Gateway> = {},
+) {
+  const organizationId = (await buildOrganization(dataSource)).id;
+  const gateway = await buildGateway(dataSource, organizationId, gatewayFields);
+  const board = await buildBoard(dataSource, organizationId, gateway.id);
+  return { organizationId, gateway, board };
+}
+
 /** An agent with a fresh token; returns the token in clear, as only provisioned files would hold it. */
 export async function buildAgent(
   dataSource: DataSource,
