@@ -10,7 +10,7 @@ import { ProvisionRunSweeper } from '../../src/provisioning/provision-run-sweepe
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { buildAgent, buildBoardOnGateway, pendingAgentTokenDigests } from '../support/builders';
 import { eventually, waitUntil } from '../support/eventually';
-import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
+import { boardOnOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const HOUR_MS = 3_600_000;
@@ -122,16 +122,14 @@ describe('stuck provision runs are swept', () => {
   }, 30_000);
 
   it('a run past its deadline starts no further step and ends stable', async () => {
-    const { fake, state } = await startOpenClawFake();
+    const { fake, state, organizationId, gateway, board } = await boardOnOpenClawFake(
+      owner.dataSource,
+    );
     const running = await createTestApp(
       { PROVISION_RUN_TIMEOUT_MS: '1000' },
       { sharedDatabaseUrl: owner.databaseUrl },
     );
     try {
-      const { organizationId, gateway, board } = await buildBoardOnGateway(
-        owner.dataSource,
-        gatewayFieldsFor(fake),
-      );
       const { agent, token } = await buildAgent(owner.dataSource, gateway.id, board.id, {
         status: 'online',
         lastSeenAt: new Date(),
@@ -164,12 +162,10 @@ describe('stuck provision runs are swept', () => {
     }
   });
   it('review 6: a run clears the previous error when it starts, so its crash is swept like any other', async () => {
-    const { fake, state } = await startOpenClawFake();
+    const { fake, state, organizationId, gateway, board } = await boardOnOpenClawFake(
+      owner.dataSource,
+    );
     try {
-      const { organizationId, gateway, board } = await buildBoardOnGateway(
-        owner.dataSource,
-        gatewayFieldsFor(fake),
-      );
       const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id, {
         status: 'online',
         lastProvisionError: 'agents.list: an earlier failure',
@@ -217,16 +213,14 @@ describe('stuck provision runs are swept', () => {
     }
   });
   it('review 3: a run past its deadline registers no token (the deadline is checked before registering)', async () => {
-    const { fake, state } = await startOpenClawFake();
+    const { fake, state, organizationId, gateway, board } = await boardOnOpenClawFake(
+      owner.dataSource,
+    );
     const running = await createTestApp(
       { PROVISION_RUN_TIMEOUT_MS: '1000' },
       { sharedDatabaseUrl: owner.databaseUrl },
     );
     try {
-      const { organizationId, gateway, board } = await buildBoardOnGateway(
-        owner.dataSource,
-        gatewayFieldsFor(fake),
-      );
       const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id);
       state.gate.close('agents.files.list');
       const started = Date.now();

@@ -17,7 +17,6 @@ import {
   addPendingAgentToken,
   buildAgent,
   buildBoard,
-  buildBoardOnGateway,
   buildGateway,
   buildOrganization,
   pendingAgentTokenDigests,
@@ -25,6 +24,7 @@ import {
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
 import {
+  boardOnOpenClawFake,
   gatewayFieldsFor,
   serveOpenClawState,
   startOpenClawFake,
@@ -44,12 +44,11 @@ describe('provisioning faults (in-process gateway)', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    ({ fake, state } = await startOpenClawFake());
-    provisioning = t.app.get(ProvisioningService);
-    const target = await buildBoardOnGateway(t.dataSource, gatewayFieldsFor(fake));
-    ({ organizationId } = target);
+    const target = await boardOnOpenClawFake(t.dataSource);
+    ({ fake, state, organizationId } = target);
     gatewayId = target.gateway.id;
     boardId = target.board.id;
+    provisioning = t.app.get(ProvisioningService);
   });
   afterAll(async () => {
     await t.close();

@@ -14,10 +14,11 @@ import {
 } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { bearer, newIdentity, userToken } from '../support/auth';
-import { buildAgent, buildBoard, buildBoardOnGateway, buildGateway } from '../support/builders';
+import { buildAgent, buildBoard, buildGateway } from '../support/builders';
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
 import {
+  boardOnOpenClawFake,
   gatewayFieldsFor,
   serveOpenClawState,
   startOpenClawFake,
@@ -42,12 +43,11 @@ describe('provisioning and the database pool (slow gateway)', () => {
   beforeAll(async () => {
     // The test app's pool is 5 connections: fewer than the runs.
     t = await createTestApp();
-    ({ fake, state } = await startOpenClawFake());
-    provisioning = t.app.get(ProvisioningService);
-    const target = await buildBoardOnGateway(t.dataSource, gatewayFieldsFor(fake));
-    ({ organizationId } = target);
+    const target = await boardOnOpenClawFake(t.dataSource);
+    ({ fake, state, organizationId } = target);
     gatewayId = target.gateway.id;
     boardId = target.board.id;
+    provisioning = t.app.get(ProvisioningService);
     agentToken = (await buildAgent(t.dataSource, gatewayId, boardId)).token;
     userBearer = await userToken(newIdentity('pool'));
   });

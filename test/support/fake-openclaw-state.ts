@@ -4,7 +4,9 @@
  * failures, slowness or config races a real gateway cannot be made to produce on demand.
  */
 import { createHash } from 'node:crypto';
+import type { DataSource } from 'typeorm';
 import type { Gateway } from '../../src/gateways/entities/gateway.entity';
+import { buildBoardOnGateway } from './builders';
 import { FakeGateway, FakeRpcError } from './fake-gateway';
 
 /** The token the fake gateways of these tests require. */
@@ -195,4 +197,17 @@ export function gatewayFieldsFor(fake: FakeGateway): Partial<Gateway> {
     workspaceRoot: '/srv/openclaw',
     disableDevicePairing: true,
   };
+}
+
+/**
+ * A fake gateway serving {@link serveOpenClawState}, and an organization with a gateway row
+ * pointing at it and a board on that gateway: what a provisioning test starts from.
+ */
+export async function boardOnOpenClawFake(dataSource: DataSource, options: { gate?: Gate } = {}) {
+  const { fake, state } = await startOpenClawFake(options);
+  const { organizationId, gateway, board } = await buildBoardOnGateway(
+    dataSource,
+    gatewayFieldsFor(fake),
+  );
+  return { fake, state, organizationId, gateway, board };
 }
