@@ -121,8 +121,12 @@ describe('stuck provision runs are swept', () => {
     expect(sweeper.timer).toBeNull();
   }, 30_000);
 
-  it('a run past its deadline starts no further step and ends stable', async () => {
-    const { fake, state, organizationId, gateway, board } = await boardOnOpenClawFake(
+  /**
+   * Runs an update of a new agent (with `fields`) in an instance whose run deadline is 1 s,
+   * against a fake gateway that holds `heldMethod` until that deadline has passed.
+   */
+  const updatePastItsDeadline = async (heldMethod: string, fields: Partial<Agent> = {}) => {
+    const { fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(
       owner.dataSource,
     );
     const running = await createTestApp(
@@ -130,43 +134,47 @@ describe('stuck provision runs are swept', () => {
       { sharedDatabaseUrl: owner.databaseUrl },
     );
     try {
-      const { agent, token } = await buildAgent(owner.dataSource, gateway.id, board.id, {
-        status: 'online',
-        lastSeenAt: new Date(),
-      });
-      state.gate.close('agents.list');
+      const { agent, token } = await buildAgent(owner.dataSource, gatewayId, boardId, fields);
+      state.gate.close(heldMethod);
       const started = Date.now();
       const run = running.app
         .get(ProvisioningService)
         .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
       await waitUntil(() => state.gate.held > 0);
-      // The gateway answers agents.list only once the run's deadline has passed.
+      // The gateway answers only once the run's deadline has passed.
       await waitUntil(() => Date.now() - started > 1_100, { timeoutMs: 5_000 });
       state.gate.open();
       const outcome = await run;
-      expect(outcome).toMatchObject({
-        status: 'failed',
-        error: 'agents.create: provision run exceeded its deadline of 1 s',
-      });
-      expect(await reload(agent.id)).toMatchObject({ status: 'online' });
-      expect(fake.requests.map((request) => request.method)).not.toContain('agents.create');
-      await owner.http
-        .post('/api/v1/agent/heartbeat')
-        .set('X-Agent-Token', token)
-        .send({})
-        .expect(200);
+      return { agent, token, outcome, methods: fake.requests.map((request) => request.method) };
     } finally {
       state.gate.open();
       await running.close();
       await fake.stop();
     }
+  };
+
+  it('a run past its deadline starts no further step and ends stable', async () => {
+    const { agent, token, outcome, methods } = await updatePastItsDeadline('agents.list', {
+      status: 'online',
+      lastSeenAt: new Date(),
+    });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      error: 'agents.create: provision run exceeded its deadline of 1 s',
+    });
+    expect(await reload(agent.id)).toMatchObject({ status: 'online' });
+    expect(methods).not.toContain('agents.create');
+    await owner.http
+      .post('/api/v1/agent/heartbeat')
+      .set('X-Agent-Token', token)
+      .send({})
+      .expect(200);
   });
   it('review 6: a run clears the previous error when it starts, so its crash is swept like any other', async () => {
-    const { fake, state, organizationId, gateway, board } = await boardOnOpenClawFake(
-      owner.dataSource,
-    );
+    const fixture = await boardOnOpenClawFake(owner.dataSource);
+    const { fake, state, organizationId } = fixture;
     try {
-      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id, {
+      const { agent } = await buildAgent(owner.dataSource, fixture.gatewayId, fixture.boardId, {
         status: 'online',
         lastProvisionError: 'agents.list: an earlier failure',
       });
@@ -213,32 +221,9 @@ describe('stuck provision runs are swept', () => {
     }
   });
   it('review 3: a run past its deadline registers no token (the deadline is checked before registering)', async () => {
-    const { fake, state, organizationId, gateway, board } = await boardOnOpenClawFake(
-      owner.dataSource,
-    );
-    const running = await createTestApp(
-      { PROVISION_RUN_TIMEOUT_MS: '1000' },
-      { sharedDatabaseUrl: owner.databaseUrl },
-    );
-    try {
-      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id);
-      state.gate.close('agents.files.list');
-      const started = Date.now();
-      const run = running.app
-        .get(ProvisioningService)
-        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
-      await waitUntil(() => state.gate.held > 0);
-      // The listing answers only once the run's deadline has passed.
-      await waitUntil(() => Date.now() - started > 1_100, { timeoutMs: 5_000 });
-      state.gate.open();
-      const outcome = await run;
-      expect(outcome).toMatchObject({ status: 'failed' });
-      expect(outcome.error).toMatch(/exceeded its deadline of 1 s$/);
-      expect(await pendingAgentTokenDigests(owner.dataSource, agent.id)).toEqual([]);
-    } finally {
-      state.gate.open();
-      await running.close();
-      await fake.stop();
-    }
+    const { agent, outcome } = await updatePastItsDeadline('agents.files.list');
+    expect(outcome).toMatchObject({ status: 'failed' });
+    expect(outcome.error).toMatch(/exceeded its deadline of 1 s$/);
+    expect(await pendingAgentTokenDigests(owner.dataSource, agent.id)).toEqual([]);
   });
 });

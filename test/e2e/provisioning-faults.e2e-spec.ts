@@ -44,10 +44,7 @@ describe('provisioning faults (in-process gateway)', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    const target = await boardOnOpenClawFake(t.dataSource);
-    ({ fake, state, organizationId } = target);
-    gatewayId = target.gateway.id;
-    boardId = target.board.id;
+    ({ fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(t.dataSource));
     provisioning = t.app.get(ProvisioningService);
   });
   afterAll(async () => {

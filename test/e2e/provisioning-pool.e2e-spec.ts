@@ -43,10 +43,7 @@ describe('provisioning and the database pool (slow gateway)', () => {
   beforeAll(async () => {
     // The test app's pool is 5 connections: fewer than the runs.
     t = await createTestApp();
-    const target = await boardOnOpenClawFake(t.dataSource);
-    ({ fake, state, organizationId } = target);
-    gatewayId = target.gateway.id;
-    boardId = target.board.id;
+    ({ fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(t.dataSource));
     provisioning = t.app.get(ProvisioningService);
     agentToken = (await buildAgent(t.dataSource, gatewayId, boardId)).token;
     userBearer = await userToken(newIdentity('pool'));

@@ -209,5 +209,5 @@ export async function boardOnOpenClawFake(dataSource: DataSource, options: { gat
     dataSource,
     gatewayFieldsFor(fake),
   );
-  return { fake, state, organizationId, gateway, board };
+  return { fake, state, organizationId, gatewayId: gateway.id, boardId: board.id };
 }
