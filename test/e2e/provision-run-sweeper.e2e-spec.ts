@@ -197,20 +197,17 @@ describe('stuck provision runs are swept', () => {
   });
 
   it('review 6: any agent whose creator died before its first run started is swept, not only leads', async () => {
-    const orphan = (
-      await buildAgent(owner.dataSource, gatewayId, boardId, {
-        status: 'provisioning',
-        agentTokenHash: null,
-        createdAt: new Date(Date.now() - HOUR_MS),
-      })
-    ).agent;
-    const orphanMain = (
-      await buildAgent(owner.dataSource, gatewayId, null, {
-        status: 'provisioning',
-        agentTokenHash: null,
-        createdAt: new Date(Date.now() - HOUR_MS),
-      })
-    ).agent;
+    /** Created an hour ago, never provisioned: no run started before its creator died. */
+    const orphanOn = async (board: string | null) =>
+      (
+        await buildAgent(owner.dataSource, gatewayId, board, {
+          status: 'provisioning',
+          agentTokenHash: null,
+          createdAt: new Date(Date.now() - HOUR_MS),
+        })
+      ).agent;
+    const orphan = await orphanOn(boardId);
+    const orphanMain = await orphanOn(null);
     const swept = await owner.app.get(ProvisionRunSweeper).sweep();
     expect(swept).toEqual(expect.arrayContaining([orphan.id, orphanMain.id]));
     for (const id of [orphan.id, orphanMain.id]) {
