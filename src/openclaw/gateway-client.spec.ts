@@ -15,6 +15,7 @@ import {
 } from '../common/errors/gateway-errors';
 import { waitUntil } from '../../test/support/eventually';
 import { FakeGateway, FakeRpcError, NEVER } from '../../test/support/fake-gateway';
+import { failureOf } from '../../test/support/gateway-failure';
 import { DeviceIdentity, deviceAuthPayload } from './device-identity';
 import { DialPolicy } from './dial-policy';
 import {
@@ -71,16 +72,6 @@ function clientFor(
   );
   clients.push(client);
   return client;
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 afterEach(async () => {
@@ -684,18 +675,27 @@ describe('GatewayMethods on the wire', () => {
   });
 });
 
+/**
+ * chat.send on `gateway` leaves its first send unanswered and answers later ones "in flight";
+ * returns a reader of how many sends arrived.
+ */
+function answerChatSendFromTheSecond(gateway: FakeGateway): () => number {
+  let sends = 0;
+  gateway.methods['chat.send'] = (params) => {
+    sends += 1;
+    // The first send is never answered (applied or not, the key de-duplicates it).
+    if (sends === 1) return NEVER;
+    return { runId: params.idempotencyKey, status: 'in_flight' };
+  };
+  return () => sends;
+}
+
 describe('review findings: bounded waits, no echo, no endless redial', () => {
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('retries a chat.send that timed out, with the same key, before its budget is spent', async () => {
     const gateway = await fake();
-    let sends = 0;
-    gateway.methods['chat.send'] = (params) => {
-      sends += 1;
-      // The first send is never answered (applied or not, the key de-duplicates it).
-      if (sends === 1) return NEVER;
-      return { runId: params.idempotencyKey, status: 'in_flight' };
-    };
+    answerChatSendFromTheSecond(gateway);
     // The request timeout (2 s) is longer than the dispatch budget, as 30 s vs 15 s by default.
     const methods = new GatewayMethods(clientFor(gateway, {}, { requestTimeoutMs: 2_000 }));
     const result = await methods.chatSend(
@@ -718,12 +718,7 @@ describe('review findings: bounded waits, no echo, no endless redial', () => {
 
   it('with the default budget, resends an unanswered chat.send even when requests may take 30 s', async () => {
     const gateway = await fake();
-    let sends = 0;
-    gateway.methods['chat.send'] = (params) => {
-      sends += 1;
-      if (sends === 1) return NEVER;
-      return { runId: params.idempotencyKey, status: 'in_flight' };
-    };
+    const sends = answerChatSendFromTheSecond(gateway);
     const methods = new GatewayMethods(clientFor(gateway, {}, { requestTimeoutMs: 30_000 }));
     let bound: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
@@ -733,7 +728,7 @@ describe('review findings: bounded waits, no echo, no endless redial', () => {
       }),
     ]).finally(() => clearTimeout(bound));
     expect(outcome).toMatchObject({ status: 'in_flight' });
-    expect(sends).toBe(2);
+    expect(sends()).toBe(2);
   }, 20_000);
 
   it('idle-closes a client whose dial outlasted the idle timer (never pooled forever)', async () => {

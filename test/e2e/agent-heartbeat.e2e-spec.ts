@@ -4,9 +4,7 @@ import { agentTokenDigest, generateAgentToken } from '../../src/auth/agent-token
 import {
   addPendingAgentToken,
   buildAgent,
-  buildBoard,
-  buildGateway,
-  buildOrganization,
+  buildBoardOnGateway,
   pendingAgentTokenDigests,
 } from '../support/builders';
 import { ISO_Z, REQUEST_ID } from '../support/expectations';
@@ -21,9 +19,9 @@ describe('POST /agent/heartbeat (C3) and pending provision tokens', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    const org = await buildOrganization(t.dataSource);
-    gatewayId = (await buildGateway(t.dataSource, org.id)).id;
-    boardId = (await buildBoard(t.dataSource, org.id, gatewayId)).id;
+    const { gateway, board } = await buildBoardOnGateway(t.dataSource);
+    gatewayId = gateway.id;
+    boardId = board.id;
   });
   afterAll(async () => {
     await t.close();

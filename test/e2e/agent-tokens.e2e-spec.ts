@@ -13,9 +13,7 @@ import {
 import {
   addPendingAgentToken,
   buildAgent,
-  buildBoard,
-  buildGateway,
-  buildOrganization,
+  buildBoardOnGateway,
   pendingAgentTokenDigests,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -30,10 +28,10 @@ describe('agent tokens: in force and unconfirmed', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    const org = await buildOrganization(t.dataSource);
-    organizationId = org.id;
-    gatewayId = (await buildGateway(t.dataSource, org.id)).id;
-    boardId = (await buildBoard(t.dataSource, org.id, gatewayId)).id;
+    const target = await buildBoardOnGateway(t.dataSource);
+    ({ organizationId } = target);
+    gatewayId = target.gateway.id;
+    boardId = target.board.id;
   });
   afterAll(() => t.close());
 

@@ -5,7 +5,14 @@ import { Agent } from '../../src/agents/entities/agent.entity';
 import { OrganizationInvite } from '../../src/organizations/entities/organization-invite.entity';
 import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
 import { bearer, newIdentity } from '../support/auth';
-import { buildAgent, buildBoard, buildGateway, signIn, SignedInUser } from '../support/builders';
+import {
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  signIn,
+  SignedInUser,
+  signInOwnerOfNewOrganization,
+} from '../support/builders';
 import { API, REQUEST_ID } from '../support/expectations';
 import { createTestApp, TEST_JWT_SECRET, TestApp } from '../support/test-app';
 
@@ -334,13 +341,11 @@ describe('edge hardening (issue 9)', () => {
 
   describe('item 10: only owners grant or revoke owner', () => {
     async function orgWithAdmin() {
-      const boss = await signIn(t.http, t.dataSource);
-      const created = await t.http
-        .post(`${API}/organizations`)
-        .set(boss.headers)
-        .send({ name: `Owners ${Math.random().toString(36).slice(2, 10)}` })
-        .expect(200);
-      const orgId: string = created.body.id;
+      const { owner: boss, orgId } = await signInOwnerOfNewOrganization(
+        t.http,
+        t.dataSource,
+        'Owners',
+      );
       const members = t.dataSource.getRepository(OrganizationMember);
       const bossMember = await members.findOneByOrFail({
         organizationId: orgId,
@@ -427,14 +432,13 @@ describe('edge hardening (issue 9)', () => {
 
   describe('item 10: pending invites are auto-accepted only for verified emails', () => {
     async function pendingInviteFor(email: string): Promise<string> {
-      const inviter = await signIn(t.http, t.dataSource);
-      const created = await t.http
-        .post(`${API}/organizations`)
-        .set(inviter.headers)
-        .send({ name: `Verified ${Math.random().toString(36).slice(2, 10)}` })
-        .expect(200);
+      const { owner: inviter, orgId } = await signInOwnerOfNewOrganization(
+        t.http,
+        t.dataSource,
+        'Verified',
+      );
       const invite = await t.dataSource.getRepository(OrganizationInvite).save({
-        organizationId: created.body.id as string,
+        organizationId: orgId,
         invitedEmail: email,
         token: `tok-${Math.random().toString(36).slice(2)}`,
         role: 'admin',

@@ -9,6 +9,7 @@ import {
   buildBoard,
   buildGateway,
   signIn,
+  signInOwnerOfNewOrganization,
   signInMember,
   SignedInUser,
 } from '../support/builders';
@@ -40,13 +41,7 @@ describe('edge review findings', () => {
   const members = () => t.dataSource.getRepository(OrganizationMember);
 
   async function ownedOrg(): Promise<{ owner: SignedInUser; orgId: string }> {
-    const owner = await signIn(t.http, t.dataSource);
-    const res = await t.http
-      .post(`${API}/organizations`)
-      .set(owner.headers)
-      .send({ name: `Review ${Math.random().toString(36).slice(2, 10)}` })
-      .expect(200);
-    return { owner, orgId: res.body.id as string };
+    return signInOwnerOfNewOrganization(t.http, t.dataSource, 'Review');
   }
 
   async function ownerInvite(owner: SignedInUser, email: string): Promise<OrganizationInvite> {

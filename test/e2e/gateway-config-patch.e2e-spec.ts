@@ -9,8 +9,13 @@ import { CONFIG_WRITE_QUEUE_LIMIT } from '../../src/openclaw/gateway-methods';
 import { OpenClawGatewayService } from '../../src/openclaw/openclaw-gateway.service';
 import { isTransientGatewayError } from '../../src/openclaw/retry';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
-import { FakeGateway, NEVER, serveOpenClawState } from '../support/fake-gateway';
+import { buildAgent, buildBoardOnGateway } from '../support/builders';
+import { FakeGateway, NEVER } from '../support/fake-gateway';
+import {
+  FAKE_GATEWAY_TOKEN,
+  gatewayFieldsFor,
+  serveOpenClawState,
+} from '../support/fake-openclaw-state';
 import { waitUntil } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
 
@@ -41,7 +46,7 @@ describe('config patches on one gateway', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    fake = await FakeGateway.start({ token: 'fake-token' });
+    fake = await FakeGateway.start({ token: FAKE_GATEWAY_TOKEN });
   });
   afterAll(async () => {
     await t.close();
@@ -52,7 +57,7 @@ describe('config patches on one gateway', () => {
     const state = serveOpenClawState(fake);
     const methods = t.app
       .get(OpenClawGatewayService)
-      .methods({ url: fake.url, token: 'fake-token', disableDevicePairing: true });
+      .methods({ url: fake.url, token: FAKE_GATEWAY_TOKEN, disableDevicePairing: true });
     let interfered = 0;
     const result = await methods.configPatch((config) => {
       // Another instance writes between our read and our patch, twice.
@@ -69,14 +74,10 @@ describe('config patches on one gateway', () => {
 
   it(`${RUNS} parallel provisions of different agents all succeed and all heartbeats land`, async () => {
     const state = serveOpenClawState(fake);
-    const organizationId = (await buildOrganization(t.dataSource)).id;
-    const gateway = await buildGateway(t.dataSource, organizationId, {
-      url: fake.url,
-      token: 'fake-token',
-      workspaceRoot: '/srv/openclaw',
-      disableDevicePairing: true,
-    });
-    const board = await buildBoard(t.dataSource, organizationId, gateway.id);
+    const { organizationId, gateway, board } = await buildBoardOnGateway(
+      t.dataSource,
+      gatewayFieldsFor(fake),
+    );
     const agents = await Promise.all(
       Array.from({ length: RUNS }, () => buildAgent(t.dataSource, gateway.id, board.id)),
     );
@@ -108,7 +109,7 @@ describe('config patches on one gateway', () => {
     const methodsFor = (url = fake.url) =>
       t.app
         .get(OpenClawGatewayService)
-        .methods({ url, token: 'fake-token', disableDevicePairing: true });
+        .methods({ url, token: FAKE_GATEWAY_TOKEN, disableDevicePairing: true });
 
     it('5 writers on a gateway that never answers each settle within about their own timeout', async () => {
       serveOpenClawState(fake);
@@ -219,7 +220,7 @@ describe('config patches on one gateway', () => {
       // A spelling no other test used: this write dials a fresh socket inside its turn.
       const record = {
         url: `ws://localhost:${fake.port}`,
-        token: 'fake-token',
+        token: FAKE_GATEWAY_TOKEN,
         disableDevicePairing: true,
       };
       const gateways = t.app.get(OpenClawGatewayService);

@@ -7,27 +7,38 @@
 import { createServer, type Server } from 'node:http';
 import net, { isIP, type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { WebSocketServer } from 'ws';
-import { GatewayDialRefusedError, GatewayError } from '../../src/common/errors/gateway-errors';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { GatewayDialRefusedError } from '../../src/common/errors/gateway-errors';
 import { DeviceIdentity } from '../../src/openclaw/device-identity';
 import { DialPolicy } from '../../src/openclaw/dial-policy';
 import { GatewayClient } from '../../src/openclaw/gateway-client';
 import { OpenClawGatewayService } from '../../src/openclaw/openclaw-gateway.service';
 import { isTransientGatewayError } from '../../src/openclaw/retry';
 import { FakeGateway } from '../support/fake-gateway';
+import { failureOf } from '../support/gateway-failure';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const TOKEN = 'dial-token';
 const SECRET_BODY = 'internal-admin-console-secret-7f3a';
 
-async function failureOf(promise: Promise<unknown>): Promise<GatewayError> {
+/**
+ * Runs `use` against a WebSocket server on loopback that is no gateway: `greet` is what it does
+ * with each socket. `use` gets its ws:// URL.
+ */
+async function withPlainWebSocketServer(
+  greet: (socket: WebSocket) => void,
+  use: (url: string) => Promise<void>,
+): Promise<void> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  server.on('connection', greet);
+  await new Promise((resolve) => server.once('listening', resolve));
   try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
+    const { port } = server.address() as AddressInfo;
+    await use(`ws://127.0.0.1:${port}`);
+  } finally {
+    for (const client of server.clients) client.terminate();
+    await new Promise((resolve) => server.close(resolve));
   }
-  throw new Error('expected the call to fail');
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -206,21 +217,15 @@ describe('gateway dial policy', () => {
   });
 
   it('never repeats what a non-gateway WebSocket server sent', async () => {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    server.on('connection', (socket) => socket.send(`<html>${SECRET_BODY}</html>`));
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const gateways = await service();
-      const { port } = server.address() as AddressInfo;
-      const error = await failureOf(
-        gateways.methods({ url: `ws://127.0.0.1:${port}`, token: TOKEN }).sessionsList(),
-      );
-      expect(error.message).toContain('not JSON');
-      expect(error.message).not.toContain(SECRET_BODY);
-    } finally {
-      for (const client of server.clients) client.terminate();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    await withPlainWebSocketServer(
+      (socket) => socket.send(`<html>${SECRET_BODY}</html>`),
+      async (url) => {
+        const gateways = await service();
+        const error = await failureOf(gateways.methods({ url, token: TOKEN }).sessionsList());
+        expect(error.message).toContain('not JSON');
+        expect(error.message).not.toContain(SECRET_BODY);
+      },
+    );
   });
 
   it('closes a socket that receives a frame over OPENCLAW_MAX_PAYLOAD_BYTES, cleanly', async () => {
@@ -235,20 +240,16 @@ describe('gateway dial policy', () => {
   });
 
   it('never repeats the close reason of a non-gateway WebSocket server, only its code', async () => {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    server.on('connection', (socket) => socket.close(4001, 'internal-secret-reason-xyz'));
-    await new Promise((resolve) => server.once('listening', resolve));
-    try {
-      const gateways = await service();
-      const { port } = server.address() as AddressInfo;
-      const error = await failureOf(
-        gateways.methods({ url: `ws://127.0.0.1:${port}`, token: TOKEN }).sessionsList(),
-      );
-      expect(error.message).toBe('gateway connection closed during the handshake (received 4001)');
-    } finally {
-      for (const client of server.clients) client.terminate();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    await withPlainWebSocketServer(
+      (socket) => socket.close(4001, 'internal-secret-reason-xyz'),
+      async (url) => {
+        const gateways = await service();
+        const error = await failureOf(gateways.methods({ url, token: TOKEN }).sessionsList());
+        expect(error.message).toBe(
+          'gateway connection closed during the handshake (received 4001)',
+        );
+      },
+    );
   });
 
   it('moves a ?token= of a stored URL into auth.token, off the request URL', async () => {

@@ -11,6 +11,7 @@ import {
   buildMember,
   grantBoard,
   signIn,
+  signInOwnerOfNewOrganization,
   SignedInUser,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -33,13 +34,7 @@ describe('organization invites: T12-T15', () => {
   const accessRows = () => t.dataSource.getRepository(OrganizationBoardAccess);
 
   async function orgFixture() {
-    const owner = await signIn(t.http, t.dataSource);
-    const res = await t.http
-      .post(`${API}/organizations`)
-      .set(owner.headers)
-      .send({ name: `Invites ${Math.random().toString(36).slice(2, 10)}` })
-      .expect(200);
-    const orgId: string = res.body.id;
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Invites');
     const gateway = await buildGateway(t.dataSource, orgId);
     const boards = [
       await buildBoard(t.dataSource, orgId, gateway.id),

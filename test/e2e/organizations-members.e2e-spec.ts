@@ -9,6 +9,7 @@ import {
   buildMember,
   grantBoard,
   signIn,
+  signInOwnerOfNewOrganization,
   SignedInUser,
 } from '../support/builders';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -32,13 +33,7 @@ describe('organization members: T9-T11', () => {
 
   /** An org created through the API by a new owner (active there), plus one board. */
   async function orgFixture() {
-    const owner = await signIn(t.http, t.dataSource);
-    const res = await t.http
-      .post(`${API}/organizations`)
-      .set(owner.headers)
-      .send({ name: `Members ${Math.random().toString(36).slice(2, 10)}` })
-      .expect(200);
-    const orgId: string = res.body.id;
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Members');
     const ownerMember = await members().findOneByOrFail({
       organizationId: orgId,
       userId: owner.userId,

@@ -8,16 +8,9 @@ import { Client } from 'pg';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { ProvisionRunSweeper } from '../../src/provisioning/provision-run-sweeper';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import {
-  buildAgent,
-  buildBoard,
-  buildGateway,
-  buildOrganization,
-  pendingAgentTokenDigests,
-} from '../support/builders';
+import { buildAgent, buildBoardOnGateway, pendingAgentTokenDigests } from '../support/builders';
 import { eventually, waitUntil } from '../support/eventually';
-import { FakeGateway } from '../support/fake-gateway';
-import { serveAgents } from '../support/fake-gateway-agents';
+import { boardOnOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const HOUR_MS = 3_600_000;
@@ -29,9 +22,9 @@ describe('stuck provision runs are swept', () => {
 
   beforeAll(async () => {
     owner = await createTestApp();
-    const organizationId = (await buildOrganization(owner.dataSource)).id;
-    gatewayId = (await buildGateway(owner.dataSource, organizationId)).id;
-    boardId = (await buildBoard(owner.dataSource, organizationId, gatewayId)).id;
+    const { gateway, board } = await buildBoardOnGateway(owner.dataSource);
+    gatewayId = gateway.id;
+    boardId = board.id;
   });
   afterAll(() => owner.close());
 
@@ -128,66 +121,60 @@ describe('stuck provision runs are swept', () => {
     expect(sweeper.timer).toBeNull();
   }, 30_000);
 
-  it('a run past its deadline starts no further step and ends stable', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
+  /**
+   * Runs an update of a new agent (with `fields`) in an instance whose run deadline is 1 s,
+   * against a fake gateway that holds `heldMethod` until that deadline has passed.
+   */
+  const updatePastItsDeadline = async (heldMethod: string, fields: Partial<Agent> = {}) => {
+    const { fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(
+      owner.dataSource,
+    );
     const running = await createTestApp(
       { PROVISION_RUN_TIMEOUT_MS: '1000' },
       { sharedDatabaseUrl: owner.databaseUrl },
     );
     try {
-      const organizationId = (await buildOrganization(owner.dataSource)).id;
-      const gateway = await buildGateway(owner.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
-      const { agent, token } = await buildAgent(owner.dataSource, gateway.id, board.id, {
-        status: 'online',
-        lastSeenAt: new Date(),
-      });
-      state.gate.close('agents.list');
+      const { agent, token } = await buildAgent(owner.dataSource, gatewayId, boardId, fields);
+      state.gate.close(heldMethod);
       const started = Date.now();
       const run = running.app
         .get(ProvisioningService)
         .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
       await waitUntil(() => state.gate.held > 0);
-      // The gateway answers agents.list only once the run's deadline has passed.
+      // The gateway answers only once the run's deadline has passed.
       await waitUntil(() => Date.now() - started > 1_100, { timeoutMs: 5_000 });
       state.gate.open();
       const outcome = await run;
-      expect(outcome).toMatchObject({
-        status: 'failed',
-        error: 'agents.create: provision run exceeded its deadline of 1 s',
-      });
-      expect(await reload(agent.id)).toMatchObject({ status: 'online' });
-      expect(fake.requests.map((request) => request.method)).not.toContain('agents.create');
-      await owner.http
-        .post('/api/v1/agent/heartbeat')
-        .set('X-Agent-Token', token)
-        .send({})
-        .expect(200);
+      return { agent, token, outcome, methods: fake.requests.map((request) => request.method) };
     } finally {
       state.gate.open();
       await running.close();
       await fake.stop();
     }
+  };
+
+  it('a run past its deadline starts no further step and ends stable', async () => {
+    const { agent, token, outcome, methods } = await updatePastItsDeadline('agents.list', {
+      status: 'online',
+      lastSeenAt: new Date(),
+    });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      error: 'agents.create: provision run exceeded its deadline of 1 s',
+    });
+    expect(await reload(agent.id)).toMatchObject({ status: 'online' });
+    expect(methods).not.toContain('agents.create');
+    await owner.http
+      .post('/api/v1/agent/heartbeat')
+      .set('X-Agent-Token', token)
+      .send({})
+      .expect(200);
   });
   it('review 6: a run clears the previous error when it starts, so its crash is swept like any other', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
+    const fixture = await boardOnOpenClawFake(owner.dataSource);
+    const { fake, state, organizationId } = fixture;
     try {
-      const organizationId = (await buildOrganization(owner.dataSource)).id;
-      const gateway = await buildGateway(owner.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
-      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id, {
+      const { agent } = await buildAgent(owner.dataSource, fixture.gatewayId, fixture.boardId, {
         status: 'online',
         lastProvisionError: 'agents.list: an earlier failure',
       });
@@ -210,20 +197,17 @@ describe('stuck provision runs are swept', () => {
   });
 
   it('review 6: any agent whose creator died before its first run started is swept, not only leads', async () => {
-    const orphan = (
-      await buildAgent(owner.dataSource, gatewayId, boardId, {
-        status: 'provisioning',
-        agentTokenHash: null,
-        createdAt: new Date(Date.now() - HOUR_MS),
-      })
-    ).agent;
-    const orphanMain = (
-      await buildAgent(owner.dataSource, gatewayId, null, {
-        status: 'provisioning',
-        agentTokenHash: null,
-        createdAt: new Date(Date.now() - HOUR_MS),
-      })
-    ).agent;
+    /** Created an hour ago, never provisioned: no run started before its creator died. */
+    const orphanOn = async (board: string | null) =>
+      (
+        await buildAgent(owner.dataSource, gatewayId, board, {
+          status: 'provisioning',
+          agentTokenHash: null,
+          createdAt: new Date(Date.now() - HOUR_MS),
+        })
+      ).agent;
+    const orphan = await orphanOn(boardId);
+    const orphanMain = await orphanOn(null);
     const swept = await owner.app.get(ProvisionRunSweeper).sweep();
     expect(swept).toEqual(expect.arrayContaining([orphan.id, orphanMain.id]));
     for (const id of [orphan.id, orphanMain.id]) {
@@ -234,39 +218,9 @@ describe('stuck provision runs are swept', () => {
     }
   });
   it('review 3: a run past its deadline registers no token (the deadline is checked before registering)', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
-    const running = await createTestApp(
-      { PROVISION_RUN_TIMEOUT_MS: '1000' },
-      { sharedDatabaseUrl: owner.databaseUrl },
-    );
-    try {
-      const organizationId = (await buildOrganization(owner.dataSource)).id;
-      const gateway = await buildGateway(owner.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(owner.dataSource, organizationId, gateway.id);
-      const { agent } = await buildAgent(owner.dataSource, gateway.id, board.id);
-      state.gate.close('agents.files.list');
-      const started = Date.now();
-      const run = running.app
-        .get(ProvisioningService)
-        .provisionAgent({ organizationId, agentId: agent.id }, { action: 'update' });
-      await waitUntil(() => state.gate.held > 0);
-      // The listing answers only once the run's deadline has passed.
-      await waitUntil(() => Date.now() - started > 1_100, { timeoutMs: 5_000 });
-      state.gate.open();
-      const outcome = await run;
-      expect(outcome).toMatchObject({ status: 'failed' });
-      expect(outcome.error).toMatch(/exceeded its deadline of 1 s$/);
-      expect(await pendingAgentTokenDigests(owner.dataSource, agent.id)).toEqual([]);
-    } finally {
-      state.gate.open();
-      await running.close();
-      await fake.stop();
-    }
+    const { agent, outcome } = await updatePastItsDeadline('agents.files.list');
+    expect(outcome).toMatchObject({ status: 'failed' });
+    expect(outcome.error).toMatch(/exceeded its deadline of 1 s$/);
+    expect(await pendingAgentTokenDigests(owner.dataSource, agent.id)).toEqual([]);
   });
 });

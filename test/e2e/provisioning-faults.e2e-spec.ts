@@ -23,7 +23,12 @@ import {
 } from '../support/builders';
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
-import { serveAgents } from '../support/fake-gateway-agents';
+import {
+  boardOnOpenClawFake,
+  gatewayFieldsFor,
+  serveOpenClawState,
+  startOpenClawFake,
+} from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const HEARTBEAT = '/api/v1/agent/heartbeat';
@@ -31,7 +36,7 @@ const HEARTBEAT = '/api/v1/agent/heartbeat';
 describe('provisioning faults (in-process gateway)', () => {
   let t: TestApp;
   let fake: FakeGateway;
-  let state: ReturnType<typeof serveAgents>;
+  let state: ReturnType<typeof serveOpenClawState>;
   let provisioning: ProvisioningService;
   let organizationId: string;
   let gatewayId: string;
@@ -39,19 +44,8 @@ describe('provisioning faults (in-process gateway)', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    fake = await FakeGateway.start({ token: 'fake-token' });
-    state = serveAgents(fake);
+    ({ fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(t.dataSource));
     provisioning = t.app.get(ProvisioningService);
-    organizationId = (await buildOrganization(t.dataSource)).id;
-    gatewayId = (
-      await buildGateway(t.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      })
-    ).id;
-    boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
   });
   afterAll(async () => {
     await t.close();
@@ -474,20 +468,19 @@ describe('provisioning faults (in-process gateway)', () => {
     expect(third).toMatchObject({ created: false, outcome: null });
   });
 
+  /** A board on the shared gateway with a provisioned lead, plus a gateway row for `other`. */
+  const provisionedLeadAnd = async (other: FakeGateway) => {
+    const otherGateway = await buildGateway(t.dataSource, organizationId, gatewayFieldsFor(other));
+    const board = await buildBoard(t.dataSource, organizationId, gatewayId);
+    const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
+    expect(first.outcome?.status).toBe('provisioned');
+    return { otherGateway, board, first, leadAgentId: `lead-${board.id}` };
+  };
+
   it("ensureBoardLead moves a lead to its board's new gateway: provisioned there, removed from the old one", async () => {
-    const other = await FakeGateway.start({ token: 'fake-token' });
+    const { fake: other, state: otherState } = await startOpenClawFake();
     try {
-      const otherState = serveAgents(other);
-      const otherGateway = await buildGateway(t.dataSource, organizationId, {
-        url: other.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(t.dataSource, organizationId, gatewayId);
-      const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
-      expect(first.outcome?.status).toBe('provisioned');
-      const leadAgentId = `lead-${board.id}`;
+      const { otherGateway, board, first, leadAgentId } = await provisionedLeadAnd(other);
       expect(state.agents.has(leadAgentId)).toBe(true);
 
       await t.dataSource
@@ -509,19 +502,9 @@ describe('provisioning faults (in-process gateway)', () => {
   });
 
   it('review 7: a moved lead is removed from its old gateway before its row moves (a crash in between leaves no orphan)', async () => {
-    const other = await FakeGateway.start({ token: 'fake-token' });
+    const { fake: other, state: otherState } = await startOpenClawFake();
     try {
-      const otherState = serveAgents(other);
-      const otherGateway = await buildGateway(t.dataSource, organizationId, {
-        url: other.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      });
-      const board = await buildBoard(t.dataSource, organizationId, gatewayId);
-      const first = await provisioning.ensureBoardLead({ organizationId, boardId: board.id });
-      expect(first.outcome?.status).toBe('provisioned');
-      const leadAgentId = `lead-${board.id}`;
+      const { otherGateway, board, leadAgentId } = await provisionedLeadAnd(other);
       await t.dataSource
         .getRepository(Board)
         .update({ id: board.id }, { gatewayId: otherGateway.id });

@@ -14,10 +14,15 @@ import {
 } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { bearer, newIdentity, userToken } from '../support/auth';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import { buildAgent, buildBoard, buildGateway } from '../support/builders';
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
-import { serveAgents } from '../support/fake-gateway-agents';
+import {
+  boardOnOpenClawFake,
+  gatewayFieldsFor,
+  serveOpenClawState,
+  startOpenClawFake,
+} from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const RUNS = 12;
@@ -27,7 +32,7 @@ const ANSWER_WITHIN_MS = 5_000;
 describe('provisioning and the database pool (slow gateway)', () => {
   let t: TestApp;
   let fake: FakeGateway;
-  let state: ReturnType<typeof serveAgents>;
+  let state: ReturnType<typeof serveOpenClawState>;
   let provisioning: ProvisioningService;
   let organizationId: string;
   let gatewayId: string;
@@ -38,19 +43,8 @@ describe('provisioning and the database pool (slow gateway)', () => {
   beforeAll(async () => {
     // The test app's pool is 5 connections: fewer than the runs.
     t = await createTestApp();
-    fake = await FakeGateway.start({ token: 'fake-token' });
-    state = serveAgents(fake);
+    ({ fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(t.dataSource));
     provisioning = t.app.get(ProvisioningService);
-    organizationId = (await buildOrganization(t.dataSource)).id;
-    gatewayId = (
-      await buildGateway(t.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      })
-    ).id;
-    boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
     agentToken = (await buildAgent(t.dataSource, gatewayId, boardId)).token;
     userBearer = await userToken(newIdentity('pool'));
   });
@@ -106,18 +100,12 @@ describe('provisioning and the database pool (slow gateway)', () => {
   it(`${RUNS} concurrent runs on ${RUNS} agents (one gateway each)`, async () => {
     // One gateway each: parallel config patches on one gateway are another matter (item 7).
     const gateways = await Promise.all(
-      Array.from({ length: RUNS }, () => FakeGateway.start({ token: 'fake-token' })),
+      Array.from({ length: RUNS }, () => startOpenClawFake({ gate: state.gate })),
     );
     try {
       const agentIds: string[] = [];
-      for (const gateway of gateways) {
-        serveAgents(gateway, { gate: state.gate });
-        const row = await buildGateway(t.dataSource, organizationId, {
-          url: gateway.url,
-          token: 'fake-token',
-          workspaceRoot: '/srv/openclaw',
-          disableDevicePairing: true,
-        });
+      for (const { fake: gateway } of gateways) {
+        const row = await buildGateway(t.dataSource, organizationId, gatewayFieldsFor(gateway));
         const board = await buildBoard(t.dataSource, organizationId, row.id);
         agentIds.push((await buildAgent(t.dataSource, row.id, board.id)).agent.id);
       }
@@ -127,7 +115,7 @@ describe('provisioning and the database pool (slow gateway)', () => {
       await whileRunsAreHeld(agentIds, concurrency);
     } finally {
       state.gate.open();
-      await Promise.all(gateways.map((gateway) => gateway.stop()));
+      await Promise.all(gateways.map(({ fake: gateway }) => gateway.stop()));
     }
   }, 60_000);
 
@@ -226,27 +214,36 @@ describe('provisioning and the database pool (slow gateway)', () => {
     }
   }, 30_000);
 
-  it('review 2: losing the lock connection mid-run aborts the run: no crash, stable status, no workspace token retired', async () => {
+  /** An online agent whose update run has started and will be held at `method`. */
+  const onlineAgentRunHeldAt = async (method: string) => {
     const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
       status: 'online',
     });
     const lock = t.app.get(AgentRunLock);
     const lostBefore = lock.lost;
-    state.gate.close('agents.files.list');
+    state.gate.close(method);
     const heldBefore = state.gate.held;
     const run = provisioning.provisionAgent(
       { organizationId, agentId: agent.id },
       { action: 'update' },
     );
+    return { agent, oldToken, lock, lostBefore, heldBefore, run };
+  };
+  /** Terminates the database connection holding the agent's run lock (as a lost one would be). */
+  const terminateRunLock = (agentId: string) =>
+    t.dataSource.query<{ terminated: boolean }[]>(
+      `SELECT pg_terminate_backend(pid) AS terminated FROM pg_locks
+       WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+         AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
+      [agentRunLockKey(agentId)],
+    );
+
+  it('review 2: losing the lock connection mid-run aborts the run: no crash, stable status, no workspace token retired', async () => {
+    const { agent, oldToken, lock, lostBefore, heldBefore, run } =
+      await onlineAgentRunHeldAt('agents.files.list');
     try {
       await waitUntil(() => state.gate.held > heldBefore);
-      const terminated = await t.dataSource.query<{ terminated: boolean }[]>(
-        `SELECT pg_terminate_backend(pid) AS terminated FROM pg_locks
-         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
-           AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
-        [agentRunLockKey(agent.id)],
-      );
-      expect(terminated).toEqual([{ terminated: true }]);
+      expect(await terminateRunLock(agent.id)).toEqual([{ terminated: true }]);
       // The dropped connection's error arrives while the run waits on the gateway.
       await waitUntil(() => lock.lost > lostBefore);
       await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
@@ -269,25 +266,11 @@ describe('provisioning and the database pool (slow gateway)', () => {
     await t.http.get('/readyz').timeout(ANSWER_WITHIN_MS).expect(200);
   });
   it('review 2: a lock lost while AGENTS.md is being written: the run promotes nothing, and the written token works', async () => {
-    const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId, {
-      status: 'online',
-    });
-    const lock = t.app.get(AgentRunLock);
-    const lostBefore = lock.lost;
-    state.gate.close('agents.files.set');
-    const heldBefore = state.gate.held;
-    const run = provisioning.provisionAgent(
-      { organizationId, agentId: agent.id },
-      { action: 'update' },
-    );
+    const { agent, oldToken, lock, lostBefore, heldBefore, run } =
+      await onlineAgentRunHeldAt('agents.files.set');
     try {
       await waitUntil(() => state.gate.held > heldBefore);
-      await t.dataSource.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_locks
-         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
-           AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
-        [agentRunLockKey(agent.id)],
-      );
+      await terminateRunLock(agent.id);
       await waitUntil(() => lock.lost > lostBefore);
     } finally {
       state.gate.open();

@@ -49,6 +49,24 @@ export async function signIn(
   };
 }
 
+/**
+ * A new user who created an organization through the API (so its owner, and active there);
+ * the organization is named `prefix` plus a random suffix.
+ */
+export async function signInOwnerOfNewOrganization(
+  http: TestAgent,
+  dataSource: DataSource,
+  prefix: string,
+): Promise<{ owner: SignedInUser; orgId: string }> {
+  const owner = await signIn(http, dataSource);
+  const res = await http
+    .post('/api/v1/organizations')
+    .set(owner.headers)
+    .send({ name: `${prefix} ${Math.random().toString(36).slice(2, 10)}` })
+    .expect(200);
+  return { owner, orgId: (res.body as { id: string }).id };
+}
+
 export async function buildOrganization(
   dataSource: DataSource,
   name = `Org ${randomUUID().slice(0, 8)}`,
@@ -116,6 +134,17 @@ export async function buildBoard(
     boardType: 'general',
     ...fields,
   });
+}
+
+/** An organization with one gateway (given fields) and one board on that gateway. */
+export async function buildBoardOnGateway(
+  dataSource: DataSource,
+  gatewayFields: Partial<Gateway> = {},
+) {
+  const organizationId = (await buildOrganization(dataSource)).id;
+  const gateway = await buildGateway(dataSource, organizationId, gatewayFields);
+  const board = await buildBoard(dataSource, organizationId, gateway.id);
+  return { organizationId, gateway, board };
 }
 
 /** An agent with a fresh token; returns the token in clear, as only provisioned files would hold it. */

@@ -3,7 +3,6 @@
  * be made to do on demand: garbage frames, dropping mid-request, never answering, slow or
  * refused handshakes, restarts. Behaviour is set per test through hooks.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -349,100 +348,4 @@ export function wsFrame(payload: Buffer, binary: boolean): Buffer {
     header.writeBigUInt64BE(BigInt(payload.length), 2);
   }
   return Buffer.concat([header, payload]);
-}
-
-/**
- * Enough of openclaw@2026.9.6's agents / files / config / sessions / chat behaviour, in memory,
- * for provisioning runs. `config.patch` enforces `baseHash` as the real gateway does
- * (reference/openclaw-gateway.md §4): required when the patch touches agents, and a hash that
- * is not the current one is refused with "config changed since last load". An
- * `agents.create` writes the config too (the real gateway applies a create through it).
- */
-export function serveOpenClawState(fake: FakeGateway) {
-  const agents = new Map<string, { name: string; workspace: string }>();
-  const files = new Map<string, Map<string, string>>();
-  const state = {
-    agents,
-    files,
-    config: { agents: { entries: {} } } as Record<string, unknown>,
-    staleRefusals: 0,
-    hash(): string {
-      return createHash('sha256').update(JSON.stringify(state.config)).digest('hex');
-    },
-  };
-  const merge = (target: Record<string, unknown>, patch: Record<string, unknown>) => {
-    for (const [key, value] of Object.entries(patch)) {
-      if (value === null) delete target[key];
-      else if (typeof value === 'object' && !Array.isArray(value)) {
-        const current = target[key];
-        target[key] = merge(
-          typeof current === 'object' && current !== null && !Array.isArray(current)
-            ? { ...(current as Record<string, unknown>) }
-            : {},
-          value as Record<string, unknown>,
-        );
-      } else target[key] = value;
-    }
-    return target;
-  };
-  Object.assign(fake.methods, {
-    'agents.list': () => ({ agents: [...agents].map(([id, a]) => ({ id, ...a })) }),
-    'agents.create': (p: Record<string, unknown>) => {
-      const id = String(p.name);
-      agents.set(id, { name: id, workspace: String(p.workspace) });
-      files.set(id, new Map([['AGENTS.md', 'stock']]));
-      state.config = merge(structuredClone(state.config), {
-        agents: { entries: { [id]: { workspace: String(p.workspace) } } },
-      });
-      return { ok: true, agentId: id, name: id };
-    },
-    'agents.update': (p: Record<string, unknown>) => {
-      const agent = agents.get(String(p.agentId));
-      if (!agent) {
-        throw new FakeRpcError({
-          code: 'INVALID_REQUEST',
-          message: `agent "${String(p.agentId)}" not found`,
-        });
-      }
-      if (typeof p.name === 'string') agent.name = p.name;
-      return { ok: true, agentId: p.agentId };
-    },
-    'agents.files.list': (p: Record<string, unknown>) => ({
-      agentId: p.agentId,
-      files: [...(files.get(String(p.agentId))?.keys() ?? [])].map((name) => ({
-        name,
-        missing: false,
-      })),
-    }),
-    'agents.files.set': (p: Record<string, unknown>) => {
-      files.get(String(p.agentId))?.set(String(p.name), String(p.content));
-      return { agentId: p.agentId, file: { name: p.name, missing: false } };
-    },
-    'config.get': () => ({ hash: state.hash(), config: structuredClone(state.config) }),
-    'config.patch': (p: Record<string, unknown>) => {
-      const patch = JSON.parse(String(p.raw)) as Record<string, unknown>;
-      if (p.baseHash === undefined && 'agents' in patch) {
-        throw new FakeRpcError({
-          code: 'INVALID_REQUEST',
-          message:
-            'config base hash required for agents.list; re-run config.get and retry with baseHash',
-        });
-      }
-      if (p.baseHash !== undefined && p.baseHash !== state.hash()) {
-        state.staleRefusals += 1;
-        throw new FakeRpcError({
-          code: 'INVALID_REQUEST',
-          message: 'config changed since last load; re-run config.get and retry',
-        });
-      }
-      const before = state.hash();
-      state.config = merge(structuredClone(state.config), patch);
-      if (state.hash() === before) return { noop: true };
-      return { ok: true, hash: state.hash(), config: state.config };
-    },
-    'sessions.patch': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
-    'sessions.reset': (p: Record<string, unknown>) => ({ ok: true, key: p.key }),
-    'chat.send': (p: Record<string, unknown>) => ({ runId: p.idempotencyKey, status: 'started' }),
-  });
-  return state;
 }
