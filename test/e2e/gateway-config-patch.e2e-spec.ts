@@ -111,15 +111,17 @@ describe('config patches on one gateway', () => {
         .get(OpenClawGatewayService)
         .methods({ url, token: FAKE_GATEWAY_TOKEN, disableDevicePairing: true });
 
-    it('5 writers on a gateway that never answers each settle within about their own timeout', async () => {
+    it('10 writers on a gateway that never answers each settle within about their own timeout', async () => {
       serveOpenClawState(fake);
       fake.methods['config.get'] = () => NEVER;
       const methods = methodsFor();
+      // Waiting in line without a bound, the 10th writer would settle after 10 s; each has 1 s. The
+      // 5 s bound leaves room for a loaded machine while still telling the two apart.
       const outcomes = await Promise.all(
-        Array.from({ length: 5 }, () =>
+        Array.from({ length: 10 }, () =>
           settledWithin(
             methods.configPatch(() => ({ x: 1 }), { timeoutMs: 1_000 }),
-            2_500,
+            5_000,
           ),
         ),
       );
