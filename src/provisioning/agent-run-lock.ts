@@ -11,11 +11,6 @@ import { sleep } from '../openclaw/retry';
 export const MAX_QUEUED_RUNS_PER_AGENT = 32;
 const LOCK_RETRY_BASE_MS = 100;
 const LOCK_RETRY_MAX_MS = 2_000;
-/**
- * A statement on a lock connection answers within this, or the connection is given up (which
- * ends its session and so its locks): a half-open socket must not hang a run or its unlock.
- */
-const LOCK_QUERY_TIMEOUT_MS = 10_000;
 
 /** A run whose lock connection was lost: another run on the agent may already be executing. */
 export class RunLockLostError extends Error {
@@ -107,7 +102,7 @@ export class AgentRunLock implements OnModuleDestroy {
       // A lock connection is idle for a whole run: notice a dead peer, and bound every statement.
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      query_timeout: LOCK_QUERY_TIMEOUT_MS,
+      query_timeout: config.provisioning.lockStatementTimeoutMs,
     });
     // An idle lock connection dropped by the server must not crash the process.
     this.lockPool.on('error', (error) =>

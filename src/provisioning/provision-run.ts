@@ -7,6 +7,7 @@ import {
   GatewayError,
   GatewayNotConfiguredError,
   GatewayOperationError,
+  GatewayRpcError,
   GatewayTimeoutError,
   ProvisioningError,
 } from '../common/errors/gateway-errors';
@@ -96,6 +97,8 @@ interface RunState {
   identity: AgentGatewayIdentity;
   token: string;
   digest: string;
+  /** The run made the token (not a `{ raw }` one it was given). */
+  generated: boolean;
   request: ProvisionRequest;
   outcome: ProvisionOutcome;
   lease: RunLease;
@@ -145,7 +148,7 @@ export class ProvisionRunner {
     await checkRequestedToken(manager, agent.id, request);
     const identity = agentGatewayIdentity(agent, gateway);
     outcome.identity = identity;
-    const { token, digest } = runToken(request);
+    const { token, digest, generated } = runToken(request);
     const priorStatus = agent.status;
     agent.heartbeatConfig ??= defaultHeartbeatConfig();
     const repo = manager.getRepository(Agent);
@@ -172,6 +175,7 @@ export class ProvisionRunner {
         identity,
         token,
         digest,
+        generated,
         request,
         outcome,
         lease,
@@ -218,7 +222,7 @@ export class ProvisionRunner {
       manager,
       run.lease,
       { id: agent.id, organizationId: gateway.organizationId },
-      run.digest,
+      { digest: run.digest, generated: run.generated },
     );
     const methods = this.gateways.methods(gateway);
     const agentId = identity.gatewayAgentId;
@@ -272,20 +276,35 @@ export class ProvisionRunner {
     });
     outcome.filesSkipped = [...plan.skip];
     const { ordered, carriers } = tokenCarriers(plan.write, rendered, token);
+    // Whether a carrier write may have reached the workspace (sent, and not refused outright).
+    let tokenMayBeWritten = false;
     for (const name of ordered) {
       const content = rendered.get(name) ?? '';
+      const carrier = carriers.includes(name);
       if (name === carriers[0]) {
         await step('registering the token', async () => {
-          await tokens.makeRoom(() => this.workspaceToken(methods, agentId));
+          await tokens.makeRoom(() => this.workspaceTokens(methods, agentId, carriers));
           await tokens.beforeCarrierWrite();
         });
       }
       if (content.trim()) {
+        let sent = false;
         try {
-          await step(`writing ${name}`, () => methods.agentFilesSet({ agentId, name, content }));
+          await step(`writing ${name}`, () => {
+            sent = true;
+            return methods.agentFilesSet({ agentId, name, content });
+          });
           outcome.filesWritten.push(name);
+          if (carrier) tokenMayBeWritten = true;
         } catch (error) {
-          if (!isUnsupportedFileError((error as ProvisioningStepError).original)) throw error;
+          const original = (error as ProvisioningStepError).original;
+          const refused = !sent || original instanceof GatewayRpcError;
+          if (carrier && !refused) tokenMayBeWritten = true;
+          if (!isUnsupportedFileError(original)) {
+            // Nothing of the token reached the workspace: it must not count against the cap.
+            if (carrier && !tokenMayBeWritten) await tokens.notWritten();
+            throw error;
+          }
           outcome.filesSkipped.push({ name, reason: 'unsupported' });
         }
       }
@@ -316,10 +335,23 @@ export class ProvisionRunner {
     }
   }
 
-  /** The token AGENTS.md holds now (its connection block), or null. */
-  private async workspaceToken(methods: GatewayMethods, agentId: string): Promise<string | null> {
-    const { file } = await methods.agentFilesGet(agentId, 'AGENTS.md');
-    return parseConnectionBlock(file.content ?? '').AUTH_TOKEN?.trim() || null;
+  /** The tokens the carriers hold now (their connection blocks); unsupported files hold none. */
+  private async workspaceTokens(
+    methods: GatewayMethods,
+    agentId: string,
+    carriers: readonly string[],
+  ): Promise<string[]> {
+    const tokens: string[] = [];
+    for (const name of carriers) {
+      try {
+        const { file } = await methods.agentFilesGet(agentId, name);
+        const token = parseConnectionBlock(file.content ?? '').AUTH_TOKEN?.trim();
+        if (token) tokens.push(token);
+      } catch (error) {
+        if (!isUnsupportedFileError(error)) throw error;
+      }
+    }
+    return tokens;
   }
 
   /**
