@@ -101,6 +101,11 @@ describe('shell commands in the workspace files', () => {
         const context = buildTemplateContext(input(kind, objective));
         const agentsMd = templates.render('AGENTS.md', kind, context);
         expect(parseConnectionBlock(agentsMd).AUTH_TOKEN).toBe(TOKEN);
+        // The connection block's line is the last one a line-based reader finds (the only one
+        // unless free text planted others above it): no template line starts like it.
+        const tokenLines = agentsMd.split('\n').filter((line) => line.startsWith('AUTH_TOKEN='));
+        expect(tokenLines.at(-1)).toBe(`AUTH_TOKEN=${TOKEN}`);
+        if (objective !== hostileObjective) expect(tokenLines).toHaveLength(1);
         writeFileSync(path.join(workspace, 'AGENTS.md'), agentsMd);
         const commands = templatedFiles(kind).flatMap((name) =>
           tokenCommands(templates.render(name, kind, context)).map((command) => ({
