@@ -25,7 +25,7 @@ import { isTransientGatewayError, withGatewayRetry, type RetryProfile } from '..
 import { uniqueSessionLabel } from '../openclaw/session-label';
 import { agentGatewayIdentity, mainSessionKey, type AgentGatewayIdentity } from './agent-identity';
 import { agentPatch, loadAgentTarget } from './agent-target';
-import type { RunLease } from './agent-run-lock';
+import { agentRunLockKey, RunLockLostError, type RunLease } from './agent-run-lock';
 import { checkRequestedToken, runToken, runTokenLedger } from './agent-tokens';
 import { parseConnectionBlock } from './connection-block';
 import { defaultHeartbeatConfig, effectiveHeartbeat } from './heartbeat';
@@ -401,13 +401,22 @@ export class ProvisionRunner {
     const message = error instanceof Error ? error.message : String(error);
     this.logger.warn(`${request.action} of agent ${agent.id} failed at ${message}`);
     const repo = manager.getRepository(Agent);
-    await repo.update(
-      { id: agent.id },
-      agentPatch({
-        status: stableStatus(priorStatus, agent.lastSeenAt),
-        lastProvisionError: message,
-      }),
-    );
+    const patch = agentPatch({
+      status: stableStatus(priorStatus, agent.lastSeenAt),
+      lastProvisionError: message,
+    });
+    if (original instanceof RunLockLostError) {
+      // Another run may hold the lock now and own the row: write it only while nobody does.
+      await manager.transaction(async (tx) => {
+        const [free] = await tx.query<{ locked: boolean }[]>(
+          'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked',
+          [agentRunLockKey(agent.id)],
+        );
+        if (free?.locked) await tx.getRepository(Agent).update({ id: agent.id }, patch);
+      });
+    } else {
+      await repo.update({ id: agent.id }, patch);
+    }
     const label = request.action === 'update' ? 'Update' : 'Provision';
     await recordActivity(
       manager,

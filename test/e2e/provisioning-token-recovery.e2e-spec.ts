@@ -6,6 +6,8 @@
 import { Client } from 'pg';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { agentTokenDigest, MAX_PENDING_AGENT_TOKENS } from '../../src/auth/agent-token';
+import { ActivityEvent } from '../../src/activity/entities/activity-event.entity';
+import { AgentRunLock, agentRunLockKey } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import {
   addPendingAgentToken,
@@ -157,4 +159,53 @@ describe('provisioning: unconfirmed tokens and the run-lock session recover', ()
     expect(agentTokenDigest(next.token as string)).not.toBe(agentTokenDigest(oldToken));
     await heartbeat(next.token as string).expect(200);
   }, 30_000);
+
+  it('finding 5: a run that lost its lock leaves the row to the run now holding it, recording only an activity', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId, { status: 'online' });
+    const lock = t.app.get(AgentRunLock);
+    const lostBefore = lock.lost;
+    const key = agentRunLockKey(agent.id);
+    const other = new Client({ connectionString: t.databaseUrl });
+    await other.connect();
+    try {
+      state.gate.close('agents.files.list');
+      const heldBefore = state.gate.held;
+      const run = provisioning.provisionAgent(
+        { organizationId, agentId: agent.id },
+        { action: 'update' },
+      );
+      await waitUntil(() => state.gate.held > heldBefore);
+      await t.dataSource.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+           AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
+        [key],
+      );
+      await waitUntil(() => lock.lost > lostBefore);
+      // Another instance's run takes the lock and owns the row now.
+      await other.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      await other.query(
+        `UPDATE agents SET status = 'updating', last_provision_error = NULL WHERE id = $1`,
+        [agent.id],
+      );
+      state.gate.open();
+      const outcome = await run;
+      expect(outcome.status).toBe('failed');
+      expect(outcome.error).toMatch(/lost its run lock/);
+      const stored = await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id });
+      expect({ status: stored.status, error: stored.lastProvisionError }).toEqual({
+        status: 'updating',
+        error: null,
+      });
+      const events = await t.dataSource
+        .getRepository(ActivityEvent)
+        .findBy({ agentId: agent.id, eventType: 'agent.update.failed' });
+      expect(events.map((event) => event.message)).toEqual([
+        expect.stringMatching(/lost its run lock/),
+      ]);
+    } finally {
+      state.gate.open();
+      await other.end();
+    }
+  });
 });
