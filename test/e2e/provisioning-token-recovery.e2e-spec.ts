@@ -117,6 +117,30 @@ describe('provisioning: unconfirmed tokens and the run-lock session recover', ()
     await heartbeat(outcome.token as string).expect(200);
   });
 
+  it("finding 6: at the cap, re-registering the run's own raw token needs no room (no read-back)", async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    for (let n = 0; n < MAX_PENDING_AGENT_TOKENS - 1; n++) {
+      await addPendingAgentToken(t.dataSource, agent.id);
+    }
+    const raw = await addPendingAgentToken(t.dataSource, agent.id);
+    // A read-back (agents.files.get) would be held here: none must be needed.
+    state.gate.close('agents.files.get');
+    const heldBefore = state.gate.held;
+    let settled = false;
+    const run = provisioning.provisionAgent(
+      { organizationId, agentId: agent.id },
+      { action: 'update', token: { raw } },
+    );
+    void run.finally(() => (settled = true)).catch(() => undefined);
+    await waitUntil(() => settled || state.gate.held > heldBefore);
+    expect(state.gate.held).toBe(heldBefore);
+    state.gate.open();
+    const outcome = await run;
+    expect(outcome).toMatchObject({ status: 'provisioned', error: null, token: raw });
+    expect(writtenToken(agent.id)).toBe(raw);
+    await heartbeat(raw).expect(200);
+  });
+
   it('finding 2: a run whose lock session cannot get the agent row fails in bounded time, leaves the row unlocked, and the next run succeeds', async () => {
     const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId);
     const ref = { organizationId, agentId: agent.id };
