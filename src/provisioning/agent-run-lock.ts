@@ -12,6 +12,9 @@ export const MAX_QUEUED_RUNS_PER_AGENT = 32;
 const LOCK_RETRY_BASE_MS = 100;
 const LOCK_RETRY_MAX_MS = 2_000;
 
+/** A run that never started: it gave up waiting for its turn, a slot or the lock (HTTP 409). */
+export class RunNotStartedError extends ConflictError {}
+
 /** A run whose lock connection was lost: another run on the agent may already be executing. */
 export class RunLockLostError extends Error {
   constructor(cause: Error, how = 'database connection dropped') {
@@ -131,8 +134,8 @@ export class AgentRunLock implements OnModuleDestroy {
     );
   }
 
-  private gaveUp(agentId: string, waitingFor: string): ConflictError {
-    return new ConflictError(
+  private gaveUp(agentId: string, waitingFor: string): RunNotStartedError {
+    return new RunNotStartedError(
       `Agent ${agentId} ${waitingFor}; gave up waiting after ` +
         `${Math.round(this.waitBudgetMs / 1000)} s`,
     );
@@ -146,7 +149,7 @@ export class AgentRunLock implements OnModuleDestroy {
   private async queued<T>(agentId: string, giveUpAt: number, work: () => Promise<T>): Promise<T> {
     const queue = this.queues.get(agentId) ?? { tail: Promise.resolve(), length: 0 };
     if (queue.length >= MAX_QUEUED_RUNS_PER_AGENT) {
-      throw new ConflictError(
+      throw new RunNotStartedError(
         `Agent ${agentId} already has ${queue.length} provision runs queued; try again later`,
       );
     }
@@ -218,7 +221,7 @@ export class AgentRunLock implements OnModuleDestroy {
     try {
       client = await withinDeadline(connecting, giveUpAt);
     } catch (error) {
-      throw new ConflictError(
+      throw new RunNotStartedError(
         `No provisioning slot for agent ${agentId} within ` +
           `${Math.round(this.waitBudgetMs / 1000)} s (${(error as Error).message})`,
       );

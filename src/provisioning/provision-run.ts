@@ -141,11 +141,16 @@ export class ProvisionRunner {
     };
     // Upstream: a gateway without a URL is not provisioned (nothing to talk to).
     if (!gateway.url.trim()) return outcome;
-    if (!gateway.workspaceRoot.trim()) {
-      throw new GatewayNotConfiguredError('Gateway workspace_root is required');
+    try {
+      if (!gateway.workspaceRoot.trim()) {
+        throw new GatewayNotConfiguredError('Gateway workspace_root is required');
+      }
+      await checkRequestedToken(manager, agent.id, request);
+    } catch (error) {
+      // This run holds the lock: the row is its own to write.
+      await recordNotStarted(manager, agent, request.action, error, { holdsLock: true });
+      throw error;
     }
-
-    await checkRequestedToken(manager, agent.id, request);
     const identity = agentGatewayIdentity(agent, gateway);
     outcome.identity = identity;
     const { token, digest, generated } = runToken(request);
@@ -407,13 +412,7 @@ export class ProvisionRunner {
     });
     if (original instanceof RunLockLostError) {
       // Another run may hold the lock now and own the row: write it only while nobody does.
-      await manager.transaction(async (tx) => {
-        const [free] = await tx.query<{ locked: boolean }[]>(
-          'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked',
-          [agentRunLockKey(agent.id)],
-        );
-        if (free?.locked) await tx.getRepository(Agent).update({ id: agent.id }, patch);
-      });
+      await updateRowUnlessLocked(manager, agent.id, patch);
     } else {
       await repo.update({ id: agent.id }, patch);
     }
@@ -476,6 +475,54 @@ async function waitUntilListed(methods: GatewayMethods, agentId: string) {
       { retryable: false },
     );
   }
+}
+
+/**
+ * Writes the agent row only while no run holds the agent's lock (a run that holds it owns the
+ * row); returns whether it wrote.
+ */
+async function updateRowUnlessLocked(
+  manager: EntityManager,
+  agentId: string,
+  patch: ReturnType<typeof agentPatch>,
+): Promise<boolean> {
+  return manager.transaction(async (tx) => {
+    const [free] = await tx.query<{ locked: boolean }[]>(
+      'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked',
+      [agentRunLockKey(agentId)],
+    );
+    if (!free?.locked) return false;
+    await tx.getRepository(Agent).update({ id: agentId }, patch);
+    return true;
+  });
+}
+
+/**
+ * Records a run that failed before it started (it changed nothing yet): the error on the row
+ * (a stable status) and an `agent.<action>.failed` activity. A caller that does not hold the
+ * agent's lock writes the row only while nobody does (else the live run owns it).
+ */
+export async function recordNotStarted(
+  manager: EntityManager,
+  agent: Agent,
+  action: ProvisionAction,
+  error: unknown,
+  options: { holdsLock: boolean },
+): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  const patch = agentPatch({
+    status: stableStatus(agent.status, agent.lastSeenAt),
+    lastProvisionError: message,
+  });
+  if (options.holdsLock) await manager.getRepository(Agent).update({ id: agent.id }, patch);
+  else await updateRowUnlessLocked(manager, agent.id, patch);
+  const label = action === 'update' ? 'Update' : 'Provision';
+  await recordActivity(
+    manager,
+    agent,
+    `agent.${action}.failed`,
+    `${label} message failed: ${message}`,
+  );
 }
 
 async function recordActivity(
