@@ -12,7 +12,18 @@ import { GatewayNotConfiguredError } from '../../src/common/errors/gateway-error
 import { agentRunLockKey } from '../../src/provisioning/agent-run-lock';
 import { ProvisionRunSweeper } from '../../src/provisioning/provision-run-sweeper';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import { buildAgent, buildBoard, buildGateway, buildOrganization } from '../support/builders';
+import { MAX_PENDING_AGENT_TOKENS } from '../../src/auth/agent-token';
+import {
+  addPendingAgentToken,
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  buildOrganization,
+  pendingAgentTokenDigests,
+} from '../support/builders';
+import { waitUntil } from '../support/eventually';
+import { FakeGateway } from '../support/fake-gateway';
+import { serveAgents } from '../support/fake-gateway-agents';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /** The smallest run deadline the config accepts: also the lock-wait budget. */
@@ -97,6 +108,44 @@ describe('provision runs that never started', () => {
     expect(await failures(agent.id)).toEqual([
       expect.stringMatching(/is being provisioned by another instance/),
     ]);
+  });
+
+  it('review 2 finding 1: a run that passes its deadline between registering its token and sending the write withdraws the token', async () => {
+    const fake = await FakeGateway.start({ token: 'fake-token' });
+    const state = serveAgents(fake);
+    try {
+      const gatewayId = (
+        await buildGateway(t.dataSource, organizationId, {
+          url: fake.url,
+          token: 'fake-token',
+          workspaceRoot: '/srv/openclaw',
+          disableDevicePairing: true,
+        })
+      ).id;
+      const boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
+      const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+      // At the cap the run reads AGENTS.md back before registering: hold that read past the
+      // run's deadline, so the deadline passes between registering and writing.
+      for (let n = 0; n < MAX_PENDING_AGENT_TOKENS; n++) {
+        await addPendingAgentToken(t.dataSource, agent.id);
+      }
+      state.gate.close('agents.files.get');
+      const heldBefore = state.gate.held;
+      const run = provisioning.provisionAgent(
+        { organizationId, agentId: agent.id },
+        { action: 'provision' },
+      );
+      await waitUntil(() => state.gate.held > heldBefore);
+      await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS + 200));
+      state.gate.open();
+      const outcome = await run;
+      expect(outcome.error).toMatch(/^writing AGENTS\.md: provision run exceeded its deadline/);
+      expect(state.files.get(`mc-${agent.id}`)?.get('AGENTS.md')).toBe('stock');
+      expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual([]);
+    } finally {
+      state.gate.open();
+      await fake.stop();
+    }
   });
 
   it('the sweeper gives a never-started run twice the deadline and its own explanation', async () => {
