@@ -184,6 +184,45 @@ describe('provisioning: unconfirmed tokens and the run-lock session recover', ()
     await heartbeat(next.token as string).expect(200);
   }, 30_000);
 
+  it('finding 2: a lock session that stops answering mid-transaction is ended at once: the run fails, nothing waits on it', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    const lockHolder = async () =>
+      (
+        await t.dataSource.query<{ pid: number }[]>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND objid = (hashtextextended($1, 0) & x'ffffffff'::bigint)`,
+          [agentRunLockKey(agent.id)],
+        )
+      )[0]?.pid;
+    state.gate.close('agents.files.set');
+    const heldBefore = state.gate.held;
+    const run = provisioning.provisionAgent(ref, { action: 'update' });
+    let settled = false;
+    void run.finally(() => (settled = true)).catch(() => undefined);
+    await waitUntil(() => state.gate.held > heldBefore);
+    const pid = await lockHolder();
+    expect(pid).toEqual(expect.any(Number));
+    // The lock's server process stops answering (a half-open connection, as far as the run sees).
+    process.kill(pid, 'SIGSTOP');
+    try {
+      state.gate.open();
+      await waitUntil(() => settled, { timeoutMs: 15_000 });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const outcome = await run;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toMatch(
+      /^confirming the token: the provision run lost its run lock \(its session was ended: /,
+    );
+    // The connection was given up: once the server process runs again it ends, and the lock too.
+    await waitUntil(async () => (await lockHolder()) === undefined, { timeoutMs: 15_000 });
+    await heartbeat(writtenToken(agent.id)).expect(200);
+    const next = await provisioning.provisionAgent(ref, { action: 'update' });
+    expect(next).toMatchObject({ status: 'provisioned', error: null });
+  }, 30_000);
+
   it('finding 5: a run that lost its lock leaves the row to the run now holding it, recording only an activity', async () => {
     const { agent } = await buildAgent(t.dataSource, gatewayId, boardId, { status: 'online' });
     const lock = t.app.get(AgentRunLock);
