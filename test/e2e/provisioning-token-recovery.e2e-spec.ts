@@ -141,6 +141,25 @@ describe('provisioning: unconfirmed tokens and the run-lock session recover', ()
     await heartbeat(raw).expect(200);
   });
 
+  it('finding 6: at the cap the read-back covers every carrier: a pending token TOOLS.md holds is confirmed, not retired', async () => {
+    const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const ref = { organizationId, agentId: agent.id };
+    const first = await provisioning.provisionAgent(ref, { action: 'provision' });
+    expect(first.status).toBe('provisioned');
+    const inTools = await addPendingAgentToken(t.dataSource, agent.id);
+    for (let n = 1; n < MAX_PENDING_AGENT_TOKENS; n++) {
+      await addPendingAgentToken(t.dataSource, agent.id);
+    }
+    // An older gateway's TOOLS.md holds a pending token; AGENTS.md holds the one in force.
+    state.files
+      .get(`mc-${agent.id}`)
+      ?.set('TOOLS.md', ['```env mission-control', `AUTH_TOKEN=${inTools}`, '```'].join('\n'));
+    state.failures.set('agents.files.set', (p) => p.name === 'AGENTS.md');
+    const outcome = await provisioning.provisionAgent(ref, { action: 'update' });
+    expect(outcome.error).toBe('writing AGENTS.md: agents.files.set injected failure');
+    await heartbeat(inTools).expect(200);
+  });
+
   it('finding 2: a run whose lock session cannot get the agent row fails in bounded time, leaves the row unlocked, and the next run succeeds', async () => {
     const { agent, token: oldToken } = await buildAgent(t.dataSource, gatewayId, boardId);
     const ref = { organizationId, agentId: agent.id };
