@@ -27,9 +27,10 @@ export interface SqlSession {
 
 /**
  * How many unconfirmed tokens an agent may have (a bound on the table). Each one needs a run
- * that reached its token-carrying write without seeing it confirmed. None is ever dropped to
- * make room (any of them may be what the workspace holds): at the cap a run first confirms the
- * token its workspace holds (provision-run.ts), and otherwise fails before registering.
+ * that sent its token-carrying write without seeing it confirmed (a write the gateway refused,
+ * or one never sent, withdraws its token). None is dropped blindly to make room (any of them may
+ * be what the workspace holds): at the cap a run reads the workspace back (agent-tokens.ts
+ * makeRoom) and confirms the token it holds, or, when it holds none of them, retires them all.
  */
 export const MAX_PENDING_AGENT_TOKENS = 8;
 
@@ -77,11 +78,47 @@ export async function registerPendingAgentToken(
   );
 }
 
-/** How many unconfirmed tokens the agent has. */
-export async function pendingAgentTokenCount(db: SqlSession, agentId: string): Promise<number> {
+/**
+ * Drops one unconfirmed token that is known NOT to be in the workspace (its run stopped before
+ * sending the write, or the gateway refused the write outright). Returns whether one was dropped.
+ */
+export async function withdrawPendingAgentToken(
+  db: SqlSession,
+  agentId: string,
+  digest: string,
+): Promise<boolean> {
+  const dropped = await db.query<unknown[]>(
+    'DELETE FROM agent_pending_tokens WHERE agent_id = $1 AND token_hash = $2 RETURNING 1',
+    [agentId, digest],
+  );
+  return dropped.length > 0;
+}
+
+/**
+ * Drops every unconfirmed token of the agent: only when the workspace was read back and holds
+ * none of them (it holds the token in force, or no token the agent has).
+ */
+export async function retirePendingAgentTokens(
+  db: SqlSession,
+  agentId: string,
+  except: string | null = null,
+): Promise<void> {
+  await db.query(
+    'DELETE FROM agent_pending_tokens WHERE agent_id = $1 AND token_hash IS DISTINCT FROM $2::varchar',
+    [agentId, except],
+  );
+}
+
+/** How many unconfirmed tokens the agent has (besides `except`, a run's own token). */
+export async function pendingAgentTokenCount(
+  db: SqlSession,
+  agentId: string,
+  except: string | null = null,
+): Promise<number> {
   const [row] = await db.query<{ count: number }[]>(
-    'SELECT count(*)::int AS count FROM agent_pending_tokens WHERE agent_id = $1',
-    [agentId],
+    `SELECT count(*)::int AS count FROM agent_pending_tokens
+     WHERE agent_id = $1 AND token_hash IS DISTINCT FROM $2::varchar`,
+    [agentId, except],
   );
   return row?.count ?? 0;
 }

@@ -161,6 +161,13 @@ class EnvironmentVariables {
   PROVISION_CONCURRENCY: number = 4;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  PROVISION_LOCK_STATEMENT_TIMEOUT_MS: number = 10_000;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -204,6 +211,8 @@ export interface AppConfig {
     readonly runTimeoutMs: number;
     /** Runs one instance executes at once (each holds one lock connection of its own). */
     readonly concurrency: number;
+    /** Bound on every statement of a run-lock session (the lock pool). */
+    readonly lockStatementTimeoutMs: number;
   };
 }
 
@@ -288,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     provisioning: {
       runTimeoutMs: raw.PROVISION_RUN_TIMEOUT_MS,
       concurrency: raw.PROVISION_CONCURRENCY,
+      lockStatementTimeoutMs: raw.PROVISION_LOCK_STATEMENT_TIMEOUT_MS,
     },
   };
 }

@@ -11,17 +11,15 @@ import { sleep } from '../openclaw/retry';
 export const MAX_QUEUED_RUNS_PER_AGENT = 32;
 const LOCK_RETRY_BASE_MS = 100;
 const LOCK_RETRY_MAX_MS = 2_000;
-/**
- * A statement on a lock connection answers within this, or the connection is given up (which
- * ends its session and so its locks): a half-open socket must not hang a run or its unlock.
- */
-const LOCK_QUERY_TIMEOUT_MS = 10_000;
+
+/** A run that never started: it gave up waiting for its turn, a slot or the lock (HTTP 409). */
+export class RunNotStartedError extends ConflictError {}
 
 /** A run whose lock connection was lost: another run on the agent may already be executing. */
 export class RunLockLostError extends Error {
-  constructor(cause: Error) {
+  constructor(cause: Error, how = 'database connection dropped') {
     super(
-      `the provision run lost its run lock (database connection dropped: ${cause.message}); ` +
+      `the provision run lost its run lock (${how}: ${cause.message}); ` +
         'provision the agent again',
       { cause },
     );
@@ -104,10 +102,15 @@ export class AgentRunLock implements OnModuleDestroy {
       connectionTimeoutMillis: this.waitBudgetMs,
       idleTimeoutMillis: 30_000,
       allowExitOnIdle: true,
-      // A lock connection is idle for a whole run: notice a dead peer, and bound every statement.
+      // A lock connection is idle for a whole run: notice a dead peer, and bound every statement
+      // on the server (a timed-out statement must not keep running, holding row locks) as well
+      // as in the client (a half-open socket answers nothing), the server's bound first.
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      query_timeout: LOCK_QUERY_TIMEOUT_MS,
+      statement_timeout: config.provisioning.lockStatementTimeoutMs,
+      lock_timeout: config.provisioning.lockStatementTimeoutMs,
+      idle_in_transaction_session_timeout: config.provisioning.lockStatementTimeoutMs,
+      query_timeout: 2 * config.provisioning.lockStatementTimeoutMs,
     });
     // An idle lock connection dropped by the server must not crash the process.
     this.lockPool.on('error', (error) =>
@@ -131,8 +134,8 @@ export class AgentRunLock implements OnModuleDestroy {
     );
   }
 
-  private gaveUp(agentId: string, waitingFor: string): ConflictError {
-    return new ConflictError(
+  private gaveUp(agentId: string, waitingFor: string): RunNotStartedError {
+    return new RunNotStartedError(
       `Agent ${agentId} ${waitingFor}; gave up waiting after ` +
         `${Math.round(this.waitBudgetMs / 1000)} s`,
     );
@@ -146,7 +149,7 @@ export class AgentRunLock implements OnModuleDestroy {
   private async queued<T>(agentId: string, giveUpAt: number, work: () => Promise<T>): Promise<T> {
     const queue = this.queues.get(agentId) ?? { tail: Promise.resolve(), length: 0 };
     if (queue.length >= MAX_QUEUED_RUNS_PER_AGENT) {
-      throw new ConflictError(
+      throw new RunNotStartedError(
         `Agent ${agentId} already has ${queue.length} provision runs queued; try again later`,
       );
     }
@@ -218,7 +221,7 @@ export class AgentRunLock implements OnModuleDestroy {
     try {
       client = await withinDeadline(connecting, giveUpAt);
     } catch (error) {
-      throw new ConflictError(
+      throw new RunNotStartedError(
         `No provisioning slot for agent ${agentId} within ` +
           `${Math.round(this.waitBudgetMs / 1000)} s (${(error as Error).message})`,
       );
@@ -239,30 +242,56 @@ export class AgentRunLock implements OnModuleDestroy {
       if (!controller.signal.aborted) controller.abort(new RunLockLostError(error));
     };
     lockClient.on('error', onError);
-    const lease: RunLease = {
-      signal: controller.signal,
-      transaction: async (unit) => {
-        controller.signal.throwIfAborted();
-        const session: SqlSession = {
-          query: async <R>(sql: string, params?: unknown[]) =>
-            (await lockClient.query(sql, params)).rows as R,
-        };
-        try {
-          await lockClient.query('BEGIN');
-          const result = await unit(session);
-          await lockClient.query('COMMIT');
-          return result;
-        } catch (error) {
-          await lockClient.query('ROLLBACK').catch(() => undefined);
-          if (controller.signal.aborted) throw controller.signal.reason;
-          throw error;
-        }
+    const slot: LockSlot = {
+      client: lockClient,
+      onError,
+      released: false,
+      lease: {
+        signal: controller.signal,
+        transaction: async (unit) => {
+          controller.signal.throwIfAborted();
+          const session: SqlSession = {
+            query: async <R>(sql: string, params?: unknown[]) =>
+              (await lockClient.query(sql, params)).rows as R,
+          };
+          try {
+            await lockClient.query('BEGIN');
+            const result = await unit(session);
+            await lockClient.query('COMMIT');
+            return result;
+          } catch (error) {
+            if (!controller.signal.aborted && (await this.rolledBack(lockClient, error))) {
+              throw error;
+            }
+            // The session may still be in the transaction, holding its row locks (a statement
+            // the client gave up on keeps running on the server): end it now, before the run
+            // goes on to record its failure on those very rows. That ends the lock too.
+            if (!controller.signal.aborted) {
+              this.lost += 1;
+              const cause = error instanceof Error ? error : new Error(String(error));
+              controller.abort(new RunLockLostError(cause, 'its session was ended'));
+            }
+            this.release(slot, controller.signal.reason as Error);
+            throw controller.signal.reason;
+          }
+        },
       },
     };
-    return { client: lockClient, lease, onError };
+    return slot;
+  }
+
+  /** A clean ROLLBACK; not attempted after a client-side timeout (the statement still runs). */
+  private async rolledBack(client: PoolClient, error: unknown): Promise<boolean> {
+    if (error instanceof Error && /query read timeout/i.test(error.message)) return false;
+    return client.query('ROLLBACK').then(
+      () => true,
+      () => false,
+    );
   }
 
   private release(slot: LockSlot, error?: Error): void {
+    if (slot.released) return;
+    slot.released = true;
     slot.client.off('error', slot.onError);
     // With an error the pool destroys the connection (which ends its session locks).
     slot.client.release(error);
@@ -288,6 +317,8 @@ interface LockSlot {
   client: PoolClient;
   lease: RunLease;
   onError: (error: Error) => void;
+  /** Handed back to the pool (or destroyed): never twice. */
+  released: boolean;
 }
 
 /** The promise's value, or false once `deadlineAt` passes first (its timer never outlives it). */

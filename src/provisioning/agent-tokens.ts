@@ -9,7 +9,9 @@ import {
   pendingAgentTokenCount,
   promotePendingAgentTokenIn,
   registerPendingAgentToken,
+  retirePendingAgentTokens,
   type SqlSession,
+  withdrawPendingAgentToken,
 } from '../auth/agent-token';
 import { InvalidRequestError } from '../common/errors/app-error';
 import { isUnsupportedFileError } from '../openclaw/compat';
@@ -21,9 +23,14 @@ import { parseConnectionBlock } from './connection-block';
 import type { ProvisionRequest, TenantAgentRef } from './provisioning.types';
 
 /** The token a run writes into the workspace: the one asked for, or a fresh one. */
-export function runToken(request: ProvisionRequest): { token: string; digest: string } {
-  const token = request.token && 'raw' in request.token ? request.token.raw : generateAgentToken();
-  return { token, digest: agentTokenDigest(token) };
+export function runToken(request: ProvisionRequest): {
+  token: string;
+  digest: string;
+  generated: boolean;
+} {
+  const raw = request.token && 'raw' in request.token ? request.token.raw : null;
+  const token = raw ?? generateAgentToken();
+  return { token, digest: agentTokenDigest(token), generated: raw === null };
 }
 
 /**
@@ -77,23 +84,48 @@ export function runTokenLedger(
   manager: EntityManager,
   lease: RunLease,
   agent: { id: string; organizationId: string },
-  digest: string,
+  token: { digest: string; generated: boolean },
 ) {
+  const { digest } = token;
   return {
     /**
-     * Before registering: at the cap of unconfirmed tokens, the token the workspace holds (read
-     * back) is confirmed when it is one of them, which retires the older ones and makes room.
+     * Before registering: at the cap of unconfirmed tokens (the run's own `{ raw }` one not
+     * counted: re-registering it needs no room), the carriers are read back. A token they hold
+     * that is unconfirmed is confirmed, which retires the older ones. When they hold none of the
+     * unconfirmed tokens (the token in force, the stock file, or a token the agent does not
+     * have), none of those is in the workspace and all are retired. Both trust one read-back: a
+     * write still on its way from a run that lost its answer may land later (the delayed-write
+     * window documented above).
      */
-    makeRoom: async (readWorkspaceToken: () => Promise<string | null>) => {
-      if ((await pendingAgentTokenCount(manager, agent.id)) < MAX_PENDING_AGENT_TOKENS) return;
-      const token = await readWorkspaceToken();
-      if (!token) return;
-      const held = agentTokenDigest(token);
-      if ((await isAgentsToken(manager, agent.id, held)) !== 'pending') return;
-      await lease.transaction((tx) => promotePendingAgentTokenIn(tx, agent.id, held));
+    makeRoom: async (readWorkspaceTokens: () => Promise<string[]>) => {
+      if ((await pendingAgentTokenCount(manager, agent.id, digest)) < MAX_PENDING_AGENT_TOKENS) {
+        return;
+      }
+      let confirmed = false;
+      for (const held of await readWorkspaceTokens()) {
+        const heldDigest = agentTokenDigest(held);
+        if ((await isAgentsToken(manager, agent.id, heldDigest)) !== 'pending') continue;
+        await lease.transaction((tx) => promotePendingAgentTokenIn(tx, agent.id, heldDigest));
+        confirmed = true;
+      }
+      if (!confirmed) {
+        await lease.transaction((tx) => retirePendingAgentTokens(tx, agent.id, digest));
+      }
     },
     beforeCarrierWrite: () =>
       lease.transaction((tx) => registerPendingAgentToken(tx, agent, digest)),
+    /**
+     * The first carrier write was refused by the gateway (an error answer: nothing written) or
+     * never sent: the run's token is known not to be in the workspace, so it stops counting
+     * against the cap. Only a token this run generated: a `{ raw }` token may be in the
+     * workspace from an earlier run. Best effort: a run whose lock is gone leaves it.
+     */
+    notWritten: async () => {
+      if (!token.generated) return;
+      await lease
+        .transaction((tx) => withdrawPendingAgentToken(tx, agent.id, digest))
+        .catch(() => undefined);
+    },
     carrierWritten: async () => {
       const promoted = await lease.transaction((tx) =>
         promotePendingAgentTokenIn(tx, agent.id, digest),

@@ -55,6 +55,9 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
     const explanation =
       `provision run did not finish within ${seconds} s (the instance running it stopped?); ` +
       'provision the agent again';
+    const neverStarted =
+      `the agent's first provision run never started within ${2 * seconds} s of its creation ` +
+      '(the instance creating it stopped?); provision the agent again';
     // The lock key must match agentRunLockKey (agent-run-lock.ts). The conditions are repeated
     // in the UPDATE so a run that started or finished meanwhile is left alone.
     // Abandoned: a run started before the deadline that neither finished (success clears
@@ -62,13 +65,15 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
     // starts), or left the agent `updating`; or any agent (lead, board or main agent) created
     // before the deadline on a gateway that can be provisioned whose first run never started
     // (its creator died between the insert and the run): ensureBoardLead then provisions a lead
-    // again, and the error tells an admin to provision the others.
+    // again, and the error tells an admin to provision the others. A first run may wait a whole
+    // deadline for its turn before it starts, so that case waits twice the deadline. A run that
+    // failed before starting recorded its error, so it is not taken for either.
     const abandoned = (row: string) => `(
         (${row}.provision_requested_at < now() - make_interval(secs => $1)
           AND (${row}.status = 'updating' OR ${row}.last_provision_error IS NULL))
         OR (${row}.provision_requested_at IS NULL
           AND ${row}.agent_token_hash IS NULL AND ${row}.last_provision_error IS NULL
-          AND ${row}.created_at < now() - make_interval(secs => $1)
+          AND ${row}.created_at < now() - make_interval(secs => 2 * $1::double precision)
           AND EXISTS (SELECT 1 FROM gateways g
                       WHERE g.id = ${row}.gateway_id AND btrim(g.url) <> '')))`;
     const rows = await this.dataSource.query<{ id: string }[]>(
@@ -81,7 +86,8 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
              WHEN a.status <> 'updating' THEN a.status
              WHEN a.last_seen_at IS NULL THEN 'provisioning'
              ELSE 'online' END,
-           last_provision_error = $2,
+           last_provision_error = CASE
+             WHEN a.provision_requested_at IS NULL THEN $3 ELSE $2 END,
            updated_at = now()
          FROM candidates c
          WHERE a.id = c.id
@@ -91,10 +97,10 @@ export class ProvisionRunSweeper implements OnApplicationBootstrap, OnModuleDest
          RETURNING a.id
        )
        SELECT id FROM repaired`,
-      [this.deadlineMs / 1000, explanation],
+      [this.deadlineMs / 1000, explanation, neverStarted],
     );
     if (rows.length > 0) {
-      this.logger.warn(`Swept ${rows.length} abandoned provision run(s): ${explanation}`);
+      this.logger.warn(`Swept ${rows.length} abandoned provision run(s) (${seconds} s deadline)`);
     }
     return rows.map((row) => row.id);
   }

@@ -7,6 +7,7 @@ import {
   GatewayError,
   GatewayNotConfiguredError,
   GatewayOperationError,
+  GatewayRpcError,
   GatewayTimeoutError,
   ProvisioningError,
 } from '../common/errors/gateway-errors';
@@ -24,7 +25,7 @@ import { isTransientGatewayError, withGatewayRetry, type RetryProfile } from '..
 import { uniqueSessionLabel } from '../openclaw/session-label';
 import { agentGatewayIdentity, mainSessionKey, type AgentGatewayIdentity } from './agent-identity';
 import { agentPatch, loadAgentTarget } from './agent-target';
-import type { RunLease } from './agent-run-lock';
+import { agentRunLockKey, RunLockLostError, type RunLease } from './agent-run-lock';
 import { checkRequestedToken, runToken, runTokenLedger } from './agent-tokens';
 import { parseConnectionBlock } from './connection-block';
 import { defaultHeartbeatConfig, effectiveHeartbeat } from './heartbeat';
@@ -96,6 +97,8 @@ interface RunState {
   identity: AgentGatewayIdentity;
   token: string;
   digest: string;
+  /** The run made the token (not a `{ raw }` one it was given). */
+  generated: boolean;
   request: ProvisionRequest;
   outcome: ProvisionOutcome;
   lease: RunLease;
@@ -138,14 +141,19 @@ export class ProvisionRunner {
     };
     // Upstream: a gateway without a URL is not provisioned (nothing to talk to).
     if (!gateway.url.trim()) return outcome;
-    if (!gateway.workspaceRoot.trim()) {
-      throw new GatewayNotConfiguredError('Gateway workspace_root is required');
+    try {
+      if (!gateway.workspaceRoot.trim()) {
+        throw new GatewayNotConfiguredError('Gateway workspace_root is required');
+      }
+      await checkRequestedToken(manager, agent.id, request);
+    } catch (error) {
+      // This run holds the lock: the row is its own to write.
+      await recordNotStarted(manager, agent, request.action, error, { holdsLock: true });
+      throw error;
     }
-
-    await checkRequestedToken(manager, agent.id, request);
     const identity = agentGatewayIdentity(agent, gateway);
     outcome.identity = identity;
-    const { token, digest } = runToken(request);
+    const { token, digest, generated } = runToken(request);
     const priorStatus = agent.status;
     agent.heartbeatConfig ??= defaultHeartbeatConfig();
     const repo = manager.getRepository(Agent);
@@ -172,6 +180,7 @@ export class ProvisionRunner {
         identity,
         token,
         digest,
+        generated,
         request,
         outcome,
         lease,
@@ -218,7 +227,7 @@ export class ProvisionRunner {
       manager,
       run.lease,
       { id: agent.id, organizationId: gateway.organizationId },
-      run.digest,
+      { digest: run.digest, generated: run.generated },
     );
     const methods = this.gateways.methods(gateway);
     const agentId = identity.gatewayAgentId;
@@ -272,20 +281,35 @@ export class ProvisionRunner {
     });
     outcome.filesSkipped = [...plan.skip];
     const { ordered, carriers } = tokenCarriers(plan.write, rendered, token);
+    // Whether a carrier write may have reached the workspace (sent, and not refused outright).
+    let tokenMayBeWritten = false;
     for (const name of ordered) {
       const content = rendered.get(name) ?? '';
+      const carrier = carriers.includes(name);
       if (name === carriers[0]) {
         await step('registering the token', async () => {
-          await tokens.makeRoom(() => this.workspaceToken(methods, agentId));
+          await tokens.makeRoom(() => this.workspaceTokens(methods, agentId, carriers));
           await tokens.beforeCarrierWrite();
         });
       }
       if (content.trim()) {
+        let sent = false;
         try {
-          await step(`writing ${name}`, () => methods.agentFilesSet({ agentId, name, content }));
+          await step(`writing ${name}`, () => {
+            sent = true;
+            return methods.agentFilesSet({ agentId, name, content });
+          });
           outcome.filesWritten.push(name);
+          if (carrier) tokenMayBeWritten = true;
         } catch (error) {
-          if (!isUnsupportedFileError((error as ProvisioningStepError).original)) throw error;
+          const original = (error as ProvisioningStepError).original;
+          const refused = !sent || original instanceof GatewayRpcError;
+          if (carrier && !refused) tokenMayBeWritten = true;
+          if (!isUnsupportedFileError(original)) {
+            // Nothing of the token reached the workspace: it must not count against the cap.
+            if (carrier && !tokenMayBeWritten) await tokens.notWritten();
+            throw error;
+          }
           outcome.filesSkipped.push({ name, reason: 'unsupported' });
         }
       }
@@ -316,10 +340,23 @@ export class ProvisionRunner {
     }
   }
 
-  /** The token AGENTS.md holds now (its connection block), or null. */
-  private async workspaceToken(methods: GatewayMethods, agentId: string): Promise<string | null> {
-    const { file } = await methods.agentFilesGet(agentId, 'AGENTS.md');
-    return parseConnectionBlock(file.content ?? '').AUTH_TOKEN?.trim() || null;
+  /** The tokens the carriers hold now (their connection blocks); unsupported files hold none. */
+  private async workspaceTokens(
+    methods: GatewayMethods,
+    agentId: string,
+    carriers: readonly string[],
+  ): Promise<string[]> {
+    const tokens: string[] = [];
+    for (const name of carriers) {
+      try {
+        const { file } = await methods.agentFilesGet(agentId, name);
+        const token = parseConnectionBlock(file.content ?? '').AUTH_TOKEN?.trim();
+        if (token) tokens.push(token);
+      } catch (error) {
+        if (!isUnsupportedFileError(error)) throw error;
+      }
+    }
+    return tokens;
   }
 
   /**
@@ -369,13 +406,16 @@ export class ProvisionRunner {
     const message = error instanceof Error ? error.message : String(error);
     this.logger.warn(`${request.action} of agent ${agent.id} failed at ${message}`);
     const repo = manager.getRepository(Agent);
-    await repo.update(
-      { id: agent.id },
-      agentPatch({
-        status: stableStatus(priorStatus, agent.lastSeenAt),
-        lastProvisionError: message,
-      }),
-    );
+    const patch = agentPatch({
+      status: stableStatus(priorStatus, agent.lastSeenAt),
+      lastProvisionError: message,
+    });
+    if (original instanceof RunLockLostError) {
+      // Another run may hold the lock now and own the row: write it only while nobody does.
+      await updateRowUnlessLocked(manager, agent.id, patch);
+    } else {
+      await repo.update({ id: agent.id }, patch);
+    }
     const label = request.action === 'update' ? 'Update' : 'Provision';
     await recordActivity(
       manager,
@@ -435,6 +475,54 @@ async function waitUntilListed(methods: GatewayMethods, agentId: string) {
       { retryable: false },
     );
   }
+}
+
+/**
+ * Writes the agent row only while no run holds the agent's lock (a run that holds it owns the
+ * row); returns whether it wrote.
+ */
+async function updateRowUnlessLocked(
+  manager: EntityManager,
+  agentId: string,
+  patch: ReturnType<typeof agentPatch>,
+): Promise<boolean> {
+  return manager.transaction(async (tx) => {
+    const [free] = await tx.query<{ locked: boolean }[]>(
+      'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked',
+      [agentRunLockKey(agentId)],
+    );
+    if (!free?.locked) return false;
+    await tx.getRepository(Agent).update({ id: agentId }, patch);
+    return true;
+  });
+}
+
+/**
+ * Records a run that failed before it started (it changed nothing yet): the error on the row
+ * (a stable status) and an `agent.<action>.failed` activity. A caller that does not hold the
+ * agent's lock writes the row only while nobody does (else the live run owns it).
+ */
+export async function recordNotStarted(
+  manager: EntityManager,
+  agent: Agent,
+  action: ProvisionAction,
+  error: unknown,
+  options: { holdsLock: boolean },
+): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  const patch = agentPatch({
+    status: stableStatus(agent.status, agent.lastSeenAt),
+    lastProvisionError: message,
+  });
+  if (options.holdsLock) await manager.getRepository(Agent).update({ id: agent.id }, patch);
+  else await updateRowUnlessLocked(manager, agent.id, patch);
+  const label = action === 'update' ? 'Update' : 'Provision';
+  await recordActivity(
+    manager,
+    agent,
+    `agent.${action}.failed`,
+    `${label} message failed: ${message}`,
+  );
 }
 
 async function recordActivity(

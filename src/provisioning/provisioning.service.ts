@@ -1,4 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import type { Agent } from '../agents/entities/agent.entity';
 import type { Board } from '../boards/entities/board.entity';
 import type { Gateway } from '../gateways/entities/gateway.entity';
@@ -7,9 +9,10 @@ import type { User } from '../users/entities/user.entity';
 import { AgentCleanup } from './agent-cleanup';
 import { agentGatewayIdentity, mainAgentId } from './agent-identity';
 import { AgentRowsService } from './agent-rows.service';
-import { AgentRunLock } from './agent-run-lock';
+import { AgentRunLock, RunNotStartedError } from './agent-run-lock';
+import { loadAgentTarget } from './agent-target';
 import { AgentTokens } from './agent-tokens';
-import { ProvisionRunner } from './provision-run';
+import { ProvisionRunner, recordNotStarted } from './provision-run';
 import type {
   EnsureLeadOptions,
   EnsureLeadResult,
@@ -40,6 +43,7 @@ export class ProvisioningService {
     private readonly cleanup: AgentCleanup,
     private readonly tokens: AgentTokens,
     private readonly gateways: OpenClawGatewayService,
+    @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
   /**
@@ -47,9 +51,30 @@ export class ProvisioningService {
    * `agent.<action>.failed` activity) and leaves the agent in a stable status.
    */
   async provisionAgent(ref: TenantAgentRef, request: ProvisionRequest): Promise<ProvisionOutcome> {
-    return this.runLock.run(ref.agentId, (manager, lease) =>
-      this.runner.run(manager, ref, request, lease),
-    );
+    try {
+      return await this.runLock.run(ref.agentId, (manager, lease) =>
+        this.runner.run(manager, ref, request, lease),
+      );
+    } catch (error) {
+      if (error instanceof RunNotStartedError) await this.recordNotStarted(ref, request, error);
+      throw error;
+    }
+  }
+
+  /** A run that gave up waiting is recorded too (best effort: the wait's error is what counts). */
+  private async recordNotStarted(
+    ref: TenantAgentRef,
+    request: ProvisionRequest,
+    error: RunNotStartedError,
+  ): Promise<void> {
+    try {
+      const { agent } = await loadAgentTarget(this.dataSource.manager, ref);
+      await recordNotStarted(this.dataSource.manager, agent, request.action, error, {
+        holdsLock: false,
+      });
+    } catch (failure) {
+      this.logger.warn(`recording a run that never started failed: ${(failure as Error).message}`);
+    }
   }
 
   /**

@@ -314,7 +314,7 @@ describe('workspace templates', () => {
       'curl -sS -X POST "https://mission-control.example.com/api/v1/agent/heartbeat"',
       '`POST /api/v1/agent/heartbeat`',
       '`GET /api/v1/agent/boards/{board_id}`',
-      'X-Agent-Token: $AUTH_TOKEN',
+      'X-Agent-Token: ${MC_TOKEN:?AUTH_TOKEN not found in AGENTS.md}',
       `AUTH_TOKEN=${TOKEN}`,
     ]) {
       expect(agents).toContain(text);

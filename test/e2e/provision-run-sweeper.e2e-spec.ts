@@ -87,7 +87,7 @@ describe('stuck provision runs are swept', () => {
     });
     expect(await reload(orphanLead.id)).toMatchObject({
       status: 'provisioning',
-      lastProvisionError: expect.stringMatching(/did not finish/),
+      lastProvisionError: expect.stringMatching(/first provision run never started/),
     });
     expect(await reload(recent.id)).toMatchObject({ status: 'updating', lastProvisionError: null });
     expect(await reload(live.id)).toMatchObject({ status: 'updating', lastProvisionError: null });
@@ -213,7 +213,7 @@ describe('stuck provision runs are swept', () => {
     for (const id of [orphan.id, orphanMain.id]) {
       expect(await reload(id)).toMatchObject({
         status: 'provisioning',
-        lastProvisionError: expect.stringMatching(/did not finish/),
+        lastProvisionError: expect.stringMatching(/first provision run never started/),
       });
     }
   });
