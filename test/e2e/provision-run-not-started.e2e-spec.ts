@@ -23,7 +23,7 @@ import {
 } from '../support/builders';
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
-import { serveAgents } from '../support/fake-gateway-agents';
+import { serveOpenClawState } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /** The smallest run deadline the config accepts: also the lock-wait budget. */
@@ -112,7 +112,7 @@ describe('provision runs that never started', () => {
 
   it('review 2 finding 1: a run that passes its deadline between registering its token and sending the write withdraws the token', async () => {
     const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveAgents(fake);
+    const state = serveOpenClawState(fake);
     try {
       const gatewayId = (
         await buildGateway(t.dataSource, organizationId, {

@@ -19,7 +19,7 @@ import {
 } from '../support/builders';
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
-import { serveAgents } from '../support/fake-gateway-agents';
+import { serveOpenClawState } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const HEARTBEAT = '/api/v1/agent/heartbeat';
@@ -29,7 +29,7 @@ const LOCK_STATEMENT_TIMEOUT_MS = 500;
 describe('provisioning: unconfirmed tokens and the run-lock session recover', () => {
   let t: TestApp;
   let fake: FakeGateway;
-  let state: ReturnType<typeof serveAgents>;
+  let state: ReturnType<typeof serveOpenClawState>;
   let provisioning: ProvisioningService;
   let organizationId: string;
   let gatewayId: string;
@@ -40,7 +40,7 @@ describe('provisioning: unconfirmed tokens and the run-lock session recover', ()
       PROVISION_LOCK_STATEMENT_TIMEOUT_MS: String(LOCK_STATEMENT_TIMEOUT_MS),
     });
     fake = await FakeGateway.start({ token: 'fake-token' });
-    state = serveAgents(fake);
+    state = serveOpenClawState(fake);
     provisioning = t.app.get(ProvisioningService);
     organizationId = (await buildOrganization(t.dataSource)).id;
     gatewayId = (
