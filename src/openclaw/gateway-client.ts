@@ -5,6 +5,7 @@
  * backoff while someone is subscribed to events; an unused socket is closed after a while.
  */
 import { Logger } from '@nestjs/common';
+import { withDeadline } from '../common/async/deadline';
 import {
   GatewayError,
   GatewayTimeoutError,
@@ -235,25 +236,14 @@ export class GatewayClient {
         throw error;
       },
     );
-    const budget = remaining(deadline);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new GatewayTimeoutError(
-              `connect to gateway ${displayUrl(this.target.url)} timed out before ${purpose} could be sent`,
-            ),
-          ),
-        budget,
-      );
-      timer.unref();
-    });
-    try {
-      return await Promise.race([this.dialing, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withDeadline(
+      this.dialing,
+      remaining(deadline),
+      () =>
+        new GatewayTimeoutError(
+          `connect to gateway ${displayUrl(this.target.url)} timed out before ${purpose} could be sent`,
+        ),
+    );
   }
 
   /**
@@ -267,7 +257,7 @@ export class GatewayClient {
     // bounded by its deadline like the rest of it.
     const device = this.target.disableDevicePairing
       ? null
-      : await withinDeadline(
+      : await withDeadline(
           this.device(),
           this.settings.connectTimeoutMs,
           () =>
@@ -431,20 +421,6 @@ export class GatewayClient {
       }
     }
   }
-}
-
-/** `work`, or the error of `onTimeout` once `timeoutMs` has passed (the work is left to run). */
-function withinDeadline<T>(
-  work: Promise<T>,
-  timeoutMs: number,
-  onTimeout: () => GatewayError,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
-    timer.unref();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function remaining(deadline: number): number {

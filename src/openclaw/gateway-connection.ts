@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LookupFunction } from 'node:net';
 import WebSocket from 'ws';
+import { withDeadline } from '../common/async/deadline';
 import {
   GatewayAuthError,
   GatewayDialRefusedError,
@@ -518,7 +519,14 @@ async function checkedTargets(options: ConnectionOptions): Promise<DialTarget[] 
   const policy = options.dialPolicy ?? DEFAULT_DIAL_POLICY;
   let verdict;
   try {
-    verdict = await withDeadline(policy.resolve(host), options.connectTimeoutMs);
+    verdict = await withDeadline(
+      policy.resolve(host),
+      options.connectTimeoutMs,
+      () =>
+        new GatewayTimeoutError(
+          `resolving the gateway host timed out after ${options.connectTimeoutMs} ms`,
+        ),
+    );
   } catch (error) {
     const failure = error as NodeJS.ErrnoException;
     if (failure.code === 'ENOTFOUND' || failure.code === 'EAI_AGAIN') {
@@ -536,21 +544,6 @@ async function checkedTargets(options: ConnectionOptions): Promise<DialTarget[] 
     );
   }
   return verdict.targets;
-}
-
-function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new GatewayTimeoutError(`resolving the gateway host timed out after ${timeoutMs} ms`),
-        ),
-      timeoutMs,
-    );
-    timer.unref();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A `lookup` answering with the checked addresses only, in both of Node's calling forms. */

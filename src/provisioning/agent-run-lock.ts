@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Pool, type PoolClient } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import type { SqlSession } from '../auth/agent-token';
+import { withDeadline } from '../common/async/deadline';
 import { ConflictError } from '../common/errors/app-error';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { sleep } from '../openclaw/retry';
@@ -321,16 +322,15 @@ interface LockSlot {
   released: boolean;
 }
 
-/** The promise's value, or false once `deadlineAt` passes first (its timer never outlives it). */
+/** Marks the wait budget running out (turned into `false` by {@link withinDeadline}). */
+class DeadlinePassed extends Error {}
+
+/** The promise's value, or false once `deadlineAt` passes first. */
 async function withinDeadline<T>(promise: Promise<T>, deadlineAt: number): Promise<T | false> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadlineAt - Date.now()));
-    timer.unref();
-  });
   try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
+    return await withDeadline(promise, deadlineAt - Date.now(), () => new DeadlinePassed());
+  } catch (error) {
+    if (error instanceof DeadlinePassed) return false;
+    throw error;
   }
 }

@@ -22,8 +22,7 @@ import {
   pendingAgentTokenDigests,
 } from '../support/builders';
 import { waitUntil } from '../support/eventually';
-import { FakeGateway } from '../support/fake-gateway';
-import { serveOpenClawState } from '../support/fake-openclaw-state';
+import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /** The smallest run deadline the config accepts: also the lock-wait budget. */
@@ -111,17 +110,10 @@ describe('provision runs that never started', () => {
   });
 
   it('review 2 finding 1: a run that passes its deadline between registering its token and sending the write withdraws the token', async () => {
-    const fake = await FakeGateway.start({ token: 'fake-token' });
-    const state = serveOpenClawState(fake);
+    const { fake, state } = await startOpenClawFake();
     try {
-      const gatewayId = (
-        await buildGateway(t.dataSource, organizationId, {
-          url: fake.url,
-          token: 'fake-token',
-          workspaceRoot: '/srv/openclaw',
-          disableDevicePairing: true,
-        })
-      ).id;
+      const gatewayId = (await buildGateway(t.dataSource, organizationId, gatewayFieldsFor(fake)))
+        .id;
       const boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
       const { agent } = await buildAgent(t.dataSource, gatewayId, boardId);
       // At the cap the run reads AGENTS.md back before registering: hold that read past the

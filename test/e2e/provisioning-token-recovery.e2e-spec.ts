@@ -9,17 +9,10 @@ import { agentTokenDigest, MAX_PENDING_AGENT_TOKENS } from '../../src/auth/agent
 import { ActivityEvent } from '../../src/activity/entities/activity-event.entity';
 import { AgentRunLock, agentRunLockKey } from '../../src/provisioning/agent-run-lock';
 import { ProvisioningService } from '../../src/provisioning/provisioning.service';
-import {
-  addPendingAgentToken,
-  buildAgent,
-  buildBoard,
-  buildGateway,
-  buildOrganization,
-  pendingAgentTokenDigests,
-} from '../support/builders';
+import { addPendingAgentToken, buildAgent, pendingAgentTokenDigests } from '../support/builders';
 import { waitUntil } from '../support/eventually';
 import { FakeGateway } from '../support/fake-gateway';
-import { serveOpenClawState } from '../support/fake-openclaw-state';
+import { boardOnOpenClawFake, serveOpenClawState } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const HEARTBEAT = '/api/v1/agent/heartbeat';
@@ -39,19 +32,8 @@ describe('provisioning: unconfirmed tokens and the run-lock session recover', ()
     t = await createTestApp({
       PROVISION_LOCK_STATEMENT_TIMEOUT_MS: String(LOCK_STATEMENT_TIMEOUT_MS),
     });
-    fake = await FakeGateway.start({ token: 'fake-token' });
-    state = serveOpenClawState(fake);
+    ({ fake, state, organizationId, gatewayId, boardId } = await boardOnOpenClawFake(t.dataSource));
     provisioning = t.app.get(ProvisioningService);
-    organizationId = (await buildOrganization(t.dataSource)).id;
-    gatewayId = (
-      await buildGateway(t.dataSource, organizationId, {
-        url: fake.url,
-        token: 'fake-token',
-        workspaceRoot: '/srv/openclaw',
-        disableDevicePairing: true,
-      })
-    ).id;
-    boardId = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
   });
   afterAll(async () => {
     state.gate.open();
