@@ -291,6 +291,11 @@ export class GatewayMethods {
       : work();
   }
 
+  /** One call that rewrites the gateway's config, in its config-write turn. */
+  private configWriteCall(method: string, params: object, options: CallOptions = {}) {
+    return this.configWrite(() => this.transport.call(method, params, options), options);
+  }
+
   /** What the gateway said about itself at the last handshake (null before the first). */
   get server(): GatewayServerInfo | null {
     return this.transport.server;
@@ -393,13 +398,9 @@ export class GatewayMethods {
 
   async agentsCreate(params: AgentsCreateParams, options?: CallOptions) {
     const { name, workspace, model, emoji, avatar } = params;
-    const payload = await this.configWrite(
-      () =>
-        this.transport.call(
-          'agents.create',
-          closed({ name, workspace, model, emoji, avatar }),
-          options,
-        ),
+    const payload = await this.configWriteCall(
+      'agents.create',
+      closed({ name, workspace, model, emoji, avatar }),
       options,
     );
     return expectObject<AgentsCreateResult>('agents.create', payload, 'agentId');
@@ -416,7 +417,7 @@ export class GatewayMethods {
     const { agentId, name, workspace, model, emoji, avatar } = params;
     const body = closed({ agentId, name, workspace, model, emoji, avatar });
     const payload = await new GatewayBackoff(AFTER_CREATE_POLL).run(
-      () => this.configWrite(() => this.transport.call('agents.update', body, options), options),
+      () => this.configWriteCall('agents.update', body, options),
       {
         retryIf: isAgentNotFoundError,
         maxAttempts: options.afterCreate ? undefined : 1,
@@ -427,13 +428,9 @@ export class GatewayMethods {
   }
 
   async agentsDelete(params: AgentsDeleteParams, options?: CallOptions) {
-    const payload = await this.configWrite(
-      () =>
-        this.transport.call(
-          'agents.delete',
-          closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
-          options,
-        ),
+    const payload = await this.configWriteCall(
+      'agents.delete',
+      closed({ agentId: params.agentId, deleteFiles: params.deleteFiles }),
       options,
     );
     return expectObject<{ ok: boolean; agentId: string; [extra: string]: unknown }>(
