@@ -47,6 +47,7 @@ export class AgentHeartbeatService {
       const row = await manager.getRepository(Agent).findOneByOrFail({ id: agent.id });
       if ((result.affected ?? 0) === 0) return row;
       await manager.getRepository(ActivityEvent).insert({
+        organizationId: row.organizationId,
         eventType: 'agent.heartbeat',
         message: `Heartbeat received from ${row.name}.`,
         agentId: row.id,

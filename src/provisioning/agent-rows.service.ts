@@ -33,6 +33,7 @@ export class AgentRowsService {
       .insert()
       .values(
         agentPatch({
+          organizationId: gateway.organizationId,
           gatewayId: gateway.id,
           boardId: null,
           name,
@@ -111,6 +112,7 @@ export class AgentRowsService {
       .insert()
       .values(
         agentPatch({
+          organizationId: board.organizationId,
           boardId: board.id,
           gatewayId: gateway.id,
           name: name ?? DEFAULT_LEAD_NAME,
@@ -142,6 +144,12 @@ export class AgentRowsService {
   async recordActivity(agent: Agent, eventType: string, message: string): Promise<void> {
     await this.dataSource
       .getRepository(ActivityEvent)
-      .insert({ eventType, message, agentId: agent.id, boardId: agent.boardId });
+      .insert({
+        organizationId: agent.organizationId,
+        eventType,
+        message,
+        agentId: agent.id,
+        boardId: agent.boardId,
+      });
   }
 }

@@ -532,6 +532,7 @@ async function recordActivity(
   message: string,
 ): Promise<void> {
   await manager.getRepository(ActivityEvent).insert({
+    organizationId: agent.organizationId,
     eventType,
     message,
     agentId: agent.id,

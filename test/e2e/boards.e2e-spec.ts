@@ -877,10 +877,10 @@ describe('boards (T16-T20)', () => {
       const task = await ds.getRepository(Task).save({ boardId: board.id, title: 'task' });
       const taskEvent = await ds
         .getRepository(ActivityEvent)
-        .save({ eventType: 'task.created', taskId: task.id, boardId: null });
+        .save({ organizationId: orgId, eventType: 'task.created', taskId: task.id, boardId: null });
       const boardEvent = await ds
         .getRepository(ActivityEvent)
-        .save({ eventType: 'board.note', boardId: board.id });
+        .save({ organizationId: orgId, eventType: 'board.note', boardId: board.id });
       const approval = await ds.getRepository(Approval).save({
         boardId: board.id,
         taskId: task.id,

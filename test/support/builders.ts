@@ -155,7 +155,11 @@ export async function buildAgent(
   fields: Partial<Agent> = {},
 ): Promise<{ agent: Agent; token: string }> {
   const token = generateAgentToken();
+  const { organizationId } = await dataSource
+    .getRepository(Gateway)
+    .findOneByOrFail({ id: gatewayId });
   const agent = await dataSource.getRepository(Agent).save({
+    organizationId,
     gatewayId,
     boardId,
     name: `Agent ${randomUUID().slice(0, 8)}`,

@@ -2,13 +2,23 @@ import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } 
 import { Agent } from '../../agents/entities/agent.entity';
 import { Board } from '../../boards/entities/board.entity';
 import { CreatedAt } from '../../database/columns';
+import { Organization } from '../../organizations/entities/organization.entity';
 import { Task } from '../../tasks/entities/task.entity';
 
 @Entity('activity_events')
 @Index('ix_activity_events_board_id_created_at', ['boardId', 'createdAt'])
+@Index('ix_activity_events_organization_id_created_at', ['organizationId', 'createdAt'])
 export class ActivityEvent {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
+
+  /** Every event records its organization, so feeds filter by tenant without joins. */
+  @Column({ type: 'uuid' })
+  organizationId!: string;
+
+  @ManyToOne(() => Organization, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'organization_id' })
+  organization?: Organization;
 
   @Index('ix_activity_events_event_type')
   @Column({ type: 'varchar' })

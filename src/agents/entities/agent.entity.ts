@@ -2,6 +2,7 @@ import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } 
 import { Board } from '../../boards/entities/board.entity';
 import { CreatedAt, UpdatedAt } from '../../database/columns';
 import { Gateway } from '../../gateways/entities/gateway.entity';
+import { Organization } from '../../organizations/entities/organization.entity';
 
 export const AGENT_STATUS = {
   provisioning: 'provisioning',
@@ -21,13 +22,29 @@ export class Agent {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
 
+  /**
+   * The organization that owns the agent. Its gateway and its board are keyed by
+   * (organization_id, id), so the database refuses an agent whose gateway or board belongs to
+   * another organization, and every tenant query can filter on this column directly.
+   */
+  @Index('ix_agents_organization_id')
+  @Column({ type: 'uuid' })
+  organizationId!: string;
+
+  @ManyToOne(() => Organization, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'organization_id' })
+  organization?: Organization;
+
   /** Null for a gateway's main agent; otherwise the board the agent works on. */
   @Index('ix_agents_board_id')
   @Column({ type: 'uuid', nullable: true })
   boardId!: string | null;
 
   @ManyToOne(() => Board, { onDelete: 'RESTRICT' })
-  @JoinColumn({ name: 'board_id' })
+  @JoinColumn([
+    { name: 'organization_id', referencedColumnName: 'organizationId' },
+    { name: 'board_id', referencedColumnName: 'id' },
+  ])
   board?: Board | null;
 
   @Index('ix_agents_gateway_id')
@@ -35,7 +52,10 @@ export class Agent {
   gatewayId!: string;
 
   @ManyToOne(() => Gateway, { onDelete: 'RESTRICT' })
-  @JoinColumn({ name: 'gateway_id' })
+  @JoinColumn([
+    { name: 'organization_id', referencedColumnName: 'organizationId' },
+    { name: 'gateway_id', referencedColumnName: 'id' },
+  ])
   gateway?: Gateway;
 
   @Index('ix_agents_name')

@@ -1,4 +1,12 @@
-import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  Unique,
+} from 'typeorm';
 import { CreatedAt, UpdatedAt } from '../../database/columns';
 import { Gateway } from '../../gateways/entities/gateway.entity';
 import { Organization } from '../../organizations/entities/organization.entity';
@@ -7,6 +15,8 @@ import { BoardGroup } from './board-group.entity';
 export const BOARD_TYPE_GOAL = 'goal';
 
 @Entity('boards')
+// The target of agents' (organization_id, board_id) foreign key.
+@Unique('uq_boards_organization_id_id', ['organizationId', 'id'])
 export class Board {
   @PrimaryGeneratedColumn('uuid')
   id!: string;

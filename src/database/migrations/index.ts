@@ -1,3 +1,4 @@
+import { TenantColumnsOnAgentsAndActivity1796030682839 } from './1796030682839-TenantColumnsOnAgentsAndActivity';
 import { AgentPendingTokens1796021972296 } from './1796021972296-AgentPendingTokens';
 import { BoardGatewaySameOrganization1796022163975 } from './1796022163975-BoardGatewaySameOrganization';
 import { ProvisioningEngine1795511720044 } from './1795511720044-ProvisioningEngine';
@@ -13,4 +14,5 @@ export const MIGRATIONS: (new () => unknown)[] = [
   ProvisioningEngine1795511720044,
   AgentPendingTokens1796021972296,
   BoardGatewaySameOrganization1796022163975,
+  TenantColumnsOnAgentsAndActivity1796030682839,
 ];
