@@ -5,6 +5,7 @@ import { BoardsModule } from './boards/boards.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { GatewaysModule } from './gateways/gateways.module';
 import { HealthModule } from './health/health.module';
 import { OpenClawGatewayModule } from './openclaw/openclaw-gateway.module';
 import { ProvisioningModule } from './provisioning/provisioning.module';
@@ -29,6 +30,9 @@ export class AppModule {
         BoardsModule,
         AgentApiModule,
         ProvisioningModule,
+        // After the sessions module (its static /gateways/status, /sessions, /commands routes
+        // must be registered before /gateways/:gatewayId).
+        GatewaysModule,
         ...extraImports,
       ],
     };

@@ -2,7 +2,8 @@
  * `npm start`: the zero-setup way to run the service. Without DATABASE_URL it starts an embedded
  * PostgreSQL with its data in `.data/pg` (kept across restarts) and a random password generated
  * once into `.data/pg-password`; without LOCAL_AUTH_TOKEN (local auth) it generates one into
- * `.data/local-auth-token`. Both files are mode 0600. PostgreSQL is stopped on Ctrl-C/SIGTERM.
+ * `.data/local-auth-token`; without SECRETS_KEY it generates the key that encrypts gateway tokens
+ * into `.data/secrets-key`. The files are mode 0600. PostgreSQL is stopped on Ctrl-C/SIGTERM.
  */
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
@@ -19,6 +20,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createApp, listen } from './bootstrap';
+import { parseSecretsKey } from './common/secrets/secret-box';
 import { ConfigError, loadConfig, localTokenProblem } from './config/app-config';
 import {
   EmbeddedPostgres,
@@ -43,6 +45,39 @@ function ensureLocalAuthToken(dataDir: string): void {
   logger.log(
     `Authenticate with: curl -H "Authorization: Bearer $(cat ${tokenFile})" http://127.0.0.1:${process.env.PORT ?? 8000}/api/v1/users/me`,
   );
+}
+
+/**
+ * The key that encrypts gateway tokens at rest, kept in the data dir (mode 0600) so tokens saved
+ * today decrypt tomorrow. Like the database password, a file that exists but does not hold a
+ * key is never replaced: the tokens in the database were sealed with what it held.
+ */
+function ensureSecretsKey(dataDir: string): void {
+  if (process.env.SECRETS_KEY?.trim()) return;
+  const keyFile = join(dataDir, 'secrets-key');
+  if (existsSync(keyFile)) {
+    const stored = readFileSync(keyFile, 'utf8').trim();
+    if (typeof parseSecretsKey(stored) === 'string') {
+      throw new Error(
+        `${keyFile} does not hold a SECRETS_KEY (64 hex digits). Restore it: the gateway tokens ` +
+          `in the database were encrypted with it. Only if no gateway was saved yet, delete it ` +
+          `to generate a new one.`,
+      );
+    }
+    if ((statSync(keyFile).mode & 0o077) !== 0) chmodSync(keyFile, 0o600);
+    process.env.SECRETS_KEY = stored;
+    return;
+  }
+  const key = randomBytes(32).toString('hex');
+  const partial = `${keyFile}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(partial, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    renameSync(partial, keyFile);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  logger.log(`Generated the gateway-token encryption key (SECRETS_KEY) in ${keyFile}`);
+  process.env.SECRETS_KEY = key;
 }
 
 const DATABASE_PASSWORD = /^[0-9a-f]{64}$/;
@@ -84,6 +119,7 @@ async function main(): Promise<void> {
   const dataDir = resolve(process.env.DATA_DIR ?? '.data');
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   ensureLocalAuthToken(dataDir);
+  ensureSecretsKey(dataDir);
 
   let database: EmbeddedPostgres | undefined;
   if (!process.env.DATABASE_URL?.trim()) {

@@ -72,6 +72,45 @@ describe('loadConfig', () => {
   });
 });
 
+describe('SECRETS_KEY (gateway tokens at rest)', () => {
+  const hex = 'ab'.repeat(32);
+
+  it('is required in production, the problem naming the variable and not a value', () => {
+    expect(problemsOf({ ...base, NODE_ENV: 'production' })).toEqual([
+      expect.stringContaining('SECRETS_KEY is required in production'),
+    ]);
+    expect(loadConfig({ ...base, NODE_ENV: 'production', SECRETS_KEY: hex }).secrets).toEqual({
+      key: Buffer.from(hex, 'hex'),
+      ephemeral: false,
+    });
+  });
+
+  it('takes 64 hex characters or base64 of 32 bytes and refuses anything else', () => {
+    const key = Buffer.from(hex, 'hex');
+    expect(loadConfig({ ...base, SECRETS_KEY: key.toString('base64') }).secrets.key).toEqual(key);
+    const problems = problemsOf({ ...base, SECRETS_KEY: 'not-a-key-at-all' });
+    expect(problems).toEqual([expect.stringContaining('SECRETS_KEY must be 32 bytes')]);
+    expect(problems.join('\n')).not.toContain('not-a-key-at-all');
+  });
+
+  it('outside production, a missing key is a random one for this process only', () => {
+    const config = loadConfig(base);
+    expect(config.secrets.ephemeral).toBe(true);
+    expect(config.secrets.key).toHaveLength(32);
+    expect(loadConfig(base).secrets.key).not.toEqual(config.secrets.key);
+  });
+
+  it('bounds TEMPLATE_SYNC_CONCURRENCY (default 4)', () => {
+    expect(loadConfig(base).templateSync.concurrency).toBe(4);
+    expect(loadConfig({ ...base, TEMPLATE_SYNC_CONCURRENCY: '8' }).templateSync.concurrency).toBe(
+      8,
+    );
+    expect(problemsOf({ ...base, TEMPLATE_SYNC_CONCURRENCY: '0' })).toEqual([
+      expect.stringContaining('TEMPLATE_SYNC_CONCURRENCY'),
+    ]);
+  });
+});
+
 describe('localTokenProblem', () => {
   it.each(['change-me', 'CHANGEME', 'replace-me', 'Replace-With-Strong-Random-Token'])(
     'refuses the placeholder %s',

@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform, Type } from 'class-transformer';
+import { randomBytes } from 'node:crypto';
+import { parseSecretsKey } from '../common/secrets/secret-box';
 import { parseAllowedNetworks } from '../openclaw/dial-policy';
 import {
   IsIn,
@@ -168,6 +170,23 @@ class EnvironmentVariables {
   PROVISION_LOCK_STATEMENT_TIMEOUT_MS: number = 10_000;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(32)
+  TEMPLATE_SYNC_CONCURRENCY: number = 4;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  SECRETS_KEY?: string;
+
+  @IsOptional()
+  @Transform(trimmedOrUndefined)
+  @IsString()
+  NODE_ENV?: string;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -214,6 +233,14 @@ export interface AppConfig {
     /** Bound on every statement of a run-lock session (the lock pool). */
     readonly lockStatementTimeoutMs: number;
   };
+  /** Gateway template sync: agents synced at once. */
+  readonly templateSync: { readonly concurrency: number };
+  /**
+   * The 32-byte key that encrypts gateway tokens at rest (SECRETS_KEY). Required in production;
+   * elsewhere a missing key is replaced by a random one for this process (`ephemeral`), so
+   * tokens saved meanwhile stop decrypting at the next start (`npm start` generates a kept one).
+   */
+  readonly secrets: { readonly key: Buffer; readonly ephemeral: boolean };
 }
 
 export class ConfigError extends Error {
@@ -273,6 +300,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push(`GATEWAY_ALLOWED_NETWORKS: ${problem}`);
   }
 
+  let secretsKey: Buffer | null = null;
+  if (raw.SECRETS_KEY) {
+    const parsed = parseSecretsKey(raw.SECRETS_KEY);
+    if (typeof parsed === 'string') problems.push(parsed);
+    else secretsKey = parsed;
+  } else if (raw.NODE_ENV === 'production') {
+    problems.push(
+      'SECRETS_KEY is required in production (32 bytes as 64 hex characters or base64; ' +
+        'e.g. `openssl rand -hex 32`): it encrypts gateway tokens at rest',
+    );
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const port = raw.PORT;
@@ -299,6 +338,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       concurrency: raw.PROVISION_CONCURRENCY,
       lockStatementTimeoutMs: raw.PROVISION_LOCK_STATEMENT_TIMEOUT_MS,
     },
+    templateSync: { concurrency: raw.TEMPLATE_SYNC_CONCURRENCY },
+    secrets: secretsKey
+      ? { key: secretsKey, ephemeral: false }
+      : { key: randomBytes(32), ephemeral: true },
   };
 }
 

@@ -1,6 +1,12 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { GatewayTimeoutError, GatewayUnavailableError } from '../common/errors/gateway-errors';
+import {
+  GatewayTimeoutError,
+  GatewayTokenUnreadableError,
+  GatewayUnavailableError,
+} from '../common/errors/gateway-errors';
+import { openGatewayToken, unreadableTokenMessage } from '../common/secrets/gateway-token';
+import { withDeadline } from '../common/async/deadline';
 import { APP_CONFIG } from '../config/app-config';
 import type { AppConfig } from '../config/app-config';
 import { DeviceIdentityStore } from './device-identity.store';
@@ -22,7 +28,11 @@ import { displayUrl } from './protocol';
 
 /** The gateway columns a connection is made from. */
 export interface GatewayRecord {
+  /** Named in errors when given (a gateway row has them). */
+  id?: string;
+  name?: string;
   url: string;
+  /** As stored: `v1:` ciphertext, or a plaintext token from before encryption. */
   token: string | null;
   disableDevicePairing?: boolean | null;
   allowInsecureTls?: boolean | null;
@@ -32,12 +42,17 @@ export interface GatewayRecord {
  * The dial target of a gateway row. A `?token=` left in a stored URL (upstream kept it there)
  * is moved into `auth.token` and off the URL: the gateway ignores it in the URL, and a URL
  * ends up in logs and proxies. The token column wins when both are set.
+ *
+ * The stored token is decrypted here (SECRETS_KEY). One that does not decrypt throws
+ * {@link GatewayTokenUnreadableError} naming the gateway and the fix: no call is made with it.
  */
 export function gatewayTarget(gateway: GatewayRecord): GatewayTarget {
   const { url, urlToken } = withoutUrlToken(gateway.url.trim());
+  const stored = openGatewayToken(gateway.token);
+  if (stored.unreadable) throw new GatewayTokenUnreadableError(unreadableTokenMessage(gateway));
   return {
     url,
-    token: gateway.token?.trim() || urlToken,
+    token: stored.token?.trim() || urlToken,
     disableDevicePairing: gateway.disableDevicePairing === true,
     allowInsecureTls: gateway.allowInsecureTls === true,
   };
@@ -117,7 +132,17 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
   methods(gateway: GatewayRecord): GatewayMethods {
     // Resolve the pooled client per call (a held GatewayMethods outlives an idle close), from
     // a target and key worked out once here rather than on every call.
-    const target = gatewayTarget(gateway);
+    let target: GatewayTarget;
+    try {
+      target = gatewayTarget(gateway);
+    } catch (error) {
+      // An unreadable token fails every call (as a rejection, like any gateway failure).
+      const failure = error instanceof Error ? error : new Error(String(error));
+      return new GatewayMethods({
+        call: () => Promise.reject(failure),
+        server: null,
+      });
+    }
     const key = targetKey(target);
     const clients = this.clients;
     // One gateway, whatever token, flags or URL spelling a record carries: one config file.
@@ -138,6 +163,31 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
             throw turnError(error, name, target.url);
           }),
     });
+  }
+
+  /**
+   * Why the dial policy refuses a gateway URL, or null: allowed, or its host name does not
+   * resolve (yet) within a few seconds, in which case the policy still applies at every dial.
+   * For saving a gateway: a URL that could never be dialled is refused up front.
+   */
+  async dialPolicyProblem(url: string): Promise<string | null> {
+    let host: string;
+    try {
+      host = new URL(url.trim()).hostname;
+    } catch {
+      return null;
+    }
+    const policy = this.settings.dialPolicy ?? new DialPolicy();
+    try {
+      const verdict = await withDeadline(
+        policy.resolve(host),
+        DIAL_CHECK_LOOKUP_MS,
+        () => new Error('lookup timed out'),
+      );
+      return verdict.allowed ? null : verdict.reason;
+    } catch {
+      return null;
+    }
   }
 
   /** Gateway events (chat, agent, sessions.changed, shutdown…) until the returned call. */
@@ -204,6 +254,9 @@ function turnError(error: unknown, name: string, url: string): unknown {
   }
   return error;
 }
+
+/** Bound on the host lookup of a dial-policy check at save time. */
+const DIAL_CHECK_LOOKUP_MS = 5_000;
 
 /** Sent as `client.version` in `connect`. */
 const CLIENT_VERSION = (() => {

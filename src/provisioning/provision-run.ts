@@ -278,6 +278,7 @@ export class ProvisionRunner {
       action: request.action,
       forceBootstrap: request.forceBootstrap ?? false,
       createdNow: outcome.createdOnGateway,
+      overwriteAgentEdited: request.overwriteAgentFiles ?? false,
     });
     outcome.filesSkipped = [...plan.skip];
     const { ordered, carriers } = tokenCarriers(plan.write, rendered, token);

@@ -16,6 +16,11 @@ export interface ProvisionRequest {
   token?: { rotate: true } | { raw: string };
   /** Write BOOTSTRAP.md even on an update after the agent consumed it. */
   forceBootstrap?: boolean;
+  /**
+   * Rewrite the agent-editable files (USER.md, MEMORY.md…) too, replacing the agent's edits
+   * (template sync `overwrite`). Default: written only when missing or the agent is new.
+   */
+  overwriteAgentFiles?: boolean;
   /** `sessions.reset` the agent's session after the files are in place. */
   resetSession?: boolean;
   /** Send the wake-up message (default true). */

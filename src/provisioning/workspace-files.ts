@@ -48,6 +48,8 @@ export interface WorkspaceFilePlanInput {
   forceBootstrap: boolean;
   /** The gateway agent was created by this run: its files are the gateway's stock ones. */
   createdNow: boolean;
+  /** Rewrite the agent-editable files even when the agent has them (template sync overwrite). */
+  overwriteAgentEdited?: boolean;
 }
 
 export interface WorkspaceFilePlan {
@@ -75,6 +77,7 @@ export function planWorkspaceFiles(input: WorkspaceFilePlanInput): WorkspaceFile
     else if (
       AGENT_EDITABLE_FILES.includes(name) &&
       !input.createdNow &&
+      input.overwriteAgentEdited !== true &&
       entry !== undefined &&
       entry.missing !== true
     )

@@ -8,6 +8,8 @@ import { createApp, CreateAppOptions } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/app-config';
 
 export const TEST_JWT_SECRET = 'test-hs256-secret-for-mission-control-e2e-suite';
+/** One gateway-token key for every test app of a process (instances on one database agree). */
+export const TEST_SECRETS_KEY = randomBytes(32).toString('hex');
 export const TEST_LOCAL_TOKEN = `local-${'x'.repeat(20)}-${randomBytes(24).toString('hex')}`;
 
 export interface TestApp {
@@ -71,6 +73,7 @@ export async function createTestApp(
     DATABASE_POOL_SIZE: '5',
     AUTH_MODE: 'jwt',
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    SECRETS_KEY: TEST_SECRETS_KEY,
     LOG_LEVEL: 'error',
     ...env,
   });

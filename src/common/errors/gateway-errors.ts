@@ -22,6 +22,8 @@ export enum GatewayErrorCode {
   NotConfigured = 'GATEWAY_NOT_CONFIGURED',
   /** The gateway URL resolves to an address the dial policy forbids (SSRF). */
   DialRefused = 'GATEWAY_DIAL_REFUSED',
+  /** The gateway's stored token does not decrypt with the configured SECRETS_KEY. */
+  TokenUnreadable = 'GATEWAY_TOKEN_UNREADABLE',
 }
 
 export interface GatewayErrorOptions {
@@ -114,6 +116,16 @@ export class GatewayNotConfiguredError extends GatewayError {
 export class GatewayDialRefusedError extends GatewayError {
   constructor(message: string) {
     super(GatewayErrorCode.DialRefused, message, { retryable: false });
+  }
+}
+
+/**
+ * The gateway row's token does not decrypt (SECRETS_KEY changed): no call is made, since any
+ * token sent would be the wrong one. Never transient; the message names the gateway and the fix.
+ */
+export class GatewayTokenUnreadableError extends GatewayError {
+  constructor(message: string) {
+    super(GatewayErrorCode.TokenUnreadable, message, { retryable: false });
   }
 }
 

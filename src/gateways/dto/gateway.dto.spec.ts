@@ -39,10 +39,9 @@ describe('gateway DTOs', () => {
     ).resolves.toMatchObject({ token: null });
   });
 
-  it('takes an empty URL (not configured yet) or ws:// / wss://, nothing else', async () => {
-    expect(await locsOf({ ...valid, url: '' }, GatewayCreate)).toEqual([]);
+  it('takes a ws:// / wss:// URL, nothing else (upstream accepted an empty one)', async () => {
     expect(await locsOf({ ...valid, url: 'ws://127.0.0.1:18789' }, GatewayCreate)).toEqual([]);
-    for (const url of ['http://gw.example.com', 'gw.example.com', 'wss://', 42]) {
+    for (const url of ['', '   ', 'http://gw.example.com', 'gw.example.com', 'wss://', 42]) {
       expect(await locsOf({ ...valid, url }, GatewayCreate)).toEqual([['body', 'url']]);
     }
   });
@@ -56,6 +55,21 @@ describe('gateway DTOs', () => {
         ['body', 'disable_device_pairing'],
       ]),
     );
+  });
+
+  it('refuses a blank name or workspace_root and trims them (upstream accepted "")', async () => {
+    expect(await locsOf({ ...valid, name: ' ', workspace_root: '' }, GatewayCreate)).toEqual([
+      ['body', 'name'],
+      ['body', 'workspace_root'],
+    ]);
+    expect(await locsOf({ name: '', url: ' ', workspace_root: '\t' }, GatewayUpdate)).toEqual([
+      ['body', 'name'],
+      ['body', 'url'],
+      ['body', 'workspace_root'],
+    ]);
+    await expect(
+      pipe.transform({ ...valid, name: '  Edge  ' }, meta(GatewayCreate)),
+    ).resolves.toMatchObject({ name: 'Edge' });
   });
 
   it('applies only what an update sends, and refuses null for NOT NULL fields', async () => {

@@ -1,9 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsDefined, IsOptional, IsString, ValidateBy } from 'class-validator';
-import { IsOptionalNonNull, MaxChars } from '../../common/validation/decorators';
+import { IsBoolean, IsDefined, IsOptional, IsString, MinLength, ValidateBy } from 'class-validator';
+import { computedStatus } from '../../agents/dto/agent.dto';
+import type { Agent } from '../../agents/entities/agent.entity';
+import { openGatewayToken, unreadableTokenMessage } from '../../common/secrets/gateway-token';
+import { IsOptionalNonNull, MaxChars, Trim } from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
 import type { Gateway } from '../entities/gateway.entity';
+
+const NOT_BLANK = { message: 'String should have at least 1 character' };
 
 /** Upstream: the token is trimmed and a blank one is stored as null (no token). */
 const blankToNull = ({ value }: { value: unknown }): unknown => {
@@ -13,8 +18,8 @@ const blankToNull = ({ value }: { value: unknown }): unknown => {
 };
 
 /**
- * A gateway URL is empty (not configured yet, as upstream allows) or a ws:// / wss:// URL:
- * anything else could never be dialled, so it is refused here instead of failing later.
+ * A gateway URL is a ws:// / wss:// URL with a host. Upstream accepted anything, the empty
+ * string included; a URL that could never be dialled is refused here instead of failing later.
  */
 function IsGatewayUrl(): PropertyDecorator {
   return ValidateBy({
@@ -22,7 +27,6 @@ function IsGatewayUrl(): PropertyDecorator {
     validator: {
       validate: (value: unknown) => {
         if (typeof value !== 'string') return false;
-        if (value.trim() === '') return true;
         try {
           const url = new URL(value.trim());
           return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
@@ -35,6 +39,18 @@ function IsGatewayUrl(): PropertyDecorator {
   });
 }
 
+/** The gateway's main agent as create/update/get report it (null: no row yet). */
+export class GatewayMainAgent {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ description: 'Computed status (online, offline, updating, …)' }) status!: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'What the last provision run failed at; null after a success',
+  })
+  last_provision_error!: string | null;
+}
+
 export class GatewayRead {
   @ApiProperty() name!: string;
   @ApiProperty({ example: 'wss://gateway.example.com' }) url!: string;
@@ -43,12 +59,32 @@ export class GatewayRead {
   @ApiProperty({ type: Boolean, nullable: true }) allow_insecure_tls!: boolean | null;
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) organization_id!: string;
-  @ApiProperty({ type: String, nullable: true }) token!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The gateway token (org admins only). Null when none, or when unreadable.',
+  })
+  token!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'Set when the stored token does not decrypt with the configured SECRETS_KEY (then token ' +
+      'is null and every call to this gateway fails until the token is saved again).',
+  })
+  token_error!: string | null;
+  @ApiProperty({ type: GatewayMainAgent, nullable: true })
+  main_agent!: GatewayMainAgent | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
 }
 
-export function toGatewayRead(gateway: Gateway): GatewayRead {
+export function toGatewayRead(
+  gateway: Gateway,
+  mainAgent: Agent | null = null,
+  now: Date = new Date(),
+): GatewayRead {
+  const token = openGatewayToken(gateway.token);
   return {
     name: gateway.name,
     url: gateway.url,
@@ -57,7 +93,15 @@ export function toGatewayRead(gateway: Gateway): GatewayRead {
     allow_insecure_tls: gateway.allowInsecureTls,
     id: gateway.id,
     organization_id: gateway.organizationId,
-    token: gateway.token,
+    token: token.token,
+    token_error: token.unreadable ? unreadableTokenMessage(gateway) : null,
+    main_agent: mainAgent
+      ? {
+          id: mainAgent.id,
+          status: computedStatus(mainAgent, now),
+          last_provision_error: mainAgent.lastProvisionError,
+        }
+      : null,
     created_at: gateway.createdAt.toISOString(),
     updated_at: gateway.updatedAt.toISOString(),
   };
@@ -97,43 +141,57 @@ abstract class GatewayConnectionFlags {
   token?: string | null;
 }
 
+/** Name, URL and workspace root are trimmed and may not be blank (upstream accepted ""). */
 export class GatewayCreate extends GatewayConnectionFlags {
-  @ApiProperty()
+  @ApiProperty({ minLength: 1 })
   @IsDefined()
+  @Trim()
   @IsString()
+  @MinLength(1, NOT_BLANK)
   @MaxChars(MAX_LENGTH.name)
   name!: string;
 
-  @ApiProperty({ example: 'wss://gateway.example.com', description: 'ws:// or wss://, or empty.' })
+  @ApiProperty({ example: 'wss://gateway.example.com', description: 'ws:// or wss://' })
   @IsDefined()
+  @Trim()
   @IsGatewayUrl()
   @MaxChars(MAX_LENGTH.url)
   url!: string;
 
-  @ApiProperty({ example: '~/.openclaw' })
+  @ApiProperty({ example: '~/.openclaw', minLength: 1 })
   @IsDefined()
+  @Trim()
   @IsString()
+  @MinLength(1, NOT_BLANK)
   @MaxChars(MAX_LENGTH.url)
   workspace_root!: string;
 }
 
-/** Only the keys sent are applied; name, url and workspace_root may not be null. */
+/**
+ * Only the keys sent are applied; name, url and workspace_root may be neither null (upstream
+ * answered 500) nor blank.
+ */
 export class GatewayUpdate extends GatewayConnectionFlags {
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ minLength: 1 })
   @IsOptionalNonNull()
+  @Trim()
   @IsString()
+  @MinLength(1, NOT_BLANK)
   @MaxChars(MAX_LENGTH.name)
   name?: string;
 
-  @ApiPropertyOptional({ description: 'ws:// or wss://, or empty.' })
+  @ApiPropertyOptional({ description: 'ws:// or wss://' })
   @IsOptionalNonNull()
+  @Trim()
   @IsGatewayUrl()
   @MaxChars(MAX_LENGTH.url)
   url?: string;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ minLength: 1 })
   @IsOptionalNonNull()
+  @Trim()
   @IsString()
+  @MinLength(1, NOT_BLANK)
   @MaxChars(MAX_LENGTH.url)
   workspace_root?: string;
 }
