@@ -32,7 +32,13 @@ interface Running {
 
 function start(env: Record<string, string>): Running {
   const clean = { ...process.env };
-  for (const key of ['DATABASE_URL', 'LOCAL_AUTH_TOKEN', 'AUTH_MODE', 'AUTH_JWT_SECRET'])
+  for (const key of [
+    'DATABASE_URL',
+    'LOCAL_AUTH_TOKEN',
+    'AUTH_MODE',
+    'AUTH_JWT_SECRET',
+    'SECRETS_KEY',
+  ])
     delete clean[key];
   const child = spawn(process.execPath, [ENTRY], {
     cwd: ROOT,
@@ -122,6 +128,24 @@ describe('npm start (embedded database)', () => {
         body: JSON.stringify({ preferred_name: 'Persisted' }),
       });
       expect(me.status).toBe(200);
+
+      // The key that seals gateway tokens is generated once, for this user only, never printed.
+      const keyFile = join(dataDir, 'secrets-key');
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      const key = readFileSync(keyFile, 'utf8').trim();
+      expect(key).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.output()).not.toContain(key);
+      const gateway = await fetch(`http://127.0.0.1:${port}/api/v1/gateways`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          name: 'Persisted gateway',
+          url: 'ws://127.0.0.1:9',
+          token: 'persisted-gateway-token',
+          workspace_root: '/srv/openclaw',
+        }),
+      });
+      expect(gateway.status).toBe(200);
     } finally {
       first.child.kill('SIGTERM');
     }
@@ -141,6 +165,13 @@ describe('npm start (embedded database)', () => {
         headers: { Authorization: `Bearer ${token}` },
       });
       expect(((await res.json()) as { preferred_name: string }).preferred_name).toBe('Persisted');
+      // The kept key opens the gateway token sealed by the first run.
+      const gateways = await fetch(`http://127.0.0.1:${port}/api/v1/gateways`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      expect(await gateways.json()).toMatchObject({
+        items: [{ name: 'Persisted gateway', token: 'persisted-gateway-token', token_error: null }],
+      });
     } finally {
       second.child.kill('SIGINT');
     }
