@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import {
   GatewayAuthError,
   GatewayPairingRequiredError,
   GatewayProtocolError,
   GatewayRpcError,
   GatewayTimeoutError,
+  GatewayTokenUnreadableError,
   GatewayUnavailableError,
 } from '../common/errors/gateway-errors';
 import {
@@ -25,6 +27,8 @@ import {
 } from './retry';
 import { SESSION_LABEL_MAX_LENGTH, uniqueSessionLabel } from './session-label';
 import { gatewayIdentity, gatewayTarget, targetKey } from './openclaw-gateway.service';
+import { installGatewayTokenKey, sealGatewayToken } from '../common/secrets/gateway-token';
+import { SecretBox } from '../common/secrets/secret-box';
 
 /** A clock whose sleeps advance time instantly, recording each sleep. */
 function fakeClock(random = 0.5): RetryClock & { sleeps: number[]; time: number } {
@@ -467,6 +471,28 @@ describe('gateway targets', () => {
     expect(targetKey(gatewayTarget({ ...base, token: 'other' }))).not.toBe(key);
     expect(targetKey(gatewayTarget({ ...base, allowInsecureTls: true }))).not.toBe(key);
     expect(targetKey(gatewayTarget({ ...base }))).toBe(key);
+  });
+});
+
+describe('gateway targets from sealed tokens (SECRETS_KEY)', () => {
+  const key = randomBytes(32);
+  beforeAll(() => installGatewayTokenKey(key));
+
+  it('opens a sealed token, accepts a legacy plaintext one', () => {
+    const sealed = sealGatewayToken('secret-token');
+    expect(sealed).not.toContain('secret-token');
+    expect(gatewayTarget({ url: 'ws://g:1', token: sealed }).token).toBe('secret-token');
+    expect(gatewayTarget({ url: 'ws://g:1', token: 'legacy-token' }).token).toBe('legacy-token');
+  });
+
+  it('refuses a token sealed under another key, naming the gateway and the fix', () => {
+    const foreign = new SecretBox(randomBytes(32)).seal('secret-token');
+    const record = { id: 'g-1', name: 'Edge', url: 'ws://g:1', token: foreign };
+    expect(() => gatewayTarget(record)).toThrow(GatewayTokenUnreadableError);
+    expect(() => gatewayTarget(record)).toThrow(
+      /^Gateway "Edge" \(g-1\): its stored token cannot be decrypted with the configured SECRETS_KEY.*PATCH \/api\/v1\/gateways\/g-1/,
+    );
+    expect(isTransientGatewayError(new GatewayTokenUnreadableError('x'))).toBe(false);
   });
 });
 

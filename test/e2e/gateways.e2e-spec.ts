@@ -326,9 +326,10 @@ describe('gateways (in-process gateway)', () => {
         ['post', `/api/v1/gateways/${id}/templates/sync`],
       ] as const;
 
-    it('non-admins get 403 on every route', async () => {
+    it('non-admins get 403 and anonymous callers 401 on every route', async () => {
       for (const [method, path] of routes(gatewayId)) {
         await t.http[method](path).set(member.headers).send({}).expect(403);
+        await t.http[method](path).send({}).expect(401);
       }
     });
 
