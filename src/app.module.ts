@@ -8,6 +8,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { OpenClawGatewayModule } from './openclaw/openclaw-gateway.module';
 import { ProvisioningModule } from './provisioning/provisioning.module';
+import { SessionsModule } from './sessions/sessions.module';
 import { OrganizationsModule } from './organizations/organizations.module';
 import { UsersModule } from './users/users.module';
 
@@ -27,6 +28,8 @@ export class AppModule {
         UsersModule,
         OrganizationsModule,
         BoardsModule,
+        // Before GatewaysModule: /gateways/status|sessions|commands must not reach /gateways/:id.
+        SessionsModule,
         AgentApiModule,
         ProvisioningModule,
         ...extraImports,
