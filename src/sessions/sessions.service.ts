@@ -182,9 +182,9 @@ export class SessionsService {
     boardId?: string,
   ): Promise<void> {
     const resolved = await this.fromBoard(caller, boardId, true);
-    const methods = this.gateways.methods(resolved.record);
     const mainAgent = resolved.mainAgent;
     await gatewayCall('sessionMessage', async () => {
+      const methods = this.gateways.methods(resolved.record);
       if (mainAgent && sessionKey === resolved.mainSessionKey) {
         await methods.sessionsPatch({
           key: sessionKey,
