@@ -10,6 +10,7 @@ import type { DataSource } from 'typeorm';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
+import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
 import { agentGatewayIdentity } from '../../src/provisioning/agent-identity';
 import { User } from '../../src/users/entities/user.entity';
 import {
@@ -26,6 +27,7 @@ import {
 } from '../support/builders';
 import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
 import {
+  Gate,
   gatewayFieldsFor,
   serveOpenClawState,
   startOpenClawFake,
@@ -261,6 +263,38 @@ describe('organization and account deletion', () => {
       );
       expect(fakeA.connects.length - connectsBefore).toBeLessThanOrEqual(4);
       expect(await ownedRows(t.dataSource, orgId)).toMatchObject({ agents: 0, organizations: 0 });
+    });
+
+    it('a gateway that never answers ends the clean-up at its time budget, every agent reported', async () => {
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Hung');
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        const agents = [];
+        for (let i = 0; i < 6; i++) {
+          const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
+          placeOnFake(state, agent, gateway);
+          agents.push(agent.id);
+        }
+        gate.close('agents.delete');
+
+        const report = await t.app
+          .get(OrganizationDeletionService)
+          .removeAgentsFromGateways([orgId], 300);
+
+        expect(report.removed).toEqual([]);
+        expect(report.failed.map((f) => f.agent_id).sort()).toEqual([...agents].sort());
+        const errors = report.failed.map((f) => f.error);
+        // Four were started (the concurrency) and cut off; the other two never started.
+        expect(errors.filter((e) => e.startsWith('not finished within'))).toHaveLength(4);
+        expect(errors.filter((e) => e.startsWith('not attempted within'))).toHaveLength(2);
+        expect(gate.held).toBeGreaterThan(0);
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
     });
 
     it('an admin who is not an owner: 403; a member: 403; anonymous: 401; nothing deleted', async () => {
