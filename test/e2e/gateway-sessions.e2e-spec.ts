@@ -7,9 +7,12 @@
  * and every route answers 401/403/404/422 as the access rules say. The happy paths against a
  * real gateway are in test/gateway/sessions.gateway-spec.ts.
  */
+import { Controller, Get, Module, Param } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Board } from '../../src/boards/entities/board.entity';
+import { OrgAdmin } from '../../src/auth/decorators/access.decorators';
+import { ParseUuidPipe } from '../../src/common/validation/parse-uuid.pipe';
 import type { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { mainSessionKey } from '../../src/provisioning/agent-identity';
 import { uniqueSessionLabel } from '../../src/openclaw/session-label';
@@ -34,6 +37,21 @@ import {
 import { createTestApp, TestApp } from '../support/test-app';
 
 const API = '/api/v1/gateways';
+
+/**
+ * Stands in for the gateways module's `GET /gateways/:gatewayId` (a UUID-only parameter),
+ * mounted after the application's modules as GatewaysModule is after SessionsModule.
+ */
+@Controller('gateways')
+class GatewayByIdController {
+  @Get(':gatewayId')
+  @OrgAdmin()
+  get(@Param('gatewayId', ParseUuidPipe) gatewayId: string) {
+    return { gateway: gatewayId };
+  }
+}
+@Module({ controllers: [GatewayByIdController] })
+class GatewayByIdModule {}
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -84,7 +102,10 @@ describe('gateway sessions (in-process gateway)', () => {
   const methodsCalled = () => fake.requests.map((r) => r.method);
 
   beforeAll(async () => {
-    t = await createTestApp({ OPENCLAW_CONNECT_TIMEOUT_MS: '3000' });
+    t = await createTestApp(
+      { OPENCLAW_CONNECT_TIMEOUT_MS: '3000' },
+      { imports: [GatewayByIdModule] },
+    );
     ({ fake, state } = await startOpenClawFake());
     owner = await signIn(t.http, t.dataSource);
     gateway = await buildGateway(t.dataSource, owner.organizationId, gatewayFieldsFor(fake));
@@ -514,6 +535,23 @@ describe('gateway sessions (in-process gateway)', () => {
         .expect(502);
       expect(res.body.detail).toMatch(/^Gateway connect failed: .*ECONNREFUSED/);
     });
+  });
+
+  it('the static paths win over a later /gateways/:gatewayId (UUID) route, which still works', async () => {
+    await t.http.get(`${API}/commands`).set(owner.headers).expect(200);
+    const status = await t.http
+      .get(`${API}/status`)
+      .query({ board_id: board.id })
+      .set(owner.headers)
+      .expect(200);
+    expect(status.body.connected).toBe(true);
+    await t.http
+      .get(`${API}/sessions`)
+      .query({ board_id: board.id })
+      .set(owner.headers)
+      .expect(200);
+    const id = randomUUID();
+    await t.http.get(`${API}/${id}`).set(owner.headers).expect(200, { gateway: id });
   });
 
   describe('access on every route', () => {
