@@ -9,6 +9,7 @@ import { GatewaysModule } from './gateways/gateways.module';
 import { HealthModule } from './health/health.module';
 import { OpenClawGatewayModule } from './openclaw/openclaw-gateway.module';
 import { ProvisioningModule } from './provisioning/provisioning.module';
+import { SessionsModule } from './sessions/sessions.module';
 import { OrganizationsModule } from './organizations/organizations.module';
 import { UsersModule } from './users/users.module';
 
@@ -28,6 +29,8 @@ export class AppModule {
         UsersModule,
         OrganizationsModule,
         BoardsModule,
+        // Before GatewaysModule: /gateways/status|sessions|commands must not reach /gateways/:id.
+        SessionsModule,
         AgentApiModule,
         ProvisioningModule,
         // After the sessions module (its static /gateways/status, /sessions, /commands routes

@@ -26,6 +26,39 @@ export const OPERATOR_SCOPES: readonly string[] = [
   'operator.pairing',
 ];
 
+/**
+ * The gateway methods this client calls (GatewayMethods) and the events it reads (the
+ * handshake challenge, liveness ticks and what subscribers watch), for `GET /gateways/commands`
+ * when no gateway is named. A connected gateway advertises its own, far longer lists.
+ */
+export const CLIENT_METHODS: readonly string[] = [
+  'health',
+  'status',
+  'config.get',
+  'config.patch',
+  'agents.list',
+  'agents.create',
+  'agents.update',
+  'agents.delete',
+  'agents.files.list',
+  'agents.files.get',
+  'agents.files.set',
+  'sessions.list',
+  'sessions.patch',
+  'sessions.reset',
+  'sessions.delete',
+  'chat.history',
+  'chat.send',
+];
+export const CLIENT_EVENTS: readonly string[] = [
+  'connect.challenge',
+  'tick',
+  'chat',
+  'agent',
+  'sessions.changed',
+  'shutdown',
+];
+
 /** Gateway error codes we act on (the `error.code` of a failed response). */
 export const GatewayWireCode = {
   InvalidRequest: 'INVALID_REQUEST',
@@ -108,6 +141,8 @@ export interface GatewayServerInfo {
   version: string | null;
   connId: string | null;
   methods: ReadonlySet<string>;
+  /** The events the gateway advertises (`features.events`). */
+  events: ReadonlySet<string>;
   /** Null when the gateway does not report them (older gateways' hello-ok has no `auth`). */
   grantedScopes: readonly string[] | null;
   tickIntervalMs: number;
@@ -200,6 +235,7 @@ export function parseHelloOk(payload: unknown): GatewayServerInfo {
     version: typeof hello.server?.version === 'string' ? hello.server.version : null,
     connId: typeof hello.server?.connId === 'string' ? hello.server.connId : null,
     methods: new Set(Array.isArray(hello.features?.methods) ? hello.features.methods : []),
+    events: new Set(Array.isArray(hello.features?.events) ? hello.features.events : []),
     grantedScopes: Array.isArray(hello.auth?.scopes) ? hello.auth.scopes : null,
     tickIntervalMs: typeof tick === 'number' && tick > 0 ? tick : DEFAULT_TICK_INTERVAL_MS,
     maxPayload: typeof hello.policy?.maxPayload === 'number' ? hello.policy.maxPayload : null,

@@ -32,7 +32,12 @@ import {
   toOrganizationListItem,
   toOrganizationRead,
 } from './dto/organization.dto';
+import {
+  OrganizationDeleteResponse,
+  toOrganizationDeleteResponse,
+} from './dto/organization-delete.dto';
 import { OrganizationMember } from './entities/organization-member.entity';
+import { OrganizationDeletionService } from './organization-deletion.service';
 import { Organization } from './entities/organization.entity';
 import { mayRevealInviteToken, MemberView, OrganizationsService } from './organizations.service';
 
@@ -45,7 +50,10 @@ const memberRead = ({ member, boardAccess }: MemberView) =>
 @ApiTags('organizations')
 @Controller('organizations')
 export class OrganizationsController {
-  constructor(private readonly organizations: OrganizationsService) {}
+  constructor(
+    private readonly organizations: OrganizationsService,
+    private readonly deletion: OrganizationDeletionService,
+  ) {}
 
   @Post()
   @UserAuth()
@@ -62,6 +70,17 @@ export class OrganizationsController {
   @ApiOkResponse({ type: OrganizationRead })
   me(@CurrentOrg() { organization }: OrgContext): OrganizationRead {
     return toOrganizationRead(organization);
+  }
+
+  /**
+   * T5, owner only: the active organization and everything it owns. Its agents are removed
+   * from their gateways first (best effort); those that could not be are listed.
+   */
+  @Delete('me')
+  @OrgAdmin()
+  @ApiOkResponse({ type: OrganizationDeleteResponse })
+  async deleteMine(@CurrentOrg() { member }: OrgContext): Promise<OrganizationDeleteResponse> {
+    return toOrganizationDeleteResponse(await this.deletion.deleteOrganization(member));
   }
 
   @Get('me/list')

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { ProvisioningModule } from '../provisioning/provisioning.module';
+import { OrganizationDeletionService } from './organization-deletion.service';
 import { OrganizationEnrollmentService } from './organization-enrollment.service';
 import { OrganizationsController } from './organizations.controller';
 import { OrganizationsService } from './organizations.service';
@@ -9,8 +11,10 @@ import { OrganizationsService } from './organizations.service';
  * MembershipService and the guards come from the global AuthModule.
  */
 @Module({
+  // The provisioning engine removes a deleted organization's agents from their gateways.
+  imports: [ProvisioningModule],
   controllers: [OrganizationsController],
-  providers: [OrganizationsService, OrganizationEnrollmentService],
-  exports: [OrganizationsService, OrganizationEnrollmentService],
+  providers: [OrganizationsService, OrganizationEnrollmentService, OrganizationDeletionService],
+  exports: [OrganizationsService, OrganizationEnrollmentService, OrganizationDeletionService],
 })
 export class OrganizationsModule {}

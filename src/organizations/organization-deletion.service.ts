@@ -1,0 +1,300 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { deleteAgentRows } from '../agents/agent-removal';
+import { Agent } from '../agents/entities/agent.entity';
+import { ForbiddenError, NotFoundError } from '../common/errors/app-error';
+import {
+  GatewayAuthError,
+  GatewayDialRefusedError,
+  GatewayNotConfiguredError,
+  GatewayOperationError,
+  GatewayPairingRequiredError,
+  GatewayProtocolError,
+  GatewayTimeoutError,
+  GatewayUnavailableError,
+} from '../common/errors/gateway-errors';
+import { Gateway } from '../gateways/entities/gateway.entity';
+import { ProvisioningService } from '../provisioning/provisioning.service';
+import type { OrganizationMember } from './entities/organization-member.entity';
+import { Organization } from './entities/organization.entity';
+
+export const ONLY_OWNERS_DELETE_DETAIL = 'Only organization owners can delete organizations';
+const OWNER_ROLE = 'owner';
+
+/** Agents removed from gateways at once while an organization is deleted. */
+export const AGENT_CLEANUP_CONCURRENCY = 4;
+/**
+ * The whole gateway clean-up of one deletion gets this long; agents not reached by then are
+ * reported and their rows deleted anyway (one agent's own removal is bounded at about 10 s).
+ */
+export const AGENT_CLEANUP_BUDGET_MS = 30_000;
+
+/** An agent that may still exist on its gateway after its organization was deleted. */
+export interface AgentCleanupFailure {
+  agent_id: string;
+  agent_name: string;
+  gateway_id: string;
+  gateway_name: string;
+  error: string;
+}
+
+/** An agent row deleted with its organization. */
+export interface DeletedAgent {
+  id: string;
+  name: string;
+  gatewayId: string;
+  gatewayName: string;
+}
+
+export interface AgentCleanupReport {
+  /** Agents removed from their gateway (or already gone there). */
+  removed: string[];
+  failed: AgentCleanupFailure[];
+}
+
+/**
+ * Failures that say the gateway as a whole cannot be used (not this agent): the other agents on
+ * that gateway are not tried, so a dead gateway costs one bounded attempt, not one per agent.
+ */
+const WHOLE_GATEWAY_FAILURES = [
+  GatewayUnavailableError,
+  GatewayTimeoutError,
+  GatewayAuthError,
+  GatewayPairingRequiredError,
+  GatewayDialRefusedError,
+  GatewayProtocolError,
+  GatewayNotConfiguredError,
+];
+
+const TIMED_OUT = Symbol('cleanup budget spent');
+
+/**
+ * Deleting an organization and everything it owns (tenancy T5, with the gateway clean-up
+ * upstream's T5 lacks): its agents are first removed from their gateways, best effort, with
+ * bounded concurrency and total time; then every row goes in one transaction. Used by
+ * `DELETE /organizations/me` and by `DELETE /users/me` for the user's sole organizations.
+ */
+@Injectable()
+export class OrganizationDeletionService {
+  private readonly logger = new Logger('OrganizationDeletion');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly provisioning: ProvisioningService,
+  ) {}
+
+  /**
+   * Removes every agent of these organizations from its gateway (agent, files, session).
+   * Never throws for a gateway failure: what could not be removed is reported.
+   */
+  async removeAgentsFromGateways(
+    organizationIds: readonly string[],
+    budgetMs = AGENT_CLEANUP_BUDGET_MS,
+  ): Promise<AgentCleanupReport> {
+    const report: AgentCleanupReport = { removed: [], failed: [] };
+    if (organizationIds.length === 0) return report;
+    const manager = this.dataSource.manager;
+    const agents = interleaveByGateway(
+      await manager.find(Agent, {
+        where: { organizationId: In([...organizationIds]) },
+        order: { createdAt: 'ASC', id: 'ASC' },
+      }),
+    );
+    const gateways = new Map(
+      (await manager.find(Gateway, { where: { organizationId: In([...organizationIds]) } })).map(
+        (gateway) => [gateway.id, gateway],
+      ),
+    );
+    const deadGateways = new Map<string, string>();
+    const deadline = Date.now() + budgetMs;
+    const fail = (agent: Agent, gateway: Gateway, error: string) =>
+      report.failed.push({
+        agent_id: agent.id,
+        agent_name: agent.name,
+        gateway_id: gateway.id,
+        gateway_name: gateway.name,
+        error,
+      });
+
+    let next = 0;
+    const worker = async () => {
+      while (next < agents.length) {
+        const agent = agents[next++];
+        const gateway = gateways.get(agent.gatewayId);
+        if (!gateway) continue; // impossible: (gateway_id, organization_id) is a foreign key
+        const dead = deadGateways.get(gateway.id);
+        if (dead !== undefined) {
+          fail(agent, gateway, `not attempted: the gateway failed for another agent (${dead})`);
+          continue;
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          fail(agent, gateway, `not attempted within the ${budgetMs / 1000} s clean-up budget`);
+          continue;
+        }
+        const outcome = await this.cleanupWithin(agent, gateway, remaining);
+        if (outcome === null) report.removed.push(agent.id);
+        else if (outcome === TIMED_OUT) {
+          fail(agent, gateway, `not finished within the ${budgetMs / 1000} s clean-up budget`);
+        } else {
+          fail(agent, gateway, outcome.message);
+          const cause = outcome instanceof GatewayOperationError ? outcome.gatewayError : outcome;
+          if (WHOLE_GATEWAY_FAILURES.some((kind) => cause instanceof kind)) {
+            deadGateways.set(gateway.id, cause.message);
+          }
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(AGENT_CLEANUP_CONCURRENCY, agents.length) }, worker),
+    );
+    if (report.failed.length > 0) {
+      this.logger.warn(
+        `${report.failed.length} agent(s) of organization(s) ${organizationIds.join(', ')} ` +
+          'could not be removed from their gateways',
+      );
+    }
+    return report;
+  }
+
+  /** null: removed; an Error: failed; TIMED_OUT: still running when the time was up. */
+  private async cleanupWithin(
+    agent: Agent,
+    gateway: Gateway,
+    timeoutMs: number,
+  ): Promise<Error | null | typeof TIMED_OUT> {
+    let timer: NodeJS.Timeout | undefined;
+    // Settles to a value, never rejects: an attempt outliving the budget cannot go unhandled.
+    const attempt = this.provisioning.cleanupAgent(agent, gateway).then(
+      () => null,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+    });
+    try {
+      return await Promise.race([attempt, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Deletes the organization's rows inside the caller's transaction, children first, and
+   * returns the agent rows deleted (with their gateway's name). Users whose active organization it was fall back
+   * to another membership (or a new "Personal" organization) on their next request.
+   */
+  async deleteOrganizationRows(
+    manager: EntityManager,
+    organizationId: string,
+  ): Promise<DeletedAgent[]> {
+    const locked = await manager
+      .createQueryBuilder(Organization, 'o')
+      .setLock('pessimistic_write')
+      .where('o.id = :organizationId', { organizationId })
+      .getOne();
+    if (!locked) throw new NotFoundError();
+    const agents = await manager.find(Agent, {
+      select: { id: true, name: true, gatewayId: true },
+      where: { organizationId },
+    });
+    const gatewayNames = new Map(
+      (
+        await manager.find(Gateway, { select: { id: true, name: true }, where: { organizationId } })
+      ).map((gateway) => [gateway.id, gateway.name]),
+    );
+    const deletedIds = new Set(
+      await deleteAgentRows(
+        manager,
+        organizationId,
+        agents.map((agent) => agent.id),
+      ),
+    );
+
+    const boards = 'SELECT id FROM boards WHERE organization_id = $1';
+    const tasks = `SELECT id FROM tasks WHERE board_id IN (${boards})`;
+    const statements = [
+      `DELETE FROM activity_events WHERE organization_id = $1 OR board_id IN (${boards})
+         OR task_id IN (${tasks})`,
+      `DELETE FROM approvals WHERE board_id IN (${boards})`,
+      `DELETE FROM board_memory WHERE board_id IN (${boards})`,
+      `DELETE FROM board_onboarding_sessions WHERE board_id IN (${boards})`,
+      `DELETE FROM organization_board_access WHERE board_id IN (${boards})
+         OR organization_member_id IN (SELECT id FROM organization_members WHERE organization_id = $1)`,
+      `DELETE FROM organization_invite_board_access WHERE board_id IN (${boards})
+         OR organization_invite_id IN (SELECT id FROM organization_invites WHERE organization_id = $1)`,
+      `DELETE FROM tasks WHERE board_id IN (${boards})`,
+      'DELETE FROM boards WHERE organization_id = $1',
+      'DELETE FROM board_groups WHERE organization_id = $1',
+      'DELETE FROM gateways WHERE organization_id = $1',
+      'DELETE FROM organization_invites WHERE organization_id = $1',
+      'DELETE FROM organization_members WHERE organization_id = $1',
+      'UPDATE users SET active_organization_id = NULL WHERE active_organization_id = $1',
+      'DELETE FROM organizations WHERE id = $1',
+    ];
+    for (const sql of statements) await manager.query(sql, [organizationId]);
+    return agents
+      .filter((agent) => deletedIds.has(agent.id))
+      .map((agent) => ({
+        id: agent.id,
+        name: agent.name,
+        gatewayId: agent.gatewayId,
+        gatewayName: gatewayNames.get(agent.gatewayId) ?? '',
+      }));
+  }
+
+  /**
+   * DELETE /organizations/me: agents off their gateways (best effort), then every row in one
+   * transaction. Agents created meanwhile (not cleaned up) are reported too.
+   */
+  async deleteOrganization(member: OrganizationMember): Promise<AgentCleanupReport> {
+    if (member.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
+    const organizationId = member.organizationId;
+    const report = await this.removeAgentsFromGateways([organizationId]);
+    const deleted = await this.dataSource.transaction((manager) =>
+      this.deleteOrganizationRows(manager, organizationId),
+    );
+    return withLateAgents(report, deleted);
+  }
+}
+
+/**
+ * One agent of each gateway in turn, so the concurrent slots spread over the gateways and a
+ * slow or dead gateway does not hold every slot.
+ */
+function interleaveByGateway(agents: Agent[]): Agent[] {
+  const queues = new Map<string, Agent[]>();
+  for (const agent of agents) {
+    const queue = queues.get(agent.gatewayId) ?? [];
+    queue.push(agent);
+    queues.set(agent.gatewayId, queue);
+  }
+  const ordered: Agent[] = [];
+  for (let round = 0; ordered.length < agents.length; round++) {
+    for (const queue of queues.values()) if (round < queue.length) ordered.push(queue[round]);
+  }
+  return ordered;
+}
+
+/** Agents whose rows were deleted although the clean-up never saw them (created meanwhile). */
+export function withLateAgents(
+  report: AgentCleanupReport,
+  deleted: readonly DeletedAgent[],
+): AgentCleanupReport {
+  const seen = new Set([...report.removed, ...report.failed.map((failure) => failure.agent_id)]);
+  const late = deleted.filter((agent) => !seen.has(agent.id));
+  return {
+    removed: report.removed,
+    failed: [
+      ...report.failed,
+      ...late.map((agent) => ({
+        agent_id: agent.id,
+        agent_name: agent.name,
+        gateway_id: agent.gatewayId,
+        gateway_name: agent.gatewayName,
+        error: 'created while the organization was being deleted: not removed from its gateway',
+      })),
+    ],
+  };
+}
