@@ -142,14 +142,12 @@ export class AgentRowsService {
 
   /** Records an activity event about the agent (e.g. a cleanup that failed). */
   async recordActivity(agent: Agent, eventType: string, message: string): Promise<void> {
-    await this.dataSource
-      .getRepository(ActivityEvent)
-      .insert({
-        organizationId: agent.organizationId,
-        eventType,
-        message,
-        agentId: agent.id,
-        boardId: agent.boardId,
-      });
+    await this.dataSource.getRepository(ActivityEvent).insert({
+      organizationId: agent.organizationId,
+      eventType,
+      message,
+      agentId: agent.id,
+      boardId: agent.boardId,
+    });
   }
 }
