@@ -320,6 +320,45 @@ describe('agents (in-process gateway)', () => {
       expect((await reload(created.body.id as string))?.boardId).toBe(boardId);
     });
 
+    it('makes a board agent its gateway main agent and back; the gateway agent it leaves is removed', async () => {
+      const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+      const board = await buildBoard(t.dataSource, orgId, gateway.id);
+      const created = await create({ name: uniqueName(), board_id: board.id }).expect(200);
+      const id = created.body.id as string;
+      const main = await t.http
+        .patch(`${API}/agents/${id}`)
+        .set(admin.headers)
+        .send({ is_gateway_main: true })
+        .expect(200);
+      expect(main.body).toMatchObject({
+        is_gateway_main: true,
+        board_id: null,
+        gateway_id: gateway.id,
+        openclaw_session_id: `agent:mc-gateway-${gateway.id}:main`,
+        last_provision_error: null,
+      });
+      expect(state.agents.has(`mc-gateway-${gateway.id}`)).toBe(true);
+      expect(state.agents.has(`mc-${id}`)).toBe(false);
+      // A board_id alone does not move a main agent (upstream); is_gateway_main: false does.
+      const stays = await t.http
+        .patch(`${API}/agents/${id}`)
+        .set(admin.headers)
+        .send({ board_id: board.id })
+        .expect(200);
+      expect(stays.body.is_gateway_main).toBe(true);
+      const back = await t.http
+        .patch(`${API}/agents/${id}`)
+        .set(admin.headers)
+        .send({ is_gateway_main: false, board_id: board.id })
+        .expect(200);
+      expect(back.body).toMatchObject({
+        is_gateway_main: false,
+        board_id: board.id,
+        openclaw_session_id: `agent:mc-${id}:main`,
+      });
+      expect(state.agents.has(`mc-${id}`)).toBe(true);
+    });
+
     it('moving a lead to a board that has a lead is 409 with a clear detail', async () => {
       const boardA = await buildBoard(t.dataSource, orgId, gatewayId);
       const boardB = await buildBoard(t.dataSource, orgId, gatewayId);
