@@ -655,6 +655,15 @@ export class AgentsService {
 
   // ---------------------------------------------------------------- heartbeats
 
+  /** Whether a (re)provision issued the agent a token that may be in its workspace. */
+  private async hasPendingToken(agentId: string): Promise<boolean> {
+    const rows = await this.manager.query<unknown[]>(
+      'SELECT 1 FROM agent_pending_tokens WHERE agent_id = $1 LIMIT 1',
+      [agentId],
+    );
+    return rows.length > 0;
+  }
+
   /** A6: an agent heartbeats only itself; a user needs org admin and write access. */
   async heartbeat(
     caller: AgentsCaller,
@@ -684,7 +693,7 @@ export class AgentsService {
    * A7: an agent heartbeats itself. A user must administer the organization (on both paths, a
    * fix): the agent named `name` (ignoring case, exactly) on `board_id` heartbeats; when there is
    * none it is created (name uniqueness enforced, a fix) and provisioned first. An existing
-   * agent that never got a token is provisioned again.
+   * agent that holds no token (none in force, none pending) is provisioned again.
    */
   async heartbeatOrCreate(caller: AgentsCaller, body: AgentHeartbeatCreate): Promise<AgentRead> {
     if (caller.type === 'agent') {
@@ -705,7 +714,7 @@ export class AgentsService {
       agent = await this.provisionNew(created, caller.user);
     } else {
       await this.requireAgentAccess(member, agent, true);
-      if (agent.agentTokenHash === null) {
+      if (agent.agentTokenHash === null && !(await this.hasPendingToken(agent.id))) {
         if (agent.boardId === null) throw new InvalidRequestError('board_id is required');
         const board = await this.manager.findOneByOrFail(Board, {
           id: agent.boardId,

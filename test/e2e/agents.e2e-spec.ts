@@ -267,6 +267,21 @@ describe('agents (in-process gateway)', () => {
       expect(await t.dataSource.getRepository(Agent).findOneBy({ name })).toBeNull();
     });
 
+    it('an existing agent that holds no token is provisioned, then heartbeats', async () => {
+      const { agent } = await buildAgent(t.dataSource, gatewayId, boardId, {
+        name: uniqueName('Lambda'),
+        agentTokenHash: null,
+      });
+      const res = await t.http
+        .post(`${API}/agents/heartbeat`)
+        .set(admin.headers)
+        .send({ name: agent.name, board_id: boardId })
+        .expect(200);
+      expect(res.body).toMatchObject({ id: agent.id, status: 'online' });
+      expect(state.agents.has(`mc-${agent.id}`)).toBe(true);
+      await heartbeat(writtenToken(agent.id)).expect(200);
+    });
+
     it('an admin creates it when missing and it heartbeats (online)', async () => {
       const name = uniqueName('Kappa');
       const res = await t.http
@@ -580,6 +595,12 @@ describe('agents (in-process gateway)', () => {
         .expect(200);
       expect(nulls.body.total).toBe(all.body.total);
       await t.http.get(`${API}/agents?gateway_id=${randomUUID()}`).set(admin.headers).expect(404);
+      const agentId = (all.body.items as { id: string }[])[0].id;
+      await t.http
+        .patch(`${API}/agents/${agentId}?force=null`)
+        .set(admin.headers)
+        .send({})
+        .expect(200);
       const one = await t.http
         .get(`${API}/agents?board_id=${otherBoardId}`)
         .set(admin.headers)

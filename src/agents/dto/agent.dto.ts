@@ -277,6 +277,7 @@ export class AgentUpdate extends AgentProfileFields {
 
 export class AgentUpdateQuery {
   @ApiPropertyOptional({ default: false, description: 'Re-provision (BOOTSTRAP.md included)' })
+  @AbsentWhenNullish()
   @IsOptional()
   @Transform(({ value }: { value: unknown }) =>
     value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value,
