@@ -17,8 +17,11 @@
  *
  * Adding routes: a new controller is picked up as it is. If it names a new path parameter
  * (e.g. `:gatewayId`, `:sessionId` from the gateways / sessions modules), add its fixture to
- * PARAM_FIXTURES (an entity of organization A, fresh when `destructive`), and if its handler
- * narrows access beyond its decorator, add a HANDLER_RULES entry saying how.
+ * PARAM_FIXTURES (an entity of organization A, fresh when `destructive`: a DELETE destroys what
+ * its last parameter names), and if its handler narrows access beyond its decorator (or a
+ * generated call cannot succeed for a reason other than access), add a HANDLER_RULES
+ * (respectively ALLOWED_NON_SUCCESS) entry saying why. Required query parameters are generated
+ * like body fields.
  *
  * Callers: owner and admin of org A (the admin has no board flags), members with read / write /
  * no access to board X, the owner of another organization (admin there: tenancy), a worker
@@ -193,6 +196,8 @@ interface World {
   freshAgent(): Promise<string>;
   freshMember(): Promise<string>;
   freshInvite(): Promise<string>;
+  /** A new gateway of org A (on the in-process gateway), with no boards. */
+  freshGateway(): Promise<string>;
 }
 
 /**
@@ -205,7 +210,7 @@ const PARAM_FIXTURES: Record<string, (w: World, destructive: boolean) => Promise
     agentId: (w, destructive) => (destructive ? w.freshAgent() : w.targetAgentId),
     memberId: (w, destructive) => (destructive ? w.freshMember() : w.targetMemberId),
     inviteId: (w) => w.freshInvite(),
-    gatewayId: (w) => w.gatewayA,
+    gatewayId: (w, destructive) => (destructive ? w.freshGateway() : w.gatewayA),
   };
 
 /** Routes the matrix cannot check: no access decorator, or a parameter without a fixture. */
@@ -236,13 +241,25 @@ interface SchemaObject {
   properties?: Record<string, SchemaObject>;
   allOf?: SchemaObject[];
 }
+interface OpenApiOperation {
+  requestBody?: { content: Record<string, { schema: SchemaObject }> };
+  parameters?: { name: string; in: string; required?: boolean; schema?: SchemaObject }[];
+}
 type OpenApi = {
-  paths: Record<
-    string,
-    Record<string, { requestBody?: { content: Record<string, { schema: SchemaObject }> } }>
-  >;
+  paths: Record<string, Record<string, OpenApiOperation>>;
   components: { schemas: Record<string, SchemaObject> };
 };
+
+/** The route's required query parameters: fixtures by name, else a plain value. */
+function generateQuery(doc: OpenApi, route: RouteInfo, w: World): Record<string, string> {
+  const operation = doc.paths[route.path.replace(/:(\w+)/g, '{$1}')]?.[route.method];
+  const query: Record<string, string> = {};
+  for (const parameter of operation?.parameters ?? []) {
+    if (parameter.in !== 'query' || !parameter.required) continue;
+    query[parameter.name] = BODY_FIXTURES[parameter.name]?.(w) ?? 'matrix';
+  }
+  return query;
+}
 
 /** A body with the schema's required fields, plus any field named like a fixture. */
 function generateBody(doc: OpenApi, route: RouteInfo, w: World): object | undefined {
@@ -455,6 +472,9 @@ describe('access matrix (generated from the routes)', () => {
         return (await buildAgent(ds, gatewayA, boardX.id)).agent.id;
       },
       freshMember: newMember,
+      async freshGateway() {
+        return (await buildGateway(ds, orgA, gatewayFieldsFor(fake))).id;
+      },
       async freshInvite() {
         const invite = await ds.getRepository(OrganizationInvite).save({
           organizationId: orgA,
@@ -534,7 +554,7 @@ describe('access matrix (generated from the routes)', () => {
       values[param] = await PARAM_FIXTURES[param](world, destructive);
       path = path.replace(`:${param}`, values[param]);
     }
-    let req = t.http[route.method](path);
+    let req = t.http[route.method](path).query(generateQuery(openApi, route, world));
     if (isUser(caller)) req = req.set(world.users[caller].headers);
     if (isAgent(caller)) req = req.set('X-Agent-Token', world.agentTokens[caller]);
     const body = generateBody(openApi, route, world);
