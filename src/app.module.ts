@@ -1,5 +1,6 @@
 import { DynamicModule, ForwardReference, Module, Type } from '@nestjs/common';
 import { AgentApiModule } from './agent-api/agent-api.module';
+import { AgentsModule } from './agents/agents.module';
 import { AuthModule } from './auth/auth.module';
 import { BoardsModule } from './boards/boards.module';
 import type { AppConfig } from './config/app-config';
@@ -31,6 +32,8 @@ export class AppModule {
         BoardsModule,
         // Before GatewaysModule: /gateways/status|sessions|commands must not reach /gateways/:id.
         SessionsModule,
+        // A module serving GET /agents/stream goes before these two (static before :agentId).
+        AgentsModule,
         AgentApiModule,
         ProvisioningModule,
         // After the sessions module (its static /gateways/status, /sessions, /commands routes

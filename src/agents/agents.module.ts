@@ -1,9 +1,17 @@
 import { Module } from '@nestjs/common';
+import { ProvisioningModule } from '../provisioning/provisioning.module';
 import { AgentHeartbeatService } from './agent-heartbeat.service';
+import { AgentsController } from './agents.controller';
+import { AgentsService } from './agents.service';
 
-/** Agent rules shared by the user-facing and agent-facing routes. */
+/**
+ * The agent lifecycle (`/agents`) and the agent rules the agent-facing routes share. A module
+ * serving `GET /agents/stream` must be imported before this one (static before parameterised).
+ */
 @Module({
-  providers: [AgentHeartbeatService],
-  exports: [AgentHeartbeatService],
+  imports: [ProvisioningModule],
+  controllers: [AgentsController],
+  providers: [AgentHeartbeatService, AgentsService],
+  exports: [AgentHeartbeatService, AgentsService],
 })
 export class AgentsModule {}

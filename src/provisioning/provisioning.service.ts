@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import type { Agent } from '../agents/entities/agent.entity';
 import type { Board } from '../boards/entities/board.entity';
 import type { Gateway } from '../gateways/entities/gateway.entity';
+import { NotFoundError } from '../common/errors/app-error';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
 import type { User } from '../users/entities/user.entity';
 import { AgentCleanup } from './agent-cleanup';
@@ -197,6 +198,31 @@ export class ProvisioningService {
           this.logger.warn(`Recording the failed cleanup failed: ${(recording as Error).message}`),
         );
     }
+  }
+
+  /**
+   * Deletes an agent, gateway first: under the agent's run lock (so no run re-creates it on the
+   * gateway meanwhile) it is removed from its gateway with its files and session ("already gone"
+   * is success), then `removeRows` runs in one transaction (the database side). A gateway
+   * failure throws GatewayOperationError('cleanup') before the database changed. Returns false
+   * when the agent no longer exists (deleted meanwhile).
+   */
+  async removeAgent(
+    ref: TenantAgentRef,
+    removeRows: (manager: EntityManager) => Promise<void>,
+  ): Promise<boolean> {
+    return this.runLock.run(ref.agentId, async () => {
+      let target: Awaited<ReturnType<typeof loadAgentTarget>>;
+      try {
+        target = await loadAgentTarget(this.dataSource.manager, ref);
+      } catch (error) {
+        if (error instanceof NotFoundError) return false;
+        throw error;
+      }
+      await this.cleanup.cleanupAgent(target.agent, target.gateway);
+      await this.dataSource.transaction(removeRows);
+      return true;
+    });
   }
 
   /** Removes the agent (its files and session) from its gateway; "already gone" is success. */

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import type { Response } from 'supertest';
 import { buildAgent, buildBoard, buildGateway, signIn, SignedInUser } from '../support/builders';
 import { API } from '../support/expectations';
+import type { FakeGateway } from '../support/fake-gateway';
+import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /** Fixed, so a failure replays; bounded, so the suite stays a few seconds long. */
@@ -152,6 +154,11 @@ describe('edge fuzz: hostile bodies never cause a 500', () => {
   let agentToken: string;
   let gatewayId: string;
   let boardId: string;
+  /** Agent routes provision on an in-process gateway (test/support/fake-openclaw-state.ts). */
+  let fake: FakeGateway;
+  let agentBoardId: string;
+  let fuzzAgentId: string;
+  let leadToken: string;
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -159,10 +166,21 @@ describe('edge fuzz: hostile bodies never cause a 500', () => {
     gatewayId = (await buildGateway(t.dataSource, owner.organizationId)).id;
     boardId = (await buildBoard(t.dataSource, owner.organizationId, gatewayId)).id;
     agentToken = (await buildAgent(t.dataSource, gatewayId, boardId)).token;
+    ({ fake } = await startOpenClawFake());
+    const fakeGatewayId = (
+      await buildGateway(t.dataSource, owner.organizationId, gatewayFieldsFor(fake))
+    ).id;
+    agentBoardId = (await buildBoard(t.dataSource, owner.organizationId, fakeGatewayId)).id;
+    fuzzAgentId = (await buildAgent(t.dataSource, fakeGatewayId, agentBoardId)).agent.id;
+    leadToken = (await buildAgent(t.dataSource, fakeGatewayId, agentBoardId, { isBoardLead: true }))
+      .token;
   });
   afterAll(async () => {
     await t.close();
+    await fake.stop();
   });
+
+  const randomName = () => `Fuzz ${Math.random().toString(36).slice(2)}`;
 
   interface Route {
     name: string;
@@ -248,6 +266,39 @@ describe('edge fuzz: hostile bodies never cause a 500', () => {
       base: () => ({ role: 'owner' }),
     },
     {
+      name: 'POST /agents',
+      send: (body) => t.http.post(`${API}/agents`).set(owner.headers).send(body),
+      base: () => ({
+        name: randomName(),
+        board_id: agentBoardId,
+        heartbeat_config: { every: '5m' },
+        identity_profile: { role: 'Fuzzer', skills: ['a', 'b'] },
+        identity_template: 'I am {{ agent_name }}.',
+        soul_template: 'Careful.',
+      }),
+    },
+    {
+      name: 'PATCH /agents/{id}',
+      send: (body) => t.http.patch(`${API}/agents/${fuzzAgentId}`).set(owner.headers).send(body),
+      base: () => ({
+        name: randomName(),
+        board_id: agentBoardId,
+        is_gateway_main: false,
+        identity_profile: { role: 'Fuzzer' },
+        heartbeat_config: { every: '7m' },
+      }),
+    },
+    {
+      name: 'POST /agents/heartbeat',
+      send: (body) => t.http.post(`${API}/agents/heartbeat`).set(owner.headers).send(body),
+      base: () => ({ name: randomName(), board_id: agentBoardId, status: 'online' }),
+    },
+    {
+      name: 'POST /agent/agents',
+      send: (body) => t.http.post(`${API}/agent/agents`).set('X-Agent-Token', leadToken).send(body),
+      base: () => ({ name: randomName(), identity_profile: { role: 'Worker' } }),
+    },
+    {
       name: 'POST /agent/heartbeat',
       send: (body) =>
         t.http.post(`${API}/agent/heartbeat`).set('X-Agent-Token', agentToken).send(body),
@@ -324,6 +375,8 @@ describe('edge fuzz: hostile bodies never cause a 500', () => {
       { path: '/organizations/me/members', headers: () => owner.headers },
       { path: '/organizations/me/invites', headers: () => owner.headers },
       { path: '/agent/boards', headers: () => ({ 'X-Agent-Token': agentToken }) },
+      { path: '/agents', headers: () => owner.headers },
+      { path: '/agent/agents', headers: () => ({ 'X-Agent-Token': agentToken }) },
     ];
     await fc.assert(
       fc.asyncProperty(

@@ -1,7 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsOptional, IsString } from 'class-validator';
-import { IsUuid, MaxChars } from '../../common/validation/decorators';
+import { IsBoolean, IsIn, IsObject, IsOptional, IsString, MinLength } from 'class-validator';
+import { PageQuery } from '../../common/pagination/pagination';
+import {
+  AbsentWhenNullish,
+  BoundedJson,
+  IsUuid,
+  MaxChars,
+  NonEmptyString,
+} from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
 import { OptionalBody } from '../../common/validation/request-validation.pipe';
 import { Agent, AGENT_STATUS } from '../entities/agent.entity';
@@ -125,4 +132,213 @@ export class AgentSelfHeartbeat {
     message: `Input should be ${AGENT_CLAIMABLE_STATUSES.map((s) => `'${s}'`).join(' or ')}`,
   })
   status?: string | null;
+}
+
+export class AgentPage {
+  @ApiProperty({ type: [AgentRead] }) items!: AgentRead[];
+  @ApiProperty() total!: number;
+  @ApiProperty() limit!: number;
+  @ApiProperty() offset!: number;
+}
+
+/**
+ * `identity_profile` as upstream normalises it: keys trimmed (blank keys dropped), null values
+ * dropped, a list becomes the comma+space join of its trimmed non-empty items, anything else its
+ * trimmed text; empty values and an empty result are dropped (null). A non-object is left for
+ * the type validator to refuse.
+ */
+export function normalizeIdentityProfile(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) return value;
+  const profile: Record<string, string> = {};
+  for (const [rawKey, raw] of Object.entries(value as Record<string, unknown>)) {
+    const key = rawKey.trim();
+    if (!key || raw === null || raw === undefined) continue;
+    const text = Array.isArray(raw)
+      ? raw
+          .filter((item) => item !== null && item !== undefined)
+          .map((item) => textOf(item).trim())
+          .filter((item) => item !== '')
+          .join(', ')
+      : textOf(raw).trim();
+    if (text) profile[key] = text;
+  }
+  return Object.keys(profile).length > 0 ? profile : null;
+}
+
+function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value) ?? '';
+}
+
+/** Template text: trimmed, blank is null. */
+const trimmedOrNull = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  return value.trim() === '' ? null : value.trim();
+};
+
+/** The optional fields AgentCreate and AgentUpdate share. */
+abstract class AgentProfileFields {
+  @ApiPropertyOptional({ type: Object, nullable: true, additionalProperties: true })
+  @IsOptional()
+  @IsObject()
+  @BoundedJson()
+  heartbeat_config?: Record<string, unknown> | null;
+
+  @ApiPropertyOptional({
+    type: Object,
+    nullable: true,
+    additionalProperties: true,
+    description: 'Values become text (lists joined with ", "); blank keys and values dropped',
+  })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => normalizeIdentityProfile(value))
+  @IsObject()
+  @BoundedJson()
+  identity_profile?: Record<string, string> | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Trimmed; blank is null' })
+  @IsOptional()
+  @Transform(trimmedOrNull)
+  @IsString()
+  @MaxChars(MAX_LENGTH.longText)
+  identity_template?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Trimmed; blank is null' })
+  @IsOptional()
+  @Transform(trimmedOrNull)
+  @IsString()
+  @MaxChars(MAX_LENGTH.longText)
+  soul_template?: string | null;
+}
+
+/** A3 / C2 body. */
+export class AgentCreate extends AgentProfileFields {
+  @ApiPropertyOptional({
+    type: String,
+    format: 'uuid',
+    nullable: true,
+    description: 'Required for users; a lead creates on its own board',
+  })
+  @IsOptional()
+  @IsUuid()
+  board_id?: string | null;
+
+  @ApiProperty({ description: 'Unique (ignoring case) on the board and on its gateway' })
+  @NonEmptyString()
+  @IsString()
+  @MaxChars(MAX_LENGTH.name)
+  name!: string;
+
+  @ApiPropertyOptional({
+    default: 'provisioning',
+    description: 'Ignored: a new agent always starts provisioning',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
+  status?: string;
+}
+
+/** A5 body: only the fields present count. */
+export class AgentUpdate extends AgentProfileFields {
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
+  @IsOptional()
+  @IsUuid()
+  board_id?: string | null;
+
+  @ApiPropertyOptional({
+    type: Boolean,
+    nullable: true,
+    description: "true: make it its gateway's main agent; false (with board_id): a board agent",
+  })
+  @IsOptional()
+  @IsBoolean()
+  is_gateway_main?: boolean | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'null leaves it unchanged' })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString()
+  @MinLength(1, { message: 'String should have at least 1 character' })
+  @MaxChars(MAX_LENGTH.name)
+  name?: string | null;
+
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'Refused (403): the status is controlled by agent heartbeats',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
+  status?: string | null;
+}
+
+export class AgentUpdateQuery {
+  @ApiPropertyOptional({ default: false, description: 'Re-provision (BOOTSTRAP.md included)' })
+  @AbsentWhenNullish()
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value,
+  )
+  @IsBoolean()
+  force?: boolean;
+}
+
+/** `?board_id=&gateway_id=` with paging; `null` or blank values are absent. */
+export class AgentListQuery extends PageQuery {
+  @ApiPropertyOptional({ type: String, format: 'uuid' })
+  @AbsentWhenNullish()
+  @IsOptional()
+  @IsUuid()
+  board_id?: string;
+
+  @ApiPropertyOptional({ type: String, format: 'uuid' })
+  @AbsentWhenNullish()
+  @IsOptional()
+  @IsUuid()
+  gateway_id?: string;
+}
+
+/** C1: `?board_id=` with paging. */
+export class AgentAgentsQuery extends PageQuery {
+  @ApiPropertyOptional({ type: String, format: 'uuid' })
+  @AbsentWhenNullish()
+  @IsOptional()
+  @IsUuid()
+  board_id?: string;
+}
+
+/** A6 body (optional). */
+@OptionalBody()
+export class AgentHeartbeat {
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    enum: AGENT_CLAIMABLE_STATUSES,
+    description: 'Case-insensitive; blank or absent keeps the status (provisioning becomes online)',
+  })
+  @IsOptional()
+  @Transform(normalizeClaimedStatus)
+  @IsString()
+  @MaxChars(MAX_LENGTH.keyword)
+  @IsIn(AGENT_CLAIMABLE_STATUSES, {
+    message: `Input should be ${AGENT_CLAIMABLE_STATUSES.map((s) => `'${s}'`).join(' or ')}`,
+  })
+  status?: string | null;
+}
+
+/** A7 body: the agent named `name` (on `board_id`) heartbeats, created when missing. */
+export class AgentHeartbeatCreate extends AgentHeartbeat {
+  @ApiProperty({ description: 'Matched ignoring case' })
+  @NonEmptyString()
+  @IsString()
+  @MaxChars(MAX_LENGTH.name)
+  name!: string;
+
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
+  @IsOptional()
+  @IsUuid()
+  board_id?: string | null;
 }

@@ -12,12 +12,27 @@ export const AGENT_STATUS = {
   deleting: 'deleting',
 } as const;
 
+/** The unique indexes on agent names (see the entity) and on one main agent / one lead. */
+export const AGENT_NAME_INDEX = {
+  board: 'ux_agents_board_lower_name',
+  gateway: 'ux_agents_gateway_worker_lower_name',
+} as const;
+export const AGENT_ROLE_INDEX = {
+  gatewayMain: 'ux_agents_gateway_main',
+  boardLead: 'ux_agents_board_lead',
+} as const;
+
 @Entity('agents')
 // One main agent per gateway and one lead per board: both are keyed by a fixed session key
 // (agent:mc-gateway-<gateway>:main, agent:lead-<board>:main), so a second row would share the
 // first one's gateway agent. Also makes concurrent ensure-calls from several instances safe.
 @Index('ux_agents_gateway_main', ['gatewayId'], { unique: true, where: '"board_id" IS NULL' })
 @Index('ux_agents_board_lead', ['boardId'], { unique: true, where: '"is_board_lead"' })
+// Agent names are unique ignoring case on a board (lead included) and among the board agents of
+// one gateway (leads excepted: every board's lead may keep the default "Lead Agent"). Expression
+// indexes TypeORM cannot describe: created by migration AgentNameUniqueness, not synchronised.
+@Index(AGENT_NAME_INDEX.board, { synchronize: false })
+@Index(AGENT_NAME_INDEX.gateway, { synchronize: false })
 export class Agent {
   @PrimaryGeneratedColumn('uuid')
   id!: string;

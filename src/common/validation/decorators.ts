@@ -185,3 +185,16 @@ export function BoundedJson(
     },
   });
 }
+
+/**
+ * An optional query value the generated frontend client fills with the literal string `null`
+ * when it has none (e.g. `?board_id=null`): `null`, `undefined` and blank mean "absent", never a
+ * 422. Put it before the type validators.
+ */
+export function AbsentWhenNullish(): PropertyDecorator {
+  return Transform(({ value }: { value: unknown }) => {
+    if (typeof value !== 'string') return value;
+    const text = value.trim();
+    return text === '' || text === 'null' || text === 'undefined' ? undefined : value;
+  });
+}
