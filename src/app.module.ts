@@ -1,5 +1,7 @@
 import { DynamicModule, ForwardReference, Module, Type } from '@nestjs/common';
+import { ActivityModule } from './activity/activity.module';
 import { AgentApiModule } from './agent-api/agent-api.module';
+import { AgentStreamModule } from './agents/stream/agent-stream.module';
 import { AuthModule } from './auth/auth.module';
 import { BoardsModule } from './boards/boards.module';
 import type { AppConfig } from './config/app-config';
@@ -27,6 +29,9 @@ export class AppModule {
         UsersModule,
         OrganizationsModule,
         BoardsModule,
+        // Before any module serving GET /agents/:agentId: `stream` must match first.
+        AgentStreamModule,
+        ActivityModule,
         AgentApiModule,
         ProvisioningModule,
         ...extraImports,

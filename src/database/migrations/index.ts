@@ -1,3 +1,4 @@
+import { ChangeLog1796031066627 } from './1796031066627-ChangeLog';
 import { TenantColumnsOnAgentsAndActivity1796030682839 } from './1796030682839-TenantColumnsOnAgentsAndActivity';
 import { AgentPendingTokens1796021972296 } from './1796021972296-AgentPendingTokens';
 import { BoardGatewaySameOrganization1796022163975 } from './1796022163975-BoardGatewaySameOrganization';
@@ -15,4 +16,5 @@ export const MIGRATIONS: (new () => unknown)[] = [
   AgentPendingTokens1796021972296,
   BoardGatewaySameOrganization1796022163975,
   TenantColumnsOnAgentsAndActivity1796030682839,
+  ChangeLog1796031066627,
 ];

@@ -1,0 +1,50 @@
+/** The kinds of entity the change log records (later: 'board_memory', 'activity'). */
+export type ChangeKind = 'agent' | 'board_memory' | 'activity';
+export type ChangeOp = 'upsert' | 'delete';
+
+/**
+ * Where a row sits in the log's commit-safe order: (writing transaction id, row id), both as
+ * decimal strings (xid8 and bigint exceed JavaScript's safe integers in principle).
+ */
+export interface ChangePosition {
+  readonly txid: string;
+  readonly id: string;
+}
+
+/** One row of `change_log`. */
+export interface ChangeRow extends ChangePosition {
+  readonly organizationId: string;
+  readonly boardId: string | null;
+  readonly kind: ChangeKind;
+  readonly entityId: string;
+  readonly op: ChangeOp;
+  readonly createdAt: Date;
+}
+
+/** Orders positions: negative when `a` comes first. A null position is before every row. */
+export function comparePositions(a: ChangePosition | null, b: ChangePosition | null): number {
+  if (a === null) return b === null ? 0 : -1;
+  if (b === null) return 1;
+  const byTx = BigInt(a.txid) - BigInt(b.txid);
+  if (byTx !== 0n) return byTx < 0n ? -1 : 1;
+  const byId = BigInt(a.id) - BigInt(b.id);
+  return byId === 0n ? 0 : byId < 0n ? -1 : 1;
+}
+
+export function positionOf(row: ChangePosition): ChangePosition {
+  return { txid: row.txid, id: row.id };
+}
+
+/**
+ * The last change of each entity, in log order: several changes of one entity collapse into the
+ * latest (readers load the entity's current state, so earlier changes add nothing).
+ */
+export function latestPerEntity(rows: readonly ChangeRow[]): ChangeRow[] {
+  const latest = new Map<string, ChangeRow>();
+  for (const row of rows) {
+    const key = `${row.kind}:${row.entityId}`;
+    const previous = latest.get(key);
+    if (!previous || comparePositions(previous, row) < 0) latest.set(key, row);
+  }
+  return [...latest.values()].sort(comparePositions);
+}
