@@ -59,7 +59,7 @@ export class ChangeLogMaintenance implements OnApplicationBootstrap, OnModuleDes
   private track(work: Promise<unknown>, what: string): void {
     const tracked = work.catch((error: unknown) =>
       this.logger.warn(
-        `change log ${what} failed: ${error instanceof Error ? error.message : error}`,
+        `change log ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
       ),
     );
     this.running.add(tracked);

@@ -382,6 +382,7 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     const queriesPerChange = async (clients: SseClient[]): Promise<number> => {
       const counts: number[] = [];
       for (let round = 0; round < 3; round++) {
+        // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound below
         const original = Client.prototype.query;
         let count = 0;
         const counting = function (this: Client, ...args: unknown[]) {

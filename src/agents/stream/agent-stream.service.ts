@@ -59,7 +59,9 @@ export class AgentStreamService {
       );
     } catch (error) {
       // The headers are sent: the client sees the stream end and reconnects with its id.
-      this.logger.warn(`stream start failed: ${error instanceof Error ? error.message : error}`);
+      this.logger.warn(
+        `stream start failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
       this.hub.remove(connection);
     }
     if (connection.closed) this.hub.remove(connection);
