@@ -156,7 +156,9 @@ export class ChangeLogListener implements OnApplicationBootstrap, OnModuleDestro
     });
     // Registered before connecting: an error while connecting must not be unhandled.
     client.on('error', (error: Error) => {
-      this.logger.warn(`change log listener connection failed: ${describe(error)}`);
+      if (!this.stopped) {
+        this.logger.warn(`change log listener connection failed: ${describe(error)}`);
+      }
       this.dropConnection(client);
     });
     client.on('end', () => this.dropConnection(client));

@@ -413,6 +413,12 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(withOne).toBeGreaterThan(0);
     expect(withFifty).toBe(withOne);
     for (const client of many) expect(client.events.length).toBeGreaterThanOrEqual(3);
+
+    // Closed streams leave the hub.
+    for (const client of many) client.close();
+    await waitUntil(() => hub.clientCount === baseClients, {
+      what: () => `${hub.clientCount} clients`,
+    });
   });
 
   it('after its listening connection is killed, an instance reconnects and catches up', async () => {
@@ -462,6 +468,30 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(resumed.events[3].id).toMatch(/^\d+$/);
   });
 
+  it('?since= (as upstream) sends the current state of the agents changed since then, then live', async () => {
+    const before = await newAgent(boardA);
+    const changed = await newAgent(boardB);
+    const sentinel = await newAgent(boardA);
+    await touch(before.id);
+    const since = (await sql.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0].now;
+    await touch(changed.id);
+    await touch(changed.id);
+    const client = await stream(urlB, owner, `?since=${encodeURIComponent(since.toISOString())}`);
+    await client.waitForEvents(1);
+    const marker = await touch(sentinel.id);
+    await barrier([client], sentinel.id, marker);
+    expect(summary(client.events)).toEqual([`agent:${changed.id}`, `agent:${sentinel.id}`]);
+
+    // Older than the retained log (CHANGE_LOG_RETENTION_SECONDS, default a day): a snapshot.
+    const old = await stream(urlA, owner, '?since=2000-01-01T00:00:00Z');
+    const agents = await sql.query<{ id: string }>(
+      'SELECT id FROM agents WHERE organization_id = $1',
+      [orgId],
+    );
+    await old.waitForEvents(agents.rows.length);
+    expect(new Set(old.agentIds())).toEqual(new Set(agents.rows.map((row) => row.id)));
+  });
+
   it('shows an agent going offline when the presence sweep logs the threshold crossing', async () => {
     const agent = await newAgent(boardA, { status: 'online', lastSeenAt: new Date() });
     const client = await stream(urlB, owner);
@@ -490,11 +520,26 @@ describe('GET /agents/stream: a client that falls behind is closed and resumes b
   let url: string;
 
   beforeAll(async () => {
-    t = await createTestApp({ ...QUIET, STREAM_MAX_PENDING_EVENTS: '3' });
+    t = await createTestApp({
+      ...QUIET,
+      STREAM_MAX_PENDING_EVENTS: '3',
+      STREAM_KEEPALIVE_MS: '200',
+    });
     url = await listen(t.app);
   });
   afterAll(async () => {
     await t.close();
+  });
+
+  it('sends keep-alive comments (STREAM_KEEPALIVE_MS; 15 s by default)', async () => {
+    const { owner } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Ping');
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    try {
+      await waitUntil(() => client.comments >= 3, { timeoutMs: 10_000 });
+      expect(client.events).toEqual([]);
+    } finally {
+      client.close();
+    }
   });
 
   it('closes a client that stopped reading; it resumes with Last-Event-ID and gets the rest', async () => {
