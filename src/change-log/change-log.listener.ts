@@ -9,7 +9,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { finalFrontier, hasWaitingRows, readFinalRowsAfter } from './change-log.reader';
+import { finalFrontier, hasRowsAfter, readFinalRowsAfter } from './change-log.reader';
 import type { ChangePosition, ChangeRow } from './change-log.types';
 
 /** The NOTIFY channel the log's trigger announces new rows on (see the ChangeLog migration). */
@@ -115,7 +115,7 @@ export class ChangeLogListener implements OnApplicationBootstrap, OnModuleDestro
       this.cursor = { txid: last.txid, id: last.id };
       if (rows.length < BATCH_ROWS) break;
     }
-    if (await hasWaitingRows(this.dataSource)) {
+    if (await hasRowsAfter(this.dataSource, this.cursor)) {
       this.scheduleWaitingRecheck();
     } else {
       this.waitingDelayMs = WAITING_RECHECK_MIN_MS;

@@ -76,13 +76,24 @@ export async function finalFrontier(db: SqlQueryable): Promise<ChangePosition | 
   return rows[0] ? { txid: rows[0].txid, id: rows[0].id } : null;
 }
 
-/** Are there committed rows that are not final yet (an older transaction is still running)? */
-export async function hasWaitingRows(db: SqlQueryable): Promise<boolean> {
-  const rows = await db.query<{ waiting: boolean }[]>(
-    `SELECT EXISTS (SELECT 1 FROM change_log
-                     WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting`,
-  );
-  return rows[0]?.waiting === true;
+/**
+ * Are there committed rows after `after` that a reader has not read? Rows that were not final
+ * at the last read, or became final since (the older transaction ended between two queries):
+ * either way the reader must look again. Asked after a read, so it never misses a row that was
+ * waiting when the read ran.
+ */
+export async function hasRowsAfter(
+  db: SqlQueryable,
+  after: ChangePosition | null,
+): Promise<boolean> {
+  const rows = after
+    ? await db.query<{ pending: boolean }[]>(
+        `SELECT EXISTS (SELECT 1 FROM change_log
+                         WHERE (txid, id) > ($1::xid8, $2::bigint)) AS pending`,
+        [after.txid, after.id],
+      )
+    : await db.query<{ pending: boolean }[]>('SELECT EXISTS (SELECT 1 FROM change_log) AS pending');
+  return rows[0]?.pending === true;
 }
 
 /** The position of final row `id`, or null when it is not (or no longer) in the log. */

@@ -16,6 +16,9 @@ import { waitUntil } from '../support/eventually';
 import { listen, SseClient, type SseEvent } from '../support/sse-client';
 import { createTestApp, TestApp } from '../support/test-app';
 
+// Waits inside the tests are bounded (10 s) and say what they waited for; the test bound is above.
+jest.setTimeout(30_000);
+
 const STREAM = '/api/v1/agents/stream';
 /** Sweeps and prunes run only when a test calls them. */
 const QUIET = { PRESENCE_SWEEP_INTERVAL_MS: '600000', PROVISION_RUN_TIMEOUT_MS: '3600000' };
@@ -77,6 +80,27 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
 
   /** Waits until every client has the sentinel agent's latest event; returns the events before it. */
   const barrier = async (clients: SseClient[], sentinelId: string, marker: string) => {
+    try {
+      await barrierOnce(clients, sentinelId, marker);
+    } catch (error) {
+      // What held the change back: transactions in flight and the log's tail.
+      const activity = await sql.query(
+        `SELECT pid, datname, application_name, state, backend_xid::text, backend_xmin::text,
+                left(query, 80) AS query FROM pg_stat_activity WHERE backend_xid IS NOT NULL`,
+      );
+      const tail = await sql.query(
+        `SELECT id, txid::text, entity_id, op, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+           FROM change_log ORDER BY id DESC LIMIT 5`,
+      );
+      process.stderr.write(
+        `stream barrier failed; xid holders: ${JSON.stringify(activity.rows)}; log tail: ${JSON.stringify(tail.rows)}; ` +
+          `hub A clients: ${a.app.get(AgentStreamHub).clientCount}, hub B clients: ${b.app.get(AgentStreamHub).clientCount}\n`,
+      );
+      throw error;
+    }
+  };
+
+  const barrierOnce = async (clients: SseClient[], sentinelId: string, marker: string) => {
     for (const client of clients) {
       await waitUntil(
         () =>
@@ -473,7 +497,13 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     const changed = await newAgent(boardB);
     const sentinel = await newAgent(boardA);
     await touch(before.id);
-    const since = (await sql.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0].now;
+    // Milliseconds, as the query carries them, after `before`'s change; `changed` comes later.
+    const since = (
+      await sql.query<{ since: Date }>(
+        `SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS since`,
+      )
+    ).rows[0].since;
+    await new Promise((resolve) => setTimeout(resolve, 5));
     await touch(changed.id);
     await touch(changed.id);
     const client = await stream(urlB, owner, `?since=${encodeURIComponent(since.toISOString())}`);

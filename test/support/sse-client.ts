@@ -45,7 +45,8 @@ export class SseClient {
     return new Promise((resolve, reject) => {
       const request = http.get(
         new URL(path, baseUrl),
-        { headers: { Accept: 'text/event-stream', ...headers } },
+        // A connection of its own, as EventSource has: never a pooled keep-alive socket.
+        { headers: { Accept: 'text/event-stream', ...headers }, agent: false },
         (res) => {
           this.response = res;
           this.status = res.statusCode ?? 0;

@@ -9,6 +9,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In } from 'typeorm';
 import { ChangeLogListener } from '../../change-log/change-log.listener';
 import {
+  finalFrontier,
   findPosition,
   latestRowsPerEntity,
   type SqlQueryable,
@@ -108,7 +109,11 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
     const streamClient: StreamClient = { ...client, position: null };
     await this.listener.run(async (cursor) => {
       if (client.connection.closed) return;
-      streamClient.position = cursor;
+      // "Now" is the database's frontier, not how far this instance has read: rows committed
+      // before the request but not yet delivered here are not news to this client.
+      const now = await finalFrontier(this.dataSource);
+      const startAt = comparePositions(now, cursor) > 0 ? now : cursor;
+      streamClient.position = startAt;
       const grant = (await this.loadGrants([client]))[grantKey(client)];
       if (!grant) {
         this.close(streamClient, 'membership');
@@ -116,20 +121,20 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
       }
       const resumeFrom = await this.resolveStart(start);
       if (resumeFrom === 'snapshot') {
-        await this.sendSnapshot(streamClient, grant, cursor);
-      } else if (resumeFrom !== 'live' && cursor) {
+        await this.sendSnapshot(streamClient, grant, startAt);
+      } else if (resumeFrom !== 'live' && startAt) {
         // Catch-up: the latest change of every agent changed in (resume point, cursor].
         streamClient.position = resumeFrom.after ?? null;
         const rows = await latestRowsPerEntity(this.dataSource, 'agent', client.organizationId, {
           ...resumeFrom,
-          upTo: cursor,
+          upTo: startAt,
         });
         for (const event of await this.buildEvents(rows)) {
           this.deliver(streamClient, grant, event);
         }
         // Past the cursor unless the client saw rows this instance has not delivered yet
         // (it resumed from another instance that is ahead): those are not sent twice.
-        if (comparePositions(streamClient.position, cursor) < 0) streamClient.position = cursor;
+        if (comparePositions(streamClient.position, startAt) < 0) streamClient.position = startAt;
       }
       this.clients.add(streamClient);
     });

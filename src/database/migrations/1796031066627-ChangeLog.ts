@@ -57,13 +57,17 @@ export class ChangeLog1796031066627 implements MigrationInterface {
     await queryRunner.query(`
             CREATE FUNCTION "mc_change_log_notify"() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                PERFORM pg_notify('mc_change_log', '');
+                -- An INSERT ... SELECT that inserted nothing (an idle presence sweep) is silent.
+                IF EXISTS (SELECT 1 FROM inserted) THEN
+                    PERFORM pg_notify('mc_change_log', '');
+                END IF;
                 RETURN NULL;
             END
             $$
         `);
     await queryRunner.query(`
             CREATE TRIGGER "tr_change_log_notify" AFTER INSERT ON "change_log"
+            REFERENCING NEW TABLE AS inserted
             FOR EACH STATEMENT EXECUTE FUNCTION "mc_change_log_notify"()
         `);
     await queryRunner.query(`
