@@ -94,7 +94,9 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
       );
       process.stderr.write(
         `stream barrier failed; xid holders: ${JSON.stringify(activity.rows)}; log tail: ${JSON.stringify(tail.rows)}; ` +
-          `hub A clients: ${a.app.get(AgentStreamHub).clientCount}, hub B clients: ${b.app.get(AgentStreamHub).clientCount}\n`,
+          `hub A: ${a.app.get(AgentStreamHub).clientCount} clients, closed ${JSON.stringify(a.app.get(AgentStreamHub).closed)}; ` +
+          `hub B: ${b.app.get(AgentStreamHub).clientCount} clients, closed ${JSON.stringify(b.app.get(AgentStreamHub).closed)}; ` +
+          `streams ended: ${JSON.stringify(clients.map((c) => c.ended))}\n`,
       );
       throw error;
     }

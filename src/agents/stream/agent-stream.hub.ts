@@ -35,7 +35,7 @@ export interface StreamGrant {
 
 /** Where a new stream starts. */
 export type StreamStart =
-  | { kind: 'live' }
+  | { kind: 'live'; at: ChangePosition | null }
   | { kind: 'after-id'; id: string }
   | { kind: 'since'; since: Date }
   | { kind: 'snapshot' };
@@ -101,19 +101,24 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
+   * The database's frontier now: where a live stream opened by this request starts. Read
+   * before the response starts, so every change committed after the client saw the stream
+   * open comes after it, however far this instance has read.
+   */
+  frontier(): Promise<ChangePosition | null> {
+    return finalFrontier(this.dataSource);
+  }
+
+  /**
    * Starts a stream: sends what the client missed (or a snapshot), then registers it for live
-   * batches. Runs between batches (ChangeLogListener.run), so nothing falls between the
-   * catch-up and the first live batch.
+   * batches. Runs between batches (ChangeLogListener.run) with the listener's cursor: the
+   * catch-up covers rows up to the cursor, live batches every row after it, so nothing falls
+   * between them and nothing is sent twice.
    */
   async open(client: Omit<StreamClient, 'position'>, start: StreamStart): Promise<void> {
     const streamClient: StreamClient = { ...client, position: null };
     await this.listener.run(async (cursor) => {
       if (client.connection.closed) return;
-      // "Now" is the database's frontier, not how far this instance has read: rows committed
-      // before the request but not yet delivered here are not news to this client.
-      const now = await finalFrontier(this.dataSource);
-      const startAt = comparePositions(now, cursor) > 0 ? now : cursor;
-      streamClient.position = startAt;
       const grant = (await this.loadGrants([client]))[grantKey(client)];
       if (!grant) {
         this.close(streamClient, 'membership');
@@ -121,20 +126,26 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
       }
       const resumeFrom = await this.resolveStart(start);
       if (resumeFrom === 'snapshot') {
+        // Rows up to the frontier are in the snapshot's state; later ones come live.
+        const frontier = await finalFrontier(this.dataSource);
+        const startAt = comparePositions(frontier, cursor) > 0 ? frontier : cursor;
+        streamClient.position = startAt;
         await this.sendSnapshot(streamClient, grant, startAt);
-      } else if (resumeFrom !== 'live' && startAt) {
+      } else {
         // Catch-up: the latest change of every agent changed in (resume point, cursor].
         streamClient.position = resumeFrom.after ?? null;
-        const rows = await latestRowsPerEntity(this.dataSource, 'agent', client.organizationId, {
-          ...resumeFrom,
-          upTo: startAt,
-        });
-        for (const event of await this.buildEvents(rows)) {
-          this.deliver(streamClient, grant, event);
+        if (cursor && comparePositions(resumeFrom.after ?? null, cursor) < 0) {
+          const rows = await latestRowsPerEntity(this.dataSource, 'agent', client.organizationId, {
+            ...resumeFrom,
+            upTo: cursor,
+          });
+          for (const event of await this.buildEvents(rows)) {
+            this.deliver(streamClient, grant, event);
+          }
         }
-        // Past the cursor unless the client saw rows this instance has not delivered yet
-        // (it resumed from another instance that is ahead): those are not sent twice.
-        if (comparePositions(streamClient.position, startAt) < 0) streamClient.position = startAt;
+        // Past the cursor, unless the client's resume point is ahead of this instance (it
+        // resumed from another instance that has read further): those rows are not sent twice.
+        if (comparePositions(streamClient.position, cursor) < 0) streamClient.position = cursor;
       }
       this.clients.add(streamClient);
     });
@@ -149,10 +160,11 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
 
   private async resolveStart(
     start: StreamStart,
-  ): Promise<'live' | 'snapshot' | { after?: ChangePosition; createdSince?: Date }> {
+  ): Promise<'snapshot' | { after?: ChangePosition; createdSince?: Date }> {
     switch (start.kind) {
       case 'live':
-        return 'live';
+        // From the frontier read when the request arrived (null: the log was empty then).
+        return start.at ? { after: start.at } : {};
       case 'snapshot':
         return 'snapshot';
       case 'after-id': {

@@ -48,6 +48,7 @@ export class AgentStreamService {
       if (!readable) throw new ForbiddenError();
     }
     const start = streamStart(params.lastEventId, query.since);
+    if (start.kind === 'live') start.at = await this.hub.frontier();
     const connection = new SseConnection(res);
     connection.open(this.config.stream.keepAliveMs);
     // The response's close: the client went away (or we ended it).
@@ -79,5 +80,5 @@ export function streamStart(
   const id = lastEventId?.trim();
   if (id) return EVENT_ID.test(id) ? { kind: 'after-id', id } : { kind: 'snapshot' };
   const sinceDate = since ? parseIsoDateTime(since) : null;
-  return sinceDate ? { kind: 'since', since: sinceDate } : { kind: 'live' };
+  return sinceDate ? { kind: 'since', since: sinceDate } : { kind: 'live', at: null };
 }
