@@ -67,8 +67,9 @@ export type CloseReason = 'behind' | 'membership' | 'error';
  * instance) and, per batch of new rows: collapses the batch to the latest change per agent,
  * loads those agents once, re-reads the grants of the distinct (user, organization) pairs of
  * its connected clients once (one query, whatever the number of clients), then writes each
- * event, serialised once, to every client allowed to see it. Per-change database work is thus
- * three queries, independent of the number of clients. Access is re-checked for every batch,
+ * event, serialised once, to every client allowed to see it. Database work per batch is thus
+ * the listener's read and re-check plus these two queries, independent of the number of
+ * clients (test: agent-stream.e2e-spec, 1 vs 50 clients). Access is re-checked for every batch,
  * so a revoked grant or membership takes effect with the next event; nothing about access is
  * cached between batches.
  */
