@@ -105,11 +105,14 @@ export async function findPosition(db: SqlQueryable, id: string): Promise<Change
   return rows[0] ? { txid: rows[0].txid, id } : null;
 }
 
+/** SQL twin of coalesceKey (change-log.types.ts): upserts per entity, deletions per board. */
+const COALESCE_KEY = `CASE WHEN op = 'delete' THEN 'delete:' || COALESCE(board_id::text, '') ELSE '' END`;
+
 /**
  * The latest row of each entity of `kind` in `organizationId` with a position in
  * (`after`, `upTo`], or created at or after `createdSince` and at most `upTo`; in log order.
- * One row per entity, so the answer is bounded by the organization's entities, however long
- * the client was away.
+ * One upsert per entity (plus a deletion per board it left), so the answer is bounded by the
+ * organization's entities, however long the client was away.
  */
 export async function latestRowsPerEntity(
   db: SqlQueryable,
@@ -128,11 +131,12 @@ export async function latestRowsPerEntity(
   }
   const rows = await db.query<RawChangeRow[]>(
     `SELECT * FROM (
-       SELECT DISTINCT ON (entity_id) ${COLUMNS}, txid AS order_txid, id AS order_id
+       SELECT DISTINCT ON (entity_id, ${COALESCE_KEY}) ${COLUMNS},
+              txid AS order_txid, id AS order_id
          FROM change_log
         WHERE kind = $1 AND organization_id = $2
           AND (txid, id) <= ($3::xid8, $4::bigint) ${lower}
-        ORDER BY entity_id, txid DESC, id DESC) latest
+        ORDER BY entity_id, ${COALESCE_KEY}, txid DESC, id DESC) latest
      ORDER BY order_txid, order_id`,
     params,
   );

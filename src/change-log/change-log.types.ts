@@ -36,13 +36,21 @@ export function positionOf(row: ChangePosition): ChangePosition {
 }
 
 /**
- * The last change of each entity, in log order: several changes of one entity collapse into the
- * latest (readers load the entity's current state, so earlier changes add nothing).
+ * What collapses: all upserts of an entity (readers load its current state, so earlier ones
+ * add nothing); deletions per entity and board (a move to another board logs a deletion for
+ * the old board, which readers of only that board must see). SQL twin in change-log.reader.ts.
  */
+function coalesceKey(row: ChangeRow): string {
+  return row.op === 'delete'
+    ? `${row.kind}:${row.entityId}:delete:${row.boardId ?? ''}`
+    : `${row.kind}:${row.entityId}`;
+}
+
+/** The rows left after collapsing (see {@link coalesceKey}), in log order. */
 export function latestPerEntity(rows: readonly ChangeRow[]): ChangeRow[] {
   const latest = new Map<string, ChangeRow>();
   for (const row of rows) {
-    const key = `${row.kind}:${row.entityId}`;
+    const key = coalesceKey(row);
     const previous = latest.get(key);
     if (!previous || comparePositions(previous, row) < 0) latest.set(key, row);
   }

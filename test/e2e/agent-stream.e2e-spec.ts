@@ -373,6 +373,33 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(dedupe(summary(strangerStream.events))).toEqual([`agent:${own.id}`]);
   });
 
+  it('an agent moved to another board is deleted for readers of only the old board, live and on resume', async () => {
+    const onlyA = await signInMember(a.http, a.dataSource, orgId);
+    await grantBoard(a.dataSource, onlyA.memberId, boardA);
+    const onlyB = await signInMember(a.http, a.dataSource, orgId);
+    await grantBoard(a.dataSource, onlyB.memberId, boardB);
+    const mover = await newAgent(boardA);
+    const sentinelA = await newAgent(boardA);
+    const sentinelB = await newAgent(boardB);
+    const resumer = await stream(urlB, onlyA);
+    const seen = await touch(sentinelA.id);
+    await barrier([resumer], sentinelA.id, seen);
+    const lastId = resumer.lastEventId as string;
+    resumer.close();
+
+    const liveA = await stream(urlA, onlyA);
+    const liveB = await stream(urlB, onlyB);
+    await sql.query('UPDATE agents SET board_id = $2 WHERE id = $1', [mover.id, boardB]);
+    const markerA = await touch(sentinelA.id);
+    const markerB = await touch(sentinelB.id);
+    const resumed = await stream(urlA, onlyA, '', { 'Last-Event-ID': lastId });
+    await barrier([liveA, resumed], sentinelA.id, markerA);
+    await barrier([liveB], sentinelB.id, markerB);
+    expect(summary(liveA.events)).toEqual([`agent_deleted:${mover.id}`, `agent:${sentinelA.id}`]);
+    expect(summary(resumed.events)).toEqual([`agent_deleted:${mover.id}`, `agent:${sentinelA.id}`]);
+    expect(summary(liveB.events)).toEqual([`agent:${mover.id}`, `agent:${sentinelB.id}`]);
+  });
+
   it('a client whose access is revoked stops receiving that board at the next event', async () => {
     const member = await signInMember(a.http, a.dataSource, orgId);
     await grantBoard(a.dataSource, member.memberId, boardA);

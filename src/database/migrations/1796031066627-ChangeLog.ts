@@ -78,6 +78,12 @@ export class ChangeLog1796031066627 implements MigrationInterface {
                     VALUES (OLD."organization_id", OLD."board_id", 'agent', OLD."id", 'delete');
                     RETURN OLD;
                 END IF;
+                -- Moved to another board: gone from the old board's point of view (readers of
+                -- only the old board get a deletion), then present on the new one.
+                IF TG_OP = 'UPDATE' AND OLD."board_id" IS DISTINCT FROM NEW."board_id" THEN
+                    INSERT INTO "change_log" ("organization_id", "board_id", "kind", "entity_id", "op")
+                    VALUES (OLD."organization_id", OLD."board_id", 'agent', OLD."id", 'delete');
+                END IF;
                 INSERT INTO "change_log" ("organization_id", "board_id", "kind", "entity_id", "op")
                 VALUES (NEW."organization_id", NEW."board_id", 'agent', NEW."id", 'upsert');
                 RETURN NEW;
