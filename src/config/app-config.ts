@@ -140,6 +140,13 @@ class EnvironmentVariables {
   @IsOptional()
   @Type(() => Number)
   @IsInt()
+  @Min(0)
+  @Max(30_000)
+  OPENCLAW_CONFIG_SETTLE_MS: number = 2_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
   @Min(65_536)
   @Max(268_435_456)
   OPENCLAW_MAX_PAYLOAD_BYTES: number = 4 * 1024 * 1024;
@@ -248,6 +255,8 @@ export interface AppConfig {
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly idleCloseMs: number;
+    /** Gap this instance leaves between config writes to one gateway (its hot reload). */
+    readonly configSettleMs: number;
     readonly maxPayloadBytes: number;
     /** GATEWAY_ALLOWED_NETWORKS entries (CIDRs, addresses, host names); empty: no allow-list. */
     readonly allowedNetworks: readonly string[];
@@ -372,6 +381,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       connectTimeoutMs: raw.OPENCLAW_CONNECT_TIMEOUT_MS,
       requestTimeoutMs: raw.OPENCLAW_REQUEST_TIMEOUT_MS,
       idleCloseMs: raw.OPENCLAW_IDLE_CLOSE_MS,
+      configSettleMs: raw.OPENCLAW_CONFIG_SETTLE_MS,
       maxPayloadBytes: raw.OPENCLAW_MAX_PAYLOAD_BYTES,
       allowedNetworks,
     },

@@ -7,6 +7,7 @@ import {
 } from '../common/errors/gateway-errors';
 import { openGatewayToken, unreadableTokenMessage } from '../common/secrets/gateway-token';
 import { withDeadline } from '../common/async/deadline';
+import { sleep } from './retry';
 import { APP_CONFIG } from '../config/app-config';
 import type { AppConfig } from '../config/app-config';
 import { DeviceIdentityStore } from './device-identity.store';
@@ -109,6 +110,16 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
   private readonly clients = new Map<string, GatewayClient>();
   /** Config writers per gateway take turns (GatewayMethods.configPatch, agents.create…). */
   private readonly configWriters = new KeyedMutex(CONFIG_WRITE_QUEUE_LIMIT);
+  /**
+   * When each gateway's last config write of this instance ended. The gateway applies a write
+   * by noticing its config file changed (about 1 s later) and hot-reloading it (up to about
+   * 0.6 s more); a write that lands during a reload supersedes it, and on 2026.9.6 a few
+   * superseded reloads in a row end in "config change requires gateway restart" (seen with 8
+   * writes 0.6 s apart: the gateway restarted and dropped every connection). So a config write
+   * starts no sooner than `configSettleMs` after the previous one ended.
+   */
+  private readonly lastConfigWriteEnd = new Map<string, number>();
+  private readonly configSettleMs: number;
   private readonly settings: GatewayClientSettings;
   private shuttingDown = false;
 
@@ -116,6 +127,7 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly deviceStore: DeviceIdentityStore,
   ) {
+    this.configSettleMs = config.openclaw.configSettleMs;
     this.settings = {
       connectTimeoutMs: config.openclaw.connectTimeoutMs,
       requestTimeoutMs: config.openclaw.requestTimeoutMs,
@@ -156,13 +168,28 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
       },
       exclusive: (name, work, options) =>
         configWriters
-          .run(`${name} ${gatewayKey}`, work, {
+          .run(`${name} ${gatewayKey}`, () => this.settled(gatewayKey, work), {
             waitMs: options?.timeoutMs ?? requestTimeoutMs,
           })
           .catch((error: unknown) => {
             throw turnError(error, name, target.url);
           }),
     });
+  }
+
+  /** `work` once the gateway's last config write has settled; records when this one ends. */
+  private async settled<T>(gatewayKey: string, work: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    for (const [key, endedAt] of this.lastConfigWriteEnd) {
+      if (now - endedAt >= this.configSettleMs) this.lastConfigWriteEnd.delete(key);
+    }
+    const endedAt = this.lastConfigWriteEnd.get(gatewayKey);
+    if (endedAt !== undefined) await sleep(endedAt + this.configSettleMs - now);
+    try {
+      return await work();
+    } finally {
+      if (this.configSettleMs > 0) this.lastConfigWriteEnd.set(gatewayKey, Date.now());
+    }
   }
 
   /**

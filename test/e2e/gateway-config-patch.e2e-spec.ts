@@ -250,3 +250,43 @@ describe('config patches on one gateway', () => {
     });
   });
 });
+
+describe('config writes to one gateway leave its hot reload time to settle', () => {
+  const SETTLE_MS = 400;
+  let t: TestApp;
+  let fake: FakeGateway;
+
+  beforeAll(async () => {
+    t = await createTestApp({ OPENCLAW_CONFIG_SETTLE_MS: String(SETTLE_MS) });
+    fake = await FakeGateway.start({ token: FAKE_GATEWAY_TOKEN });
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.stop();
+  });
+
+  it('starts the next config write OPENCLAW_CONFIG_SETTLE_MS after the previous one ended', async () => {
+    serveOpenClawState(fake);
+    const methods = t.app
+      .get(OpenClawGatewayService)
+      .methods({ url: fake.url, token: FAKE_GATEWAY_TOKEN, disableDevicePairing: true });
+    const built: Record<string, number> = {};
+    const ended: Record<string, number> = {};
+    const patch = (name: string) =>
+      methods
+        .configPatch(() => {
+          built[name] = Date.now();
+          return { [name]: true };
+        })
+        .then((result) => {
+          ended[name] = Date.now();
+          return result;
+        });
+    const results = await Promise.all([patch('first'), patch('second'), patch('third')]);
+    expect(results.every((result) => result.ok === true)).toBe(true);
+    // Each write read the config only after the previous one ended plus the settle gap (the
+    // promise resolves a moment after the write's end is recorded, hence the small slack).
+    expect(built.second - ended.first).toBeGreaterThanOrEqual(SETTLE_MS - 25);
+    expect(built.third - ended.second).toBeGreaterThanOrEqual(SETTLE_MS - 25);
+  });
+});

@@ -75,6 +75,8 @@ export async function createTestApp(
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     SECRETS_KEY: TEST_SECRETS_KEY,
     LOG_LEVEL: 'error',
+    // The in-process fake gateways have no hot reload to wait out; the real one (MC_IT_*) does.
+    OPENCLAW_CONFIG_SETTLE_MS: process.env.MC_IT_GATEWAY_URL ? undefined : '0',
     ...env,
   });
   const app = await createApp(config, appOptions);
