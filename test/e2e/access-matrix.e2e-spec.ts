@@ -13,10 +13,13 @@
  * 3. Path parameters are filled from fixtures BY NAME (`PARAM_FIXTURES`); a route with a
  *    parameter that has no fixture fails the test. Bodies are generated from the OpenAPI
  *    document (required fields; fields named like fixtures get them, e.g. `board_id`).
- *    Destructive routes (DELETE) get a fresh target per call.
+ *    Destructive routes (DELETE) get a fresh target per call; a DELETE of `/me` (the caller's
+ *    own account or organization) gets a fresh caller standing where the caller stands.
+ *    Routes that locate their board through `?board_id=` (a query DTO of QUERY_BOARD_TARGETS:
+ *    the sessions routes) get board X there, and its tenancy and board access are checked.
  *
  * Adding routes: a new controller is picked up as it is. If it names a new path parameter
- * (e.g. `:gatewayId`, `:sessionId` from the gateways / sessions modules), add its fixture to
+ * (as `:gatewayId`, `:sessionId` of the gateways / sessions modules did), add its fixture to
  * PARAM_FIXTURES (an entity of organization A, fresh when `destructive`: a DELETE destroys what
  * its last parameter names), and if its handler narrows access beyond its decorator (or a
  * generated call cannot succeed for a reason other than access), add a HANDLER_RULES
@@ -688,10 +691,24 @@ describe('access matrix (generated from the routes)', () => {
     ]);
   });
 
-  it('covers the agents routes and every route of the application', () => {
+  it('covers the agents, gateways, sessions and tenancy routes and every route of the application', () => {
     const keys = routes.map((r) => r.key);
     expect(keys).toEqual(
       expect.arrayContaining([
+        'GET /api/v1/gateways',
+        'POST /api/v1/gateways',
+        'GET /api/v1/gateways/{gatewayId}',
+        'PATCH /api/v1/gateways/{gatewayId}',
+        'DELETE /api/v1/gateways/{gatewayId}',
+        'POST /api/v1/gateways/{gatewayId}/templates/sync',
+        'GET /api/v1/gateways/status',
+        'GET /api/v1/gateways/sessions',
+        'GET /api/v1/gateways/sessions/{sessionId}',
+        'GET /api/v1/gateways/sessions/{sessionId}/history',
+        'POST /api/v1/gateways/sessions/{sessionId}/message',
+        'GET /api/v1/gateways/commands',
+        'DELETE /api/v1/organizations/me',
+        'DELETE /api/v1/users/me',
         'GET /api/v1/agents',
         'POST /api/v1/agents',
         'POST /api/v1/agents/heartbeat',
@@ -708,6 +725,17 @@ describe('access matrix (generated from the routes)', () => {
       ]),
     );
     expect(new Set(keys).size).toBe(keys.length);
+    // The sessions routes locate their board through the query (so the matrix sends board X).
+    expect(routes.filter((r) => r.queryBoardTarget).map((r) => r.key)).toEqual(
+      expect.arrayContaining([
+        'GET /api/v1/gateways/status',
+        'GET /api/v1/gateways/sessions',
+        'GET /api/v1/gateways/sessions/{sessionId}',
+        'GET /api/v1/gateways/sessions/{sessionId}/history',
+        'POST /api/v1/gateways/sessions/{sessionId}/message',
+        'GET /api/v1/gateways/commands',
+      ]),
+    );
   });
 
   async function call(
