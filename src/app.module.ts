@@ -1,6 +1,8 @@
 import { DynamicModule, ForwardReference, Module, Type } from '@nestjs/common';
+import { ActivityModule } from './activity/activity.module';
 import { AgentApiModule } from './agent-api/agent-api.module';
 import { AgentsModule } from './agents/agents.module';
+import { AgentStreamModule } from './agents/stream/agent-stream.module';
 import { AuthModule } from './auth/auth.module';
 import { BoardsModule } from './boards/boards.module';
 import type { AppConfig } from './config/app-config';
@@ -32,7 +34,9 @@ export class AppModule {
         BoardsModule,
         // Before GatewaysModule: /gateways/status|sessions|commands must not reach /gateways/:id.
         SessionsModule,
-        // A module serving GET /agents/stream goes before these two (static before :agentId).
+        // Before AgentsModule: GET /agents/stream must match before GET /agents/:agentId.
+        AgentStreamModule,
+        ActivityModule,
         AgentsModule,
         AgentApiModule,
         ProvisioningModule,

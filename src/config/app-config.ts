@@ -187,6 +187,34 @@ class EnvironmentVariables {
   NODE_ENV?: string;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(60)
+  @Max(30 * 24 * 3600)
+  CHANGE_LOG_RETENTION_SECONDS: number = 24 * 3600;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1_000)
+  @Max(600_000)
+  PRESENCE_SWEEP_INTERVAL_MS: number = 30_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  STREAM_MAX_PENDING_EVENTS: number = 1_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(300_000)
+  STREAM_KEEPALIVE_MS: number = 15_000;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -241,6 +269,20 @@ export interface AppConfig {
    * tokens saved meanwhile stop decrypting at the next start (`npm start` generates a kept one).
    */
   readonly secrets: { readonly key: Buffer; readonly ephemeral: boolean };
+  /** The durable change log (src/change-log). */
+  readonly changeLog: {
+    /** Rows older than this are pruned; a stream resuming from before it gets a snapshot. */
+    readonly retentionSeconds: number;
+    /** How often one instance logs the agents that went offline without a row change. */
+    readonly presenceSweepIntervalMs: number;
+  };
+  /** Server-sent event streams (GET /agents/stream). */
+  readonly stream: {
+    /** A client this many events behind (written, not yet taken by its socket) is closed. */
+    readonly maxPendingEvents: number;
+    /** Keep-alive comment interval. */
+    readonly keepAliveMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -342,6 +384,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     secrets: secretsKey
       ? { key: secretsKey, ephemeral: false }
       : { key: randomBytes(32), ephemeral: true },
+    changeLog: {
+      retentionSeconds: raw.CHANGE_LOG_RETENTION_SECONDS,
+      presenceSweepIntervalMs: raw.PRESENCE_SWEEP_INTERVAL_MS,
+    },
+    stream: {
+      maxPendingEvents: raw.STREAM_MAX_PENDING_EVENTS,
+      keepAliveMs: raw.STREAM_KEEPALIVE_MS,
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { ChangeLog1796031066627 } from './1796031066627-ChangeLog';
 import { AgentNameUniqueness1796040000000 } from './1796040000000-AgentNameUniqueness';
 import { TenantColumnsOnAgentsAndActivity1796030682839 } from './1796030682839-TenantColumnsOnAgentsAndActivity';
 import { AgentPendingTokens1796021972296 } from './1796021972296-AgentPendingTokens';
@@ -16,5 +17,6 @@ export const MIGRATIONS: (new () => unknown)[] = [
   AgentPendingTokens1796021972296,
   BoardGatewaySameOrganization1796022163975,
   TenantColumnsOnAgentsAndActivity1796030682839,
+  ChangeLog1796031066627,
   AgentNameUniqueness1796040000000,
 ];
