@@ -120,7 +120,15 @@ interface RouteInfo {
    * QUERY_BOARD_TARGETS): the matrix sends board X there and checks its tenancy and board access.
    */
   queryBoardTarget?: boolean;
+  /**
+   * A GET that answers an event stream (`@ApiProduces('text/event-stream')`); a POST that
+   * streams on request, as the template sync, answers JSON to the matrix's plain call.
+   */
+  eventStream?: boolean;
 }
+
+/** What `@ApiProduces()` stores (@nestjs/swagger's DECORATORS.API_PRODUCES, not exported). */
+const API_PRODUCES_METADATA = 'swagger/apiProduces';
 
 /** Routes that need no credentials: the probes. */
 const PUBLIC_ROUTES = new Set(['GET /health', 'GET /healthz', 'GET /readyz']);
@@ -206,6 +214,11 @@ function enumerateRoutes(t: TestApp): RouteInfo[] {
               params: [...path.matchAll(/:(\w+)/g)].map((m) => m[1]),
               access: accessKindOf(controller, handler),
               queryBoardTarget: locatesBoardByQuery(controller.prototype, name),
+              eventStream:
+                method === 'get' &&
+                [(Reflect.getMetadata(API_PRODUCES_METADATA, handler) as unknown) ?? []]
+                  .flat()
+                  .includes('text/event-stream'),
             });
           }
         }
@@ -691,7 +704,7 @@ describe('access matrix (generated from the routes)', () => {
     ]);
   });
 
-  it('covers the agents, gateways, sessions and tenancy routes and every route of the application', () => {
+  it('covers the agents, stream, activity, gateways, sessions and tenancy routes and every route', () => {
     const keys = routes.map((r) => r.key);
     expect(keys).toEqual(
       expect.arrayContaining([
@@ -709,6 +722,8 @@ describe('access matrix (generated from the routes)', () => {
         'GET /api/v1/gateways/commands',
         'DELETE /api/v1/organizations/me',
         'DELETE /api/v1/users/me',
+        'GET /api/v1/agents/stream',
+        'GET /api/v1/activity',
         'GET /api/v1/agents',
         'POST /api/v1/agents',
         'POST /api/v1/agents/heartbeat',
@@ -736,6 +751,9 @@ describe('access matrix (generated from the routes)', () => {
         'GET /api/v1/gateways/commands',
       ]),
     );
+    expect(routes.filter((r) => r.eventStream).map((r) => r.key)).toEqual([
+      'GET /api/v1/agents/stream',
+    ]);
   });
 
   async function call(
@@ -780,7 +798,7 @@ describe('access matrix (generated from the routes)', () => {
 
   it('every route answers every caller as its access metadata and the target tenancy say', async () => {
     const mismatches: string[] = [];
-    const tally = { allowed: 0, denied: 0 };
+    const tally = { allowed: 0, denied: 0, streamsOpened: 0 };
     const checked = routes.filter((r) => !PUBLIC_ROUTES.has(r.key) && r.access !== null);
     for (const route of checked) {
       for (const caller of CALLERS) {
@@ -807,6 +825,12 @@ describe('access matrix (generated from the routes)', () => {
           if (!survived)
             mismatches.push(`${route.key} as ${caller}: deleted another tenant's agent`);
         }
+        // An event stream route lets an allowed caller in by opening the stream.
+        if (success && route.eventStream) {
+          if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+            tally.streamsOpened += 1;
+          } else mismatches.push(`${route.key} as ${caller}: answered ${got}, no event stream`);
+        }
         // A caller that deleted itself (its account, its organization) is gone.
         if (success && destroysCaller(route)) {
           const gone = route.path.endsWith('/users/me')
@@ -826,6 +850,8 @@ describe('access matrix (generated from the routes)', () => {
     // The matrix really exercised both sides for every caller kind.
     expect(tally.denied).toBeGreaterThan(100);
     expect(tally.allowed).toBeGreaterThan(100);
+    // GET /agents/stream opened for every user caller (each a member of its active organization).
+    expect(tally.streamsOpened).toBeGreaterThanOrEqual(USERS.length);
     // Bound for ~40 routes x 10 callers, each an HTTP call plus fixtures (not a timing claim).
   }, 180_000);
 
