@@ -8,6 +8,7 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { withDeadline } from '../common/async/deadline';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { finalFrontier, hasRowsAfter, readFinalRowsAfter } from './change-log.reader';
 import type { ChangePosition, ChangeRow } from './change-log.types';
@@ -21,6 +22,8 @@ const RECONNECT_MAX_MS = 5_000;
 /** Re-check cadence while committed rows wait for an older transaction (see change-log.reader). */
 const WAITING_RECHECK_MIN_MS = 20;
 const WAITING_RECHECK_MAX_MS = 1_000;
+/** How long shutdown waits for a drain in flight. */
+const SHUTDOWN_WAIT_MS = 2_000;
 
 export type ChangeBatchHandler = (rows: readonly ChangeRow[]) => Promise<void>;
 
@@ -72,7 +75,13 @@ export class ChangeLogListener implements OnApplicationBootstrap, OnModuleDestro
     const client = this.client;
     this.client = null;
     if (client) await client.end().catch(() => undefined);
-    await this.tail.catch(() => undefined);
+    // A drain in flight when the database went away can wait on the pool for good (seen when
+    // the DataSource is destroyed first): shutdown waits for it only so long.
+    await withDeadline(
+      this.tail,
+      SHUTDOWN_WAIT_MS,
+      () => new Error('change log drain still running at shutdown'),
+    ).catch(() => undefined);
   }
 
   /** Receives every batch of new rows, in log order, until the returned function is called. */

@@ -7,12 +7,9 @@
  * and every route answers 401/403/404/422 as the access rules say. The happy paths against a
  * real gateway are in test/gateway/sessions.gateway-spec.ts.
  */
-import { Controller, Get, Module, Param } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Board } from '../../src/boards/entities/board.entity';
-import { OrgAdmin } from '../../src/auth/decorators/access.decorators';
-import { ParseUuidPipe } from '../../src/common/validation/parse-uuid.pipe';
 import type { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { mainSessionKey } from '../../src/provisioning/agent-identity';
 import { uniqueSessionLabel } from '../../src/openclaw/session-label';
@@ -37,21 +34,6 @@ import {
 import { createTestApp, TestApp } from '../support/test-app';
 
 const API = '/api/v1/gateways';
-
-/**
- * Stands in for the gateways module's `GET /gateways/:gatewayId` (a UUID-only parameter),
- * mounted after the application's modules as GatewaysModule is after SessionsModule.
- */
-@Controller('gateways')
-class GatewayByIdController {
-  @Get(':gatewayId')
-  @OrgAdmin()
-  get(@Param('gatewayId', ParseUuidPipe) gatewayId: string) {
-    return { gateway: gatewayId };
-  }
-}
-@Module({ controllers: [GatewayByIdController] })
-class GatewayByIdModule {}
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -102,10 +84,7 @@ describe('gateway sessions (in-process gateway)', () => {
   const methodsCalled = () => fake.requests.map((r) => r.method);
 
   beforeAll(async () => {
-    t = await createTestApp(
-      { OPENCLAW_CONNECT_TIMEOUT_MS: '3000' },
-      { imports: [GatewayByIdModule] },
-    );
+    t = await createTestApp({ OPENCLAW_CONNECT_TIMEOUT_MS: '3000' });
     ({ fake, state } = await startOpenClawFake());
     owner = await signIn(t.http, t.dataSource);
     gateway = await buildGateway(t.dataSource, owner.organizationId, gatewayFieldsFor(fake));
@@ -537,7 +516,7 @@ describe('gateway sessions (in-process gateway)', () => {
     });
   });
 
-  it('the static paths win over a later /gateways/:gatewayId (UUID) route, which still works', async () => {
+  it('the static paths win over the gateways module /gateways/:gatewayId (UUID) route, which still works', async () => {
     await t.http.get(`${API}/commands`).set(owner.headers).expect(200);
     const status = await t.http
       .get(`${API}/status`)
@@ -550,8 +529,10 @@ describe('gateway sessions (in-process gateway)', () => {
       .query({ board_id: board.id })
       .set(owner.headers)
       .expect(200);
-    const id = randomUUID();
-    await t.http.get(`${API}/${id}`).set(owner.headers).expect(200, { gateway: id });
+    const got = await t.http.get(`${API}/${gateway.id}`).set(owner.headers).expect(200);
+    expect(got.body.id).toBe(gateway.id);
+    const missing = await t.http.get(`${API}/${randomUUID()}`).set(owner.headers).expect(404);
+    expect(missing.body.detail).toBe('Gateway not found');
   });
 
   describe('access on every route', () => {
