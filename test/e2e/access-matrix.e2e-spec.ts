@@ -13,10 +13,13 @@
  * 3. Path parameters are filled from fixtures BY NAME (`PARAM_FIXTURES`); a route with a
  *    parameter that has no fixture fails the test. Bodies are generated from the OpenAPI
  *    document (required fields; fields named like fixtures get them, e.g. `board_id`).
- *    Destructive routes (DELETE) get a fresh target per call.
+ *    Destructive routes (DELETE) get a fresh target per call; a DELETE of `/me` (the caller's
+ *    own account or organization) gets a fresh caller standing where the caller stands.
+ *    Routes that locate their board through `?board_id=` (a query DTO of QUERY_BOARD_TARGETS:
+ *    the sessions routes) get board X there, and its tenancy and board access are checked.
  *
  * Adding routes: a new controller is picked up as it is. If it names a new path parameter
- * (e.g. `:gatewayId`, `:sessionId` from the gateways / sessions modules), add its fixture to
+ * (as `:gatewayId`, `:sessionId` of the gateways / sessions modules did), add its fixture to
  * PARAM_FIXTURES (an entity of organization A, fresh when `destructive`: a DELETE destroys what
  * its last parameter names), and if its handler narrows access beyond its decorator (or a
  * generated call cannot succeed for a reason other than access), add a HANDLER_RULES
@@ -42,6 +45,10 @@ import { API_PREFIX, buildOpenApiDocument } from '../../src/bootstrap';
 import { Agent } from '../../src/agents/entities/agent.entity';
 import { Board } from '../../src/boards/entities/board.entity';
 import { OrganizationInvite } from '../../src/organizations/entities/organization-invite.entity';
+import { mainSessionKey } from '../../src/provisioning/agent-identity';
+import { GatewayBoardQuery } from '../../src/sessions/dto/sessions.dto';
+import { Organization } from '../../src/organizations/entities/organization.entity';
+import { lastOwnerDetail } from '../../src/users/account-deletion.service';
 import { User } from '../../src/users/entities/user.entity';
 import {
   buildAgent,
@@ -54,7 +61,11 @@ import {
   signInMember,
 } from '../support/builders';
 import { FakeGateway } from '../support/fake-gateway';
-import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
+import {
+  FAKE_GATEWAY_TOKEN,
+  gatewayFieldsFor,
+  startOpenClawFake,
+} from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const USERS = ['owner', 'admin', 'reader', 'writer', 'noAccess', 'otherOrgOwner'] as const;
@@ -104,10 +115,39 @@ interface RouteInfo {
   path: string;
   params: string[];
   access: AccessKind | null;
+  /**
+   * The route locates its target board by `?board_id=` (its query DTO is one of
+   * QUERY_BOARD_TARGETS): the matrix sends board X there and checks its tenancy and board access.
+   */
+  queryBoardTarget?: boolean;
+  /**
+   * A GET that answers an event stream (`@ApiProduces('text/event-stream')`); a POST that
+   * streams on request, as the template sync, answers JSON to the matrix's plain call.
+   */
+  eventStream?: boolean;
 }
+
+/** What `@ApiProduces()` stores (@nestjs/swagger's DECORATORS.API_PRODUCES, not exported). */
+const API_PRODUCES_METADATA = 'swagger/apiProduces';
 
 /** Routes that need no credentials: the probes. */
 const PUBLIC_ROUTES = new Set(['GET /health', 'GET /healthz', 'GET /readyz']);
+
+/**
+ * Query DTOs whose `board_id` names the board the route acts on (the sessions routes resolve
+ * the board's gateway from it): without it they answer 422, so the matrix sends board X.
+ */
+const QUERY_BOARD_TARGETS: readonly (abstract new () => object)[] = [GatewayBoardQuery];
+
+/** Whether a handler takes a query DTO of QUERY_BOARD_TARGETS. */
+function locatesBoardByQuery(controller: object, name: string): boolean {
+  const types = (Reflect.getMetadata('design:paramtypes', controller, name) ?? []) as unknown[];
+  return types.some(
+    (type) =>
+      typeof type === 'function' &&
+      QUERY_BOARD_TARGETS.some((target) => type === target || type.prototype instanceof target),
+  );
+}
 
 /** The access kind a route's guards and metadata say (null: no access decorator). */
 function accessKindOf(controller: object, handler: object): AccessKind | null {
@@ -173,6 +213,12 @@ function enumerateRoutes(t: TestApp): RouteInfo[] {
               path,
               params: [...path.matchAll(/:(\w+)/g)].map((m) => m[1]),
               access: accessKindOf(controller, handler),
+              queryBoardTarget: locatesBoardByQuery(controller.prototype, name),
+              eventStream:
+                method === 'get' &&
+                [(Reflect.getMetadata(API_PRODUCES_METADATA, handler) as unknown) ?? []]
+                  .flat()
+                  .includes('text/event-stream'),
             });
           }
         }
@@ -199,6 +245,15 @@ interface World {
   freshInvite(): Promise<string>;
   /** A new gateway of org A (on the in-process gateway), with no boards. */
   freshGateway(): Promise<string>;
+  /**
+   * A new user standing where `caller` stands (same role in org A, same board grants; an owner
+   * gets a new organization of its own), for routes that destroy the caller itself.
+   */
+  freshCaller(caller: UserCaller): Promise<SignedInUser>;
+  /** The in-process gateway's URL (gateway A's). */
+  gatewayUrl: string;
+  /** A session the in-process gateway lists: the main session of gateway A. */
+  sessionKey: string;
 }
 
 /**
@@ -212,7 +267,18 @@ const PARAM_FIXTURES: Record<string, (w: World, destructive: boolean) => Promise
     memberId: (w, destructive) => (destructive ? w.freshMember() : w.targetMemberId),
     inviteId: (w) => w.freshInvite(),
     gatewayId: (w, destructive) => (destructive ? w.freshGateway() : w.gatewayA),
+    // Gateway session keys are not entities of ours: the gateway's own session, located
+    // through board X's gateway (`?board_id=`, see QUERY_BOARD_TARGETS).
+    sessionId: (w) => w.sessionKey,
   };
+
+/**
+ * A DELETE of `/me` destroys the caller itself (its account, its active organization): each
+ * call gets a fresh caller, so the shared world survives.
+ */
+const FRESH_OWNER_ORGANIZATION = 'Matrix owner organization';
+const destroysCaller = (route: RouteInfo) =>
+  route.method === 'delete' && route.path.endsWith('/me');
 
 /** Routes the matrix cannot check: no access decorator, or a parameter without a fixture. */
 function routeProblems(routes: RouteInfo[]): string[] {
@@ -232,6 +298,18 @@ const BODY_FIXTURES: Record<string, (w: World) => string> = {
   gateway_id: (w) => w.gatewayA,
   organization_id: (w) => w.orgA,
   agent_id: (w) => w.targetAgentId,
+};
+
+/**
+ * Fields of one request schema filled with a fixture (names too generic for BODY_FIXTURES): a
+ * gateway is created on the in-process gateway, so its main agent is really provisioned.
+ */
+const SCHEMA_FIXTURES: Record<string, Record<string, (w: World) => unknown>> = {
+  GatewayCreate: {
+    url: (w) => w.gatewayUrl,
+    token: () => FAKE_GATEWAY_TOKEN,
+    disable_device_pairing: () => true,
+  },
 };
 
 interface SchemaObject {
@@ -254,7 +332,7 @@ type OpenApi = {
 /** The route's required query parameters: fixtures by name, else a plain value. */
 function generateQuery(doc: OpenApi, route: RouteInfo, w: World): Record<string, string> {
   const operation = doc.paths[route.path.replace(/:(\w+)/g, '{$1}')]?.[route.method];
-  const query: Record<string, string> = {};
+  const query: Record<string, string> = route.queryBoardTarget ? { board_id: w.boardX.id } : {};
   for (const parameter of operation?.parameters ?? []) {
     if (parameter.in !== 'query' || !parameter.required) continue;
     query[parameter.name] = BODY_FIXTURES[parameter.name]?.(w) ?? 'matrix';
@@ -268,6 +346,7 @@ function generateBody(doc: OpenApi, route: RouteInfo, w: World): object | undefi
   const operation = doc.paths[openApiPath]?.[route.method];
   let schema = operation?.requestBody?.content['application/json']?.schema;
   if (!schema) return undefined;
+  const schemaFixtures = SCHEMA_FIXTURES[schema.$ref?.split('/').pop() ?? ''] ?? {};
   const resolve = (s: SchemaObject): SchemaObject => {
     if (s.$ref) return resolve(doc.components.schemas[s.$ref.split('/').pop() as string]);
     if (s.allOf) {
@@ -286,6 +365,10 @@ function generateBody(doc: OpenApi, route: RouteInfo, w: World): object | undefi
   const body: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(schema.properties ?? {})) {
     const property = resolve(raw);
+    if (schemaFixtures[name]) {
+      body[name] = schemaFixtures[name](w);
+      continue;
+    }
     if (BODY_FIXTURES[name]) {
       body[name] = BODY_FIXTURES[name](w);
       continue;
@@ -329,12 +412,25 @@ function guardOutcome(access: AccessKind, caller: Caller): Outcome {
   }
 }
 
+/** The 404 detail a module gives for an id of another organization (default "Not Found"). */
+const NOT_FOUND_DETAIL: Record<string, string> = {
+  gatewayId: 'Gateway not found',
+};
+
 /**
  * Step 2: the target's tenancy. Path ids name entities of organization A: a user acting in
  * another organization finds nothing (404). An agent target needs access to its board (§7.6:
  * read for GET, write otherwise). Board routes checked the board in their guard already.
  */
 function targetOutcome(route: RouteInfo, caller: Caller): Outcome {
+  if (route.queryBoardTarget && isUser(caller)) {
+    // Board X, located through the query: another organization's caller must not learn it
+    // exists; in org A the caller needs read access to it (write for anything but GET).
+    const grant = BOARD_X_ACCESS[caller];
+    if (grant === null) return deny(404, 'Board not found');
+    const ok = grant === 'write' || (grant === 'read' && route.method === 'get');
+    if (!ok) return BOARD_DENIED;
+  }
   const orgScoped = route.params.filter((p) => p !== 'boardId');
   if (!isUser(caller) || orgScoped.length === 0 || route.access?.kind === 'board') {
     return 'allowed';
@@ -342,7 +438,9 @@ function targetOutcome(route: RouteInfo, caller: Caller): Outcome {
   if (caller === 'otherOrgOwner') {
     // A8 is idempotent: an agent the caller's organization does not have is already gone for
     // it ({ok: true}); the matrix checks that nothing was deleted.
-    return route.key === 'DELETE /api/v1/agents/{agentId}' ? 'allowed' : NOT_FOUND;
+    if (route.key === 'DELETE /api/v1/agents/{agentId}') return 'allowed';
+    const named = orgScoped.map((p) => NOT_FOUND_DETAIL[p]).find(Boolean);
+    return named ? deny(404, named) : NOT_FOUND;
   }
   if (route.params.includes('agentId') && !route.key.startsWith('DELETE /api/v1/agent/')) {
     const grant = BOARD_X_ACCESS[caller];
@@ -386,6 +484,12 @@ const HANDLER_RULES: Record<string, (caller: Caller) => Outcome | undefined> = {
   // C2: only a lead creates workers.
   'POST /api/v1/agent/agents': (caller) =>
     isAgent(caller) && caller !== 'lead' ? FORBIDDEN : undefined,
+  // The owner (of a fresh organization) deletes it; an admin passes @OrgAdmin() only.
+  'DELETE /api/v1/organizations/me': (caller) =>
+    caller === 'admin' ? deny(403, 'Only organization owners can delete organizations') : undefined,
+  // The owner's organization has other members and no other owner.
+  'DELETE /api/v1/users/me': (caller) =>
+    caller === 'owner' ? deny(409, lastOwnerDetail(FRESH_OWNER_ORGANIZATION)) : undefined,
   // Only a lead removes a worker of its board.
   'DELETE /api/v1/agent/boards/{boardId}/agents/{agentId}': (caller) =>
     isAgent(caller) && caller !== 'lead'
@@ -467,10 +571,61 @@ describe('access matrix (generated from the routes)', () => {
       isBoardLead: true,
     });
     const main = await buildAgent(ds, gatewayA, null, { name: 'matrix main' });
+    // The sessions routes read gateway A's sessions: it lists its main session and its history.
+    const sessionKey = mainSessionKey(gatewayA);
+    fake.methods['sessions.list'] = () => ({
+      count: 1,
+      sessions: [{ key: sessionKey, label: 'matrix main', kind: 'direct' }],
+      hasMore: false,
+    });
+    fake.methods['chat.history'] = (p) => ({
+      sessionKey: p.sessionKey,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }], timestamp: 1 }],
+    });
     const target = await buildAgent(ds, gatewayA, boardX.id, { name: 'matrix target' });
     const newMember = async () => {
       const user = await ds.getRepository(User).save({ clerkUserId: `matrix-${randomUUID()}` });
       return (await buildMember(ds, orgA, user.id)).id;
+    };
+    const admin = await signInMember(t.http, ds, orgA, { role: 'admin' });
+    const noAccess = await signInMember(t.http, ds, orgA);
+    /** Where each user caller stands, for a fresh one in its place. */
+    const freshCaller = async (caller: UserCaller): Promise<SignedInUser> => {
+      switch (caller) {
+        case 'owner':
+        case 'otherOrgOwner': {
+          // The owner of an organization that owns things: a gateway, a board, agents; like org
+          // A, the owner's has another member (org B has none).
+          const user = await signIn(t.http, ds);
+          const gatewayId = (await buildGateway(ds, user.organizationId, gatewayFieldsFor(fake)))
+            .id;
+          const board = await buildBoard(ds, user.organizationId, gatewayId);
+          await buildAgent(ds, gatewayId, board.id);
+          if (caller === 'owner') {
+            await ds
+              .getRepository(Organization)
+              .update({ id: user.organizationId }, { name: FRESH_OWNER_ORGANIZATION });
+            const other = await ds
+              .getRepository(User)
+              .save({ clerkUserId: `matrix-${randomUUID()}` });
+            await buildMember(ds, user.organizationId, other.id);
+          }
+          return user;
+        }
+        case 'admin':
+          return signInMember(t.http, ds, orgA, { role: 'admin' });
+        case 'reader':
+        case 'writer': {
+          const user = await signInMember(t.http, ds, orgA);
+          await grantBoard(ds, user.memberId, boardX.id, {
+            canRead: true,
+            canWrite: caller === 'writer',
+          });
+          return user;
+        }
+        case 'noAccess':
+          return signInMember(t.http, ds, orgA);
+      }
     };
     world = {
       orgA,
@@ -481,10 +636,10 @@ describe('access matrix (generated from the routes)', () => {
       targetMemberId: await newMember(),
       users: {
         owner,
-        admin: await signInMember(t.http, ds, orgA, { role: 'admin' }),
+        admin,
         reader,
         writer,
-        noAccess: await signInMember(t.http, ds, orgA),
+        noAccess,
         otherOrgOwner,
       },
       agentTokens: { worker: worker.token, lead: lead.token, main: main.token },
@@ -498,6 +653,9 @@ describe('access matrix (generated from the routes)', () => {
         return (await buildAgent(ds, gatewayA, boardX.id)).agent.id;
       },
       freshMember: newMember,
+      freshCaller,
+      gatewayUrl: fake.url,
+      sessionKey,
       async freshGateway() {
         return (await buildGateway(ds, orgA, gatewayFieldsFor(fake))).id;
       },
@@ -546,10 +704,26 @@ describe('access matrix (generated from the routes)', () => {
     ]);
   });
 
-  it('covers the agents routes and every route of the application', () => {
+  it('covers the agents, stream, activity, gateways, sessions and tenancy routes and every route', () => {
     const keys = routes.map((r) => r.key);
     expect(keys).toEqual(
       expect.arrayContaining([
+        'GET /api/v1/gateways',
+        'POST /api/v1/gateways',
+        'GET /api/v1/gateways/{gatewayId}',
+        'PATCH /api/v1/gateways/{gatewayId}',
+        'DELETE /api/v1/gateways/{gatewayId}',
+        'POST /api/v1/gateways/{gatewayId}/templates/sync',
+        'GET /api/v1/gateways/status',
+        'GET /api/v1/gateways/sessions',
+        'GET /api/v1/gateways/sessions/{sessionId}',
+        'GET /api/v1/gateways/sessions/{sessionId}/history',
+        'POST /api/v1/gateways/sessions/{sessionId}/message',
+        'GET /api/v1/gateways/commands',
+        'DELETE /api/v1/organizations/me',
+        'DELETE /api/v1/users/me',
+        'GET /api/v1/agents/stream',
+        'GET /api/v1/activity',
         'GET /api/v1/agents',
         'POST /api/v1/agents',
         'POST /api/v1/agents/heartbeat',
@@ -566,6 +740,20 @@ describe('access matrix (generated from the routes)', () => {
       ]),
     );
     expect(new Set(keys).size).toBe(keys.length);
+    // The sessions routes locate their board through the query (so the matrix sends board X).
+    expect(routes.filter((r) => r.queryBoardTarget).map((r) => r.key)).toEqual(
+      expect.arrayContaining([
+        'GET /api/v1/gateways/status',
+        'GET /api/v1/gateways/sessions',
+        'GET /api/v1/gateways/sessions/{sessionId}',
+        'GET /api/v1/gateways/sessions/{sessionId}/history',
+        'POST /api/v1/gateways/sessions/{sessionId}/message',
+        'GET /api/v1/gateways/commands',
+      ]),
+    );
+    expect(routes.filter((r) => r.eventStream).map((r) => r.key)).toEqual([
+      'GET /api/v1/agents/stream',
+    ]);
   });
 
   async function call(
@@ -578,7 +766,7 @@ describe('access matrix (generated from the routes)', () => {
       // A DELETE destroys what its last parameter names (the ones before it only locate it).
       const destructive = route.method === 'delete' && index === route.params.length - 1;
       values[param] = await PARAM_FIXTURES[param](world, destructive);
-      path = path.replace(`:${param}`, values[param]);
+      path = path.replace(`:${param}`, encodeURIComponent(values[param]));
     }
     let req = t.http[route.method](path).query(generateQuery(openApi, route, world));
     // A stream (Server-Sent Events) that opened is the answer: read no further.
@@ -586,7 +774,12 @@ describe('access matrix (generated from the routes)', () => {
     if (route.method === 'get') {
       req = req.buffer(true).parse(untilStreamOpens as unknown as Parameters<typeof req.parse>[0]);
     }
-    if (isUser(caller)) req = req.set(world.users[caller].headers);
+    if (isUser(caller)) {
+      const user = destroysCaller(route) ? await world.freshCaller(caller) : world.users[caller];
+      values.callerUserId = user.userId;
+      values.callerOrganizationId = user.organizationId;
+      req = req.set(user.headers);
+    }
     if (isAgent(caller)) req = req.set('X-Agent-Token', world.agentTokens[caller]);
     const body = generateBody(openApi, route, world);
     const res = await (body === undefined ? req : req.send(body));
@@ -605,7 +798,7 @@ describe('access matrix (generated from the routes)', () => {
 
   it('every route answers every caller as its access metadata and the target tenancy say', async () => {
     const mismatches: string[] = [];
-    const tally = { allowed: 0, denied: 0 };
+    const tally = { allowed: 0, denied: 0, streamsOpened: 0 };
     const checked = routes.filter((r) => !PUBLIC_ROUTES.has(r.key) && r.access !== null);
     for (const route of checked) {
       for (const caller of CALLERS) {
@@ -632,6 +825,21 @@ describe('access matrix (generated from the routes)', () => {
           if (!survived)
             mismatches.push(`${route.key} as ${caller}: deleted another tenant's agent`);
         }
+        // An event stream route lets an allowed caller in by opening the stream.
+        if (success && route.eventStream) {
+          if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+            tally.streamsOpened += 1;
+          } else mismatches.push(`${route.key} as ${caller}: answered ${got}, no event stream`);
+        }
+        // A caller that deleted itself (its account, its organization) is gone.
+        if (success && destroysCaller(route)) {
+          const gone = route.path.endsWith('/users/me')
+            ? !(await t.dataSource.getRepository(User).existsBy({ id: values.callerUserId }))
+            : !(await t.dataSource
+                .getRepository(Organization)
+                .existsBy({ id: values.callerOrganizationId }));
+          if (!gone) mismatches.push(`${route.key} as ${caller}: answered ok, deleted nothing`);
+        }
         const listed = ALLOWED_NON_SUCCESS[route.key]?.includes(res.status) ?? false;
         if (!success && !otherOrgRefusal && !listed) {
           mismatches.push(`${route.key} as ${caller}: expected allowed, got ${got}`);
@@ -642,6 +850,8 @@ describe('access matrix (generated from the routes)', () => {
     // The matrix really exercised both sides for every caller kind.
     expect(tally.denied).toBeGreaterThan(100);
     expect(tally.allowed).toBeGreaterThan(100);
+    // GET /agents/stream opened for every user caller (each a member of its active organization).
+    expect(tally.streamsOpened).toBeGreaterThanOrEqual(USERS.length);
     // Bound for ~40 routes x 10 callers, each an HTTP call plus fixtures (not a timing claim).
   }, 180_000);
 
@@ -678,15 +888,20 @@ describe('access matrix (generated from the routes)', () => {
   );
 
   it('GET /agents lists the agents of readable boards, plus main agents for admins', async () => {
-    const ids = async (caller: UserCaller) =>
-      (
-        (await t.http.get('/api/v1/agents').set(world.users[caller].headers).expect(200)).body
-          .items as { id: string }[]
-      ).map((a) => a.id);
-    expect(await ids('owner')).toEqual(
+    type Listed = { id: string; board_id: string | null; is_gateway_main: boolean };
+    const list = async (caller: UserCaller) =>
+      (await t.http.get('/api/v1/agents').set(world.users[caller].headers).expect(200)).body
+        .items as Listed[];
+    const ownerSees = (await list('owner')).map((a) => a.id);
+    expect(ownerSees).toEqual(
       expect.arrayContaining([world.agentIds.worker, world.agentIds.lead, world.agentIds.main]),
     );
-    expect(await ids('admin')).toEqual([world.agentIds.main]);
-    expect(await ids('otherOrgOwner')).toEqual([]);
+    // The admin reads no board: only gateway main agents (the matrix's POST /gateways made more).
+    const adminSees = await list('admin');
+    expect(adminSees.map((a) => a.id)).toContain(world.agentIds.main);
+    expect(adminSees.filter((a) => a.board_id !== null || !a.is_gateway_main)).toEqual([]);
+    // The other organization's owner sees only its own (the gateways it created in the matrix).
+    const otherSees = (await list('otherOrgOwner')).map((a) => a.id);
+    expect(otherSees.filter((id) => ownerSees.includes(id))).toEqual([]);
   });
 });
