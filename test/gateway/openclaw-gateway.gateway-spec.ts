@@ -272,7 +272,8 @@ describe('an agent from creation to deletion', () => {
         ids.map((id) => methods.agentsDelete({ agentId: id, deleteFiles: true })),
       );
     }
-  });
+    // 24 config writes, each started OPENCLAW_CONFIG_SETTLE_MS (2 s) after the previous one.
+  }, 150_000);
 
   it('ensures, lists, chats in, resets and deletes a session', async () => {
     const key = `agent:${agentId}:mc-it`;
