@@ -43,9 +43,9 @@ try {
     );
     tokens.push(...batch);
     await ds.query(
-      `INSERT INTO agents (gateway_id, board_id, name, agent_token_hash, last_seen_at)
-       SELECT $1, $2, 'agent-' || n, h, now() FROM unnest($3::text[]) WITH ORDINALITY AS t(h, n)`,
-      [gatewayId, boardId, batch.map(agentTokenDigest)],
+      `INSERT INTO agents (organization_id, gateway_id, board_id, name, agent_token_hash, last_seen_at)
+       SELECT $1, $2, $3, 'agent-' || n, h, now() FROM unnest($4::text[]) WITH ORDINALITY AS t(h, n)`,
+      [orgId, gatewayId, boardId, batch.map(agentTokenDigest)],
     );
   }
 

@@ -66,8 +66,9 @@ try {
   const agentIds = [];
   for (let i = 0; i < AGENTS; i += 1) {
     const [{ id }] = await ds.query(
-      `INSERT INTO agents (board_id, gateway_id, name, status) VALUES ($1, $2, $3, 'provisioning') RETURNING id`,
-      [boardId, gatewayId, `Bench agent ${i + 1}`],
+      `INSERT INTO agents (organization_id, board_id, gateway_id, name, status)
+       VALUES ($1, $2, $3, $4, 'provisioning') RETURNING id`,
+      [organizationId, boardId, gatewayId, `Bench agent ${i + 1}`],
     );
     agentIds.push(id);
   }

@@ -21,6 +21,12 @@ export interface GatewayTransport {
    * from inside `work` fails at once. Without it, work runs as is.
    */
   exclusive?<T>(name: string, work: () => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
+  /**
+   * Wraps one call that rewrites the gateway's config (run inside the `config` turn): starts it
+   * only once the gateway's previous config write has had time to hot-reload. Without it, the
+   * call runs as is.
+   */
+  spacedConfigWrite?<T>(write: () => Promise<T>): Promise<T>;
 }
 
 // ---- sessions ---------------------------------------------------------------------------
@@ -293,7 +299,15 @@ export class GatewayMethods {
 
   /** One call that rewrites the gateway's config, in its config-write turn. */
   private configWriteCall(method: string, params: object, options: CallOptions = {}) {
-    return this.configWrite(() => this.transport.call(method, params, options), options);
+    return this.configWrite(
+      () => this.spaced(() => this.transport.call(method, params, options)),
+      options,
+    );
+  }
+
+  /** The write itself, spaced from the gateway's previous config write (see the transport). */
+  private spaced<T>(write: () => Promise<T>): Promise<T> {
+    return this.transport.spacedConfigWrite ? this.transport.spacedConfigWrite(write) : write();
   }
 
   /** What the gateway said about itself at the last handshake (null before the first). */
@@ -499,10 +513,12 @@ export class GatewayMethods {
     const config = configObject(snapshot);
     const patch = await build(config, snapshot);
     if (patch === null) return { ok: true, noop: true } satisfies ConfigPatchResult;
-    const payload = await this.transport.call(
-      'config.patch',
-      closed({ raw: JSON.stringify(patch), baseHash: snapshot.hash }),
-      options,
+    const payload = await this.spaced(() =>
+      this.transport.call(
+        'config.patch',
+        closed({ raw: JSON.stringify(patch), baseHash: snapshot.hash }),
+        options,
+      ),
     );
     return expectObject<ConfigPatchResult>('config.patch', payload);
   }

@@ -168,17 +168,21 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
       },
       exclusive: (name, work, options) =>
         configWriters
-          .run(`${name} ${gatewayKey}`, () => this.settled(gatewayKey, work), {
+          .run(`${name} ${gatewayKey}`, work, {
             waitMs: options?.timeoutMs ?? requestTimeoutMs,
           })
           .catch((error: unknown) => {
             throw turnError(error, name, target.url);
           }),
+      spacedConfigWrite: (write) => this.spacedConfigWrite(gatewayKey, write),
     });
   }
 
-  /** `work` once the gateway's last config write has settled; records when this one ends. */
-  private async settled<T>(gatewayKey: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * `write` once the gateway's last config write (of this instance) has settled; records when
+   * this one ends. Reads and no-op patches in the config turn do not wait and are not recorded.
+   */
+  private async spacedConfigWrite<T>(gatewayKey: string, write: () => Promise<T>): Promise<T> {
     const now = Date.now();
     for (const [key, endedAt] of this.lastConfigWriteEnd) {
       if (now - endedAt >= this.configSettleMs) this.lastConfigWriteEnd.delete(key);
@@ -186,7 +190,7 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
     const endedAt = this.lastConfigWriteEnd.get(gatewayKey);
     if (endedAt !== undefined) await sleep(endedAt + this.configSettleMs - now);
     try {
-      return await work();
+      return await write();
     } finally {
       if (this.configSettleMs > 0) this.lastConfigWriteEnd.set(gatewayKey, Date.now());
     }

@@ -265,28 +265,30 @@ describe('config writes to one gateway leave its hot reload time to settle', () 
     await fake.stop();
   });
 
-  it('starts the next config write OPENCLAW_CONFIG_SETTLE_MS after the previous one ended', async () => {
+  it('sends the next config write OPENCLAW_CONFIG_SETTLE_MS after the previous one; reads do not wait', async () => {
     serveOpenClawState(fake);
+    fake.requests.length = 0;
     const methods = t.app
       .get(OpenClawGatewayService)
       .methods({ url: fake.url, token: FAKE_GATEWAY_TOKEN, disableDevicePairing: true });
-    const built: Record<string, number> = {};
-    const ended: Record<string, number> = {};
-    const patch = (name: string) =>
-      methods
-        .configPatch(() => {
-          built[name] = Date.now();
-          return { [name]: true };
-        })
-        .then((result) => {
-          ended[name] = Date.now();
-          return result;
-        });
-    const results = await Promise.all([patch('first'), patch('second'), patch('third')]);
+    const results = await Promise.all(
+      ['first', 'second', 'third'].map((name) => methods.configPatch(() => ({ [name]: true }))),
+    );
     expect(results.every((result) => result.ok === true)).toBe(true);
-    // Each write read the config only after the previous one ended plus the settle gap (the
-    // promise resolves a moment after the write's end is recorded, hence the small slack).
-    expect(built.second - ended.first).toBeGreaterThanOrEqual(SETTLE_MS - 25);
-    expect(built.third - ended.second).toBeGreaterThanOrEqual(SETTLE_MS - 25);
+    const sent = (method: string) =>
+      fake.requests.filter((request) => request.method === method).map((request) => request.at);
+    const patches = sent('config.patch');
+    expect(patches).toHaveLength(3);
+    // Each write is sent no sooner than SETTLE_MS after the previous one was answered (which is
+    // after it was sent).
+    expect(patches[1] - patches[0]).toBeGreaterThanOrEqual(SETTLE_MS);
+    expect(patches[2] - patches[1]).toBeGreaterThanOrEqual(SETTLE_MS);
+    // The reads of the second and third writes did not wait for the gap: each came before its
+    // write, not SETTLE_MS after the previous write.
+    const reads = sent('config.get');
+    expect(reads).toHaveLength(3);
+    expect(reads[1]).toBeLessThan(patches[1]);
+    expect(reads[2]).toBeLessThan(patches[2]);
+    expect(reads[1] - patches[0]).toBeLessThan(SETTLE_MS);
   });
 });

@@ -63,7 +63,8 @@ export class FakeGateway {
   /** WebSocket upgrades accepted, in total. */
   upgrades = 0;
   readonly connects: ConnectRecord[] = [];
-  readonly requests: { method: string; params: Record<string, unknown> }[] = [];
+  /** Every request received, with when it arrived (Date.now()). */
+  readonly requests: { method: string; params: Record<string, unknown>; at: number }[] = [];
   readonly sockets = new Set<WebSocket>();
   methods: Record<string, MethodHandler> = {};
   /** Decides each `connect`; the default checks the token. */
@@ -259,7 +260,7 @@ export class FakeGateway {
           return;
         }
         const method = frame.method ?? '';
-        this.requests.push({ method, params });
+        this.requests.push({ method, params, at: Date.now() });
         const handler = this.methods[method];
         if (!handler) {
           this.reply(
