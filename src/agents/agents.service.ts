@@ -19,6 +19,7 @@ import { isOrgAdmin } from '../organizations/roles';
 import {
   agentGatewayIdentity,
   boardAgentSessionKey,
+  leadSessionKey,
   mainSessionKey,
 } from '../provisioning/agent-identity';
 import { agentPatch } from '../provisioning/agent-target';
@@ -78,6 +79,20 @@ async function mappingAgentConflicts<T>(write: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
+}
+
+/**
+ * The session key of a board agent after it moves to `boardId`. A lead's gateway agent is named
+ * after its board (`lead-<board>`): a lead moving to another board takes that board's lead key
+ * (the update then removes the gateway agent it leaves), else the next lead of its old board
+ * would get the same gateway agent and overwrite its workspace and token.
+ */
+function sessionKeyOnBoard(
+  agent: Pick<Agent, 'boardId' | 'isBoardLead' | 'openclawSessionId'>,
+  boardId: string,
+): string | null {
+  if (agent.isBoardLead && agent.boardId !== boardId) return leadSessionKey(boardId);
+  return agent.openclawSessionId;
 }
 
 /** Where a board agent lives: its board, that board's gateway, and whether it leads the board. */
@@ -534,7 +549,9 @@ export class AgentsService {
         gatewayId: targetBoard.gatewayId,
         isBoardLead: agent.isBoardLead,
         openclawSessionId:
-          agent.boardId === null ? boardAgentSessionKey(agent.id) : agent.openclawSessionId,
+          agent.boardId === null
+            ? boardAgentSessionKey(agent.id)
+            : sessionKeyOnBoard(agent, targetBoard.id),
       };
     }
     if (body.board_id !== undefined) {
@@ -542,7 +559,12 @@ export class AgentsService {
       if (!targetBoard.gatewayId) throw new InvalidRequestError('Board gateway_id is required');
       // As upstream: a main agent stays main unless told `is_gateway_main: false`.
       if (agent.boardId === null) return current;
-      return { ...current, boardId: targetBoard.id, gatewayId: targetBoard.gatewayId };
+      return {
+        ...current,
+        boardId: targetBoard.id,
+        gatewayId: targetBoard.gatewayId,
+        openclawSessionId: sessionKeyOnBoard(agent, targetBoard.id),
+      };
     }
     return current;
   }

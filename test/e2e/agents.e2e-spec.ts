@@ -15,6 +15,7 @@ import {
   NAME_TAKEN_ON_GATEWAY,
 } from '../../src/agents/agents.service';
 import { Approval } from '../../src/approvals/entities/approval.entity';
+import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { Task } from '../../src/tasks/entities/task.entity';
 import {
   buildAgent,
@@ -391,6 +392,40 @@ describe('agents (in-process gateway)', () => {
         .send({ board_id: boardB.id })
         .expect(409);
       expect(res.body.detail).toBe(BOARD_HAS_LEAD);
+    });
+
+    it("moving a lead to a board without one re-keys it to that board's lead, so the old board's next lead gets a gateway agent of its own", async () => {
+      const provisioning = t.app.get(ProvisioningService);
+      const boardA = await buildBoard(t.dataSource, orgId, gatewayId);
+      const boardB = await buildBoard(t.dataSource, orgId, gatewayId);
+      const { lead } = await provisioning.ensureBoardLead({
+        organizationId: orgId,
+        boardId: boardA.id,
+      });
+      const moved = await t.http
+        .patch(`${API}/agents/${lead.id}`)
+        .set(admin.headers)
+        .send({ board_id: boardB.id })
+        .expect(200);
+      expect(moved.body).toMatchObject({
+        board_id: boardB.id,
+        is_board_lead: true,
+        openclaw_session_id: `agent:lead-${boardB.id}:main`,
+        last_provision_error: null,
+      });
+      expect(state.agents.has(`lead-${boardB.id}`)).toBe(true);
+      expect(state.agents.has(`lead-${boardA.id}`)).toBe(false);
+      const movedToken = /^AUTH_TOKEN=(.+)$/m.exec(
+        state.files.get(`lead-${boardB.id}`)?.get('AGENTS.md') ?? '',
+      )?.[1];
+      // Board A's next lead: its own gateway agent, which does not overwrite the moved lead's.
+      const { lead: next } = await provisioning.ensureBoardLead({
+        organizationId: orgId,
+        boardId: boardA.id,
+      });
+      expect(next.id).not.toBe(lead.id);
+      expect(next.openclawSessionId).toBe(`agent:lead-${boardA.id}:main`);
+      await heartbeat(movedToken ?? '').expect(200);
     });
   });
 
