@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { Brackets, DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { Brackets, DataSource, EntityManager } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { hasBoardAccess, MembershipService } from '../auth/membership.service';
 import { Board } from '../boards/entities/board.entity';
@@ -27,6 +27,13 @@ import { defaultHeartbeatConfig } from '../provisioning/heartbeat';
 import { ProvisioningService } from '../provisioning/provisioning.service';
 import type { User } from '../users/entities/user.entity';
 import { AgentHeartbeatService } from './agent-heartbeat.service';
+import {
+  BOARD_HAS_LEAD,
+  GATEWAY_HAS_MAIN,
+  mappingAgentConflicts,
+  NAME_TAKEN_ON_BOARD,
+  NAME_TAKEN_ON_GATEWAY,
+} from './agent-conflicts';
 import { deleteAgentRows } from './agent-removal';
 import {
   AgentAgentsQuery,
@@ -37,7 +44,7 @@ import {
   AgentUpdate,
   toAgentRead,
 } from './dto/agent.dto';
-import { Agent, AGENT_NAME_INDEX, AGENT_ROLE_INDEX, AGENT_STATUS } from './entities/agent.entity';
+import { Agent, AGENT_STATUS } from './entities/agent.entity';
 
 /** A user acting in their active organization. */
 export interface UserCaller {
@@ -51,35 +58,12 @@ export interface AgentCaller {
 }
 export type AgentsCaller = UserCaller | AgentCaller;
 
-export const NAME_TAKEN_ON_BOARD = 'An agent with this name already exists on this board.';
-export const NAME_TAKEN_ON_GATEWAY =
-  'An agent with this name already exists in this gateway workspace.';
-export const GATEWAY_HAS_MAIN = 'This gateway already has a main agent.';
-export const BOARD_HAS_LEAD = 'This board already has a lead agent.';
-
-/** The 409 detail for each unique index an agent row can run into. */
-const CONFLICT_BY_INDEX: Record<string, string> = {
-  [AGENT_NAME_INDEX.board]: NAME_TAKEN_ON_BOARD,
-  [AGENT_NAME_INDEX.gateway]: NAME_TAKEN_ON_GATEWAY,
-  [AGENT_ROLE_INDEX.gatewayMain]: GATEWAY_HAS_MAIN,
-  [AGENT_ROLE_INDEX.boardLead]: BOARD_HAS_LEAD,
-};
-
-/** Runs `write`, turning a violation of an agent unique index into its 409. */
-async function mappingAgentConflicts<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    const driver = (
-      error as QueryFailedError & { driverError?: { code?: string; constraint?: string } }
-    ).driverError;
-    if (error instanceof QueryFailedError && driver?.code === '23505') {
-      const detail = driver.constraint ? CONFLICT_BY_INDEX[driver.constraint] : undefined;
-      if (detail) throw new ConflictError(detail);
-    }
-    throw error;
-  }
-}
+export {
+  BOARD_HAS_LEAD,
+  GATEWAY_HAS_MAIN,
+  NAME_TAKEN_ON_BOARD,
+  NAME_TAKEN_ON_GATEWAY,
+} from './agent-conflicts';
 
 /**
  * The session key of a board agent after it moves to `boardId`. A lead's gateway agent is named

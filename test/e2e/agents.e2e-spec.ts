@@ -247,6 +247,30 @@ describe('agents (in-process gateway)', () => {
     });
   });
 
+  describe('lead names', () => {
+    it('a board whose worker already holds the lead name: ensureBoardLead is a 409 naming the conflict, not an internal error', async () => {
+      const provisioning = t.app.get(ProvisioningService);
+      const board = await buildBoard(t.dataSource, orgId, gatewayId);
+      await create({ name: 'lead agent', board_id: board.id }).expect(200);
+      await expect(
+        provisioning.ensureBoardLead({ organizationId: orgId, boardId: board.id }),
+      ).rejects.toMatchObject({ kind: 'conflict', detail: NAME_TAKEN_ON_BOARD });
+      // A lead renamed to a worker's name: the same 409.
+      const { lead } = await provisioning.ensureBoardLead(
+        { organizationId: orgId, boardId: board.id },
+        { agentName: 'Boss' },
+      );
+      expect(lead.name).toBe('Boss');
+      await expect(
+        provisioning.ensureBoardLead(
+          { organizationId: orgId, boardId: board.id },
+          { agentName: 'LEAD AGENT' },
+        ),
+      ).rejects.toMatchObject({ kind: 'conflict', detail: NAME_TAKEN_ON_BOARD });
+      expect((await reload(lead.id))?.name).toBe('Boss');
+    });
+  });
+
   describe('heartbeat-or-create needs org admin on both paths (fix over upstream)', () => {
     it('existing agent: a writer who is not admin gets 403 (upstream let it through)', async () => {
       const name = uniqueName('Theta');
