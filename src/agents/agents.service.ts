@@ -716,7 +716,29 @@ export class AgentsService {
     if (!agent) {
       const board = await this.boardForUserCreate(caller, body.board_id ?? null);
       const gateway = await this.requireBoardGateway(board);
-      const created = await this.insertAgent(board, gateway, { name: body.name });
+      let created: Agent;
+      try {
+        created = await this.insertAgent(board, gateway, { name: body.name });
+      } catch (error) {
+        // A concurrent call created the agent after our lookup: this call heartbeats it (its
+        // creator provisions it). The caller was just checked for write access to its board.
+        // (A concurrent insert may trip the gateway-wide name index first; a name taken only
+        // on another board finds no agent here and stays a 409.)
+        const winner =
+          error instanceof ConflictError &&
+          (error.detail === NAME_TAKEN_ON_BOARD || error.detail === NAME_TAKEN_ON_GATEWAY)
+            ? await this.manager
+                .createQueryBuilder(Agent, 'agent')
+                .where('agent.organization_id = :organizationId', {
+                  organizationId: board.organizationId,
+                })
+                .andWhere('agent.board_id = :boardId', { boardId: board.id })
+                .andWhere('lower(agent.name) = lower(:name)', { name: body.name.trim() })
+                .getOne()
+            : null;
+        if (!winner) throw error;
+        return toAgentRead(await this.heartbeats.commitHeartbeat(winner, body.status));
+      }
       agent = await this.provisionNew(created, caller.user);
     } else {
       await this.requireAgentAccess(member, agent, true);

@@ -307,6 +307,23 @@ describe('agents (in-process gateway)', () => {
       await heartbeat(writtenToken(agent.id)).expect(200);
     });
 
+    it('concurrent heartbeat-or-creates of one new name: one creates it, the others heartbeat it (no 409)', async () => {
+      const name = uniqueName('Mu');
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          t.http
+            .post(`${API}/agents/heartbeat`)
+            .set(admin.headers)
+            .send({ name, board_id: boardId }),
+        ),
+      );
+      expect(results.map((r) => `${r.status} ${JSON.stringify(r.body.detail ?? null)}`)).toEqual(
+        Array.from({ length: 4 }, () => '200 null'),
+      );
+      expect(new Set(results.map((r) => r.body.id as string)).size).toBe(1);
+      expect(await t.dataSource.getRepository(Agent).countBy({ name })).toBe(1);
+    });
+
     it('an admin creates it when missing and it heartbeats (online)', async () => {
       const name = uniqueName('Kappa');
       const res = await t.http
