@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { Brackets, DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { Brackets, DataSource, EntityManager } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { hasBoardAccess, MembershipService } from '../auth/membership.service';
 import { Board } from '../boards/entities/board.entity';
@@ -19,6 +19,7 @@ import { isOrgAdmin } from '../organizations/roles';
 import {
   agentGatewayIdentity,
   boardAgentSessionKey,
+  leadSessionKey,
   mainSessionKey,
 } from '../provisioning/agent-identity';
 import { agentPatch } from '../provisioning/agent-target';
@@ -26,6 +27,13 @@ import { defaultHeartbeatConfig } from '../provisioning/heartbeat';
 import { ProvisioningService } from '../provisioning/provisioning.service';
 import type { User } from '../users/entities/user.entity';
 import { AgentHeartbeatService } from './agent-heartbeat.service';
+import {
+  BOARD_HAS_LEAD,
+  GATEWAY_HAS_MAIN,
+  mappingAgentConflicts,
+  NAME_TAKEN_ON_BOARD,
+  NAME_TAKEN_ON_GATEWAY,
+} from './agent-conflicts';
 import { deleteAgentRows } from './agent-removal';
 import {
   AgentAgentsQuery,
@@ -36,7 +44,7 @@ import {
   AgentUpdate,
   toAgentRead,
 } from './dto/agent.dto';
-import { Agent, AGENT_NAME_INDEX, AGENT_ROLE_INDEX, AGENT_STATUS } from './entities/agent.entity';
+import { Agent, AGENT_STATUS } from './entities/agent.entity';
 
 /** A user acting in their active organization. */
 export interface UserCaller {
@@ -50,34 +58,25 @@ export interface AgentCaller {
 }
 export type AgentsCaller = UserCaller | AgentCaller;
 
-export const NAME_TAKEN_ON_BOARD = 'An agent with this name already exists on this board.';
-export const NAME_TAKEN_ON_GATEWAY =
-  'An agent with this name already exists in this gateway workspace.';
-export const GATEWAY_HAS_MAIN = 'This gateway already has a main agent.';
-export const BOARD_HAS_LEAD = 'This board already has a lead agent.';
+export {
+  BOARD_HAS_LEAD,
+  GATEWAY_HAS_MAIN,
+  NAME_TAKEN_ON_BOARD,
+  NAME_TAKEN_ON_GATEWAY,
+} from './agent-conflicts';
 
-/** The 409 detail for each unique index an agent row can run into. */
-const CONFLICT_BY_INDEX: Record<string, string> = {
-  [AGENT_NAME_INDEX.board]: NAME_TAKEN_ON_BOARD,
-  [AGENT_NAME_INDEX.gateway]: NAME_TAKEN_ON_GATEWAY,
-  [AGENT_ROLE_INDEX.gatewayMain]: GATEWAY_HAS_MAIN,
-  [AGENT_ROLE_INDEX.boardLead]: BOARD_HAS_LEAD,
-};
-
-/** Runs `write`, turning a violation of an agent unique index into its 409. */
-async function mappingAgentConflicts<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    const driver = (
-      error as QueryFailedError & { driverError?: { code?: string; constraint?: string } }
-    ).driverError;
-    if (error instanceof QueryFailedError && driver?.code === '23505') {
-      const detail = driver.constraint ? CONFLICT_BY_INDEX[driver.constraint] : undefined;
-      if (detail) throw new ConflictError(detail);
-    }
-    throw error;
-  }
+/**
+ * The session key of a board agent after it moves to `boardId`. A lead's gateway agent is named
+ * after its board (`lead-<board>`): a lead moving to another board takes that board's lead key
+ * (the update then removes the gateway agent it leaves), else the next lead of its old board
+ * would get the same gateway agent and overwrite its workspace and token.
+ */
+function sessionKeyOnBoard(
+  agent: Pick<Agent, 'boardId' | 'isBoardLead' | 'openclawSessionId'>,
+  boardId: string,
+): string | null {
+  if (agent.isBoardLead && agent.boardId !== boardId) return leadSessionKey(boardId);
+  return agent.openclawSessionId;
 }
 
 /** Where a board agent lives: its board, that board's gateway, and whether it leads the board. */
@@ -534,7 +533,9 @@ export class AgentsService {
         gatewayId: targetBoard.gatewayId,
         isBoardLead: agent.isBoardLead,
         openclawSessionId:
-          agent.boardId === null ? boardAgentSessionKey(agent.id) : agent.openclawSessionId,
+          agent.boardId === null
+            ? boardAgentSessionKey(agent.id)
+            : sessionKeyOnBoard(agent, targetBoard.id),
       };
     }
     if (body.board_id !== undefined) {
@@ -542,7 +543,12 @@ export class AgentsService {
       if (!targetBoard.gatewayId) throw new InvalidRequestError('Board gateway_id is required');
       // As upstream: a main agent stays main unless told `is_gateway_main: false`.
       if (agent.boardId === null) return current;
-      return { ...current, boardId: targetBoard.id, gatewayId: targetBoard.gatewayId };
+      return {
+        ...current,
+        boardId: targetBoard.id,
+        gatewayId: targetBoard.gatewayId,
+        openclawSessionId: sessionKeyOnBoard(agent, targetBoard.id),
+      };
     }
     return current;
   }
@@ -710,7 +716,29 @@ export class AgentsService {
     if (!agent) {
       const board = await this.boardForUserCreate(caller, body.board_id ?? null);
       const gateway = await this.requireBoardGateway(board);
-      const created = await this.insertAgent(board, gateway, { name: body.name });
+      let created: Agent;
+      try {
+        created = await this.insertAgent(board, gateway, { name: body.name });
+      } catch (error) {
+        // A concurrent call created the agent after our lookup: this call heartbeats it (its
+        // creator provisions it). The caller was just checked for write access to its board.
+        // (A concurrent insert may trip the gateway-wide name index first; a name taken only
+        // on another board finds no agent here and stays a 409.)
+        const winner =
+          error instanceof ConflictError &&
+          (error.detail === NAME_TAKEN_ON_BOARD || error.detail === NAME_TAKEN_ON_GATEWAY)
+            ? await this.manager
+                .createQueryBuilder(Agent, 'agent')
+                .where('agent.organization_id = :organizationId', {
+                  organizationId: board.organizationId,
+                })
+                .andWhere('agent.board_id = :boardId', { boardId: board.id })
+                .andWhere('lower(agent.name) = lower(:name)', { name: body.name.trim() })
+                .getOne()
+            : null;
+        if (!winner) throw error;
+        return toAgentRead(await this.heartbeats.commitHeartbeat(winner, body.status));
+      }
       agent = await this.provisionNew(created, caller.user);
     } else {
       await this.requireAgentAccess(member, agent, true);

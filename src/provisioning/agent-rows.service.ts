@@ -4,7 +4,8 @@ import { DataSource, IsNull } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent, AGENT_STATUS } from '../agents/entities/agent.entity';
 import { Board } from '../boards/entities/board.entity';
-import { InvalidRequestError, NotFoundError } from '../common/errors/app-error';
+import { mappingAgentConflicts, NAME_TAKEN_ON_BOARD } from '../agents/agent-conflicts';
+import { ConflictError, InvalidRequestError, NotFoundError } from '../common/errors/app-error';
 import { Gateway } from '../gateways/entities/gateway.entity';
 import { leadSessionKey, mainSessionKey } from './agent-identity';
 import { agentPatch } from './agent-target';
@@ -126,7 +127,13 @@ export class AgentRowsService {
       .orIgnore()
       .returning(['id'])
       .execute();
-    return (inserted.raw as { id: string }[])[0]?.id ?? null;
+    const id = (inserted.raw as { id: string }[])[0]?.id ?? null;
+    // Nothing inserted: either the board has its lead (another caller was first), or the name
+    // is another agent's on this board (the only other unique index a new lead can hit).
+    if (id === null && !(await this.findLead(board.id))) {
+      throw new ConflictError(NAME_TAKEN_ON_BOARD);
+    }
+    return id;
   }
 
   async repairLead(lead: Agent, board: Board, gateway: Gateway, name: string | null) {
@@ -136,7 +143,7 @@ export class AgentRowsService {
     if (!lead.openclawSessionId) repairs.openclawSessionId = leadSessionKey(board.id);
     if (Object.keys(repairs).length === 0) return lead;
     const repo = this.dataSource.getRepository(Agent);
-    await repo.update({ id: lead.id }, agentPatch(repairs));
+    await mappingAgentConflicts(() => repo.update({ id: lead.id }, agentPatch(repairs)));
     return repo.findOneByOrFail({ id: lead.id });
   }
 

@@ -15,6 +15,7 @@ import {
   NAME_TAKEN_ON_GATEWAY,
 } from '../../src/agents/agents.service';
 import { Approval } from '../../src/approvals/entities/approval.entity';
+import { ProvisioningService } from '../../src/provisioning/provisioning.service';
 import { Task } from '../../src/tasks/entities/task.entity';
 import {
   buildAgent,
@@ -246,6 +247,30 @@ describe('agents (in-process gateway)', () => {
     });
   });
 
+  describe('lead names', () => {
+    it('a board whose worker already holds the lead name: ensureBoardLead is a 409 naming the conflict, not an internal error', async () => {
+      const provisioning = t.app.get(ProvisioningService);
+      const board = await buildBoard(t.dataSource, orgId, gatewayId);
+      await create({ name: 'lead agent', board_id: board.id }).expect(200);
+      await expect(
+        provisioning.ensureBoardLead({ organizationId: orgId, boardId: board.id }),
+      ).rejects.toMatchObject({ kind: 'conflict', detail: NAME_TAKEN_ON_BOARD });
+      // A lead renamed to a worker's name: the same 409.
+      const { lead } = await provisioning.ensureBoardLead(
+        { organizationId: orgId, boardId: board.id },
+        { agentName: 'Boss' },
+      );
+      expect(lead.name).toBe('Boss');
+      await expect(
+        provisioning.ensureBoardLead(
+          { organizationId: orgId, boardId: board.id },
+          { agentName: 'LEAD AGENT' },
+        ),
+      ).rejects.toMatchObject({ kind: 'conflict', detail: NAME_TAKEN_ON_BOARD });
+      expect((await reload(lead.id))?.name).toBe('Boss');
+    });
+  });
+
   describe('heartbeat-or-create needs org admin on both paths (fix over upstream)', () => {
     it('existing agent: a writer who is not admin gets 403 (upstream let it through)', async () => {
       const name = uniqueName('Theta');
@@ -280,6 +305,23 @@ describe('agents (in-process gateway)', () => {
       expect(res.body).toMatchObject({ id: agent.id, status: 'online' });
       expect(state.agents.has(`mc-${agent.id}`)).toBe(true);
       await heartbeat(writtenToken(agent.id)).expect(200);
+    });
+
+    it('concurrent heartbeat-or-creates of one new name: one creates it, the others heartbeat it (no 409)', async () => {
+      const name = uniqueName('Mu');
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          t.http
+            .post(`${API}/agents/heartbeat`)
+            .set(admin.headers)
+            .send({ name, board_id: boardId }),
+        ),
+      );
+      expect(results.map((r) => `${r.status} ${JSON.stringify(r.body.detail ?? null)}`)).toEqual(
+        Array.from({ length: 4 }, () => '200 null'),
+      );
+      expect(new Set(results.map((r) => r.body.id as string)).size).toBe(1);
+      expect(await t.dataSource.getRepository(Agent).countBy({ name })).toBe(1);
     });
 
     it('an admin creates it when missing and it heartbeats (online)', async () => {
@@ -391,6 +433,40 @@ describe('agents (in-process gateway)', () => {
         .send({ board_id: boardB.id })
         .expect(409);
       expect(res.body.detail).toBe(BOARD_HAS_LEAD);
+    });
+
+    it("moving a lead to a board without one re-keys it to that board's lead, so the old board's next lead gets a gateway agent of its own", async () => {
+      const provisioning = t.app.get(ProvisioningService);
+      const boardA = await buildBoard(t.dataSource, orgId, gatewayId);
+      const boardB = await buildBoard(t.dataSource, orgId, gatewayId);
+      const { lead } = await provisioning.ensureBoardLead({
+        organizationId: orgId,
+        boardId: boardA.id,
+      });
+      const moved = await t.http
+        .patch(`${API}/agents/${lead.id}`)
+        .set(admin.headers)
+        .send({ board_id: boardB.id })
+        .expect(200);
+      expect(moved.body).toMatchObject({
+        board_id: boardB.id,
+        is_board_lead: true,
+        openclaw_session_id: `agent:lead-${boardB.id}:main`,
+        last_provision_error: null,
+      });
+      expect(state.agents.has(`lead-${boardB.id}`)).toBe(true);
+      expect(state.agents.has(`lead-${boardA.id}`)).toBe(false);
+      const movedToken = /^AUTH_TOKEN=(.+)$/m.exec(
+        state.files.get(`lead-${boardB.id}`)?.get('AGENTS.md') ?? '',
+      )?.[1];
+      // Board A's next lead: its own gateway agent, which does not overwrite the moved lead's.
+      const { lead: next } = await provisioning.ensureBoardLead({
+        organizationId: orgId,
+        boardId: boardA.id,
+      });
+      expect(next.id).not.toBe(lead.id);
+      expect(next.openclawSessionId).toBe(`agent:lead-${boardA.id}:main`);
+      await heartbeat(movedToken ?? '').expect(200);
     });
   });
 
