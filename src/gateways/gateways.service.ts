@@ -110,7 +110,8 @@ export class GatewaysService {
     body: GatewayUpdate,
   ): Promise<GatewayRead> {
     const gateway = await this.find(organizationId, gatewayId);
-    if (body.url !== undefined && body.url !== gateway.url) await this.checkDialPolicy(body.url);
+    const urlChanged = body.url !== undefined && sameUrl(body.url, gateway.url) === false;
+    if (urlChanged) await this.checkDialPolicy(body.url as string);
     const stored = openGatewayToken(gateway.token);
     const current: Record<(typeof PROVISIONING_FIELDS)[number], unknown> = {
       name: gateway.name,
@@ -123,6 +124,7 @@ export class GatewaysService {
     const sent = body as Record<string, unknown>;
     const changed = PROVISIONING_FIELDS.some((field) => {
       if (sent[field] === undefined) return false;
+      if (field === 'url') return urlChanged;
       const value =
         field.endsWith('_tls') || field.endsWith('_pairing') ? sent[field] === true : sent[field];
       return value !== current[field];
@@ -266,5 +268,18 @@ export class GatewaysService {
     for (const agent of agents)
       if (!byGateway.has(agent.gatewayId)) byGateway.set(agent.gatewayId, agent);
     return byGateway;
+  }
+}
+
+/**
+ * Whether two gateway URLs name the same address as the URL parser normalises them (scheme and
+ * host case, default port, empty path as `/`): `ws://GW:18789` re-sent as `ws://gw:18789/` is no
+ * change and must not re-provision (which re-keys the main agent).
+ */
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a.trim()).href === new URL(b.trim()).href;
+  } catch {
+    return a.trim() === b.trim();
   }
 }

@@ -152,6 +152,20 @@ describe('gateways (in-process gateway)', () => {
     expect((await mainAgentOf(body.id)).agentTokenHash).not.toBe(token);
   });
 
+  it('PATCH with the same URL spelled differently (case, default slash) does not re-provision', async () => {
+    const { body } = (await create().expect(200)) as { body: GatewayBody };
+    const sets = callsTo('agents.files.set');
+    const token = (await mainAgentOf(body.id)).agentTokenHash;
+    const respelled = body.url.replace('ws://', 'WS://') + '/';
+    await t.http
+      .patch(`/api/v1/gateways/${body.id}`)
+      .set(owner.headers)
+      .send({ url: respelled, token: FAKE_GATEWAY_TOKEN })
+      .expect(200);
+    expect(callsTo('agents.files.set')).toBe(sets);
+    expect((await mainAgentOf(body.id)).agentTokenHash).toBe(token);
+  });
+
   it('refuses blank or null required fields, non-ws URLs and URLs the dial policy forbids (422)', async () => {
     for (const fields of [
       { name: '  ' },
