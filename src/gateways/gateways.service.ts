@@ -155,26 +155,19 @@ export class GatewaysService {
    * 500 on the foreign key). Otherwise the gateway's agents (its main agent; board agents can
    * only be left over from a board that moved away) are removed from the gateway, best effort,
    * then their rows (tasks back to the inbox, activity and approvals un-linked) and the gateway
-   * are deleted in one transaction.
+   * are deleted, all in one transaction that holds the gateway row locked from the board check on.
    */
   async delete(organizationId: string, gatewayId: string): Promise<GatewayDeleteResult> {
     const gateway = await this.find(organizationId, gatewayId);
     await this.refuseWhileBoardsUse(gateway);
 
-    const agents = await this.dataSource
-      .getRepository(Agent)
-      .find({ where: { organizationId, gatewayId: gateway.id }, order: { createdAt: 'ASC' } });
+    // The gateway row stays locked (FOR UPDATE) from the board check through the removal from
+    // the gateway to the delete: a board or agent attached meanwhile needs a key-share lock on
+    // it, so it waits and then fails on the foreign key, rather than landing after the check
+    // and turning this delete into a 409 after the main agent was already removed from the
+    // gateway. The gateway calls are bounded (agent-cleanup's retry profile).
     const failures: string[] = [];
     let mainRemoved = true;
-    for (const agent of agents) {
-      try {
-        await this.provisioning.cleanupAgent(agent, gateway);
-      } catch (error) {
-        if (agent.boardId === null) mainRemoved = false;
-        failures.push(`agent "${agent.name}" (${agent.id}): ${(error as Error).message}`);
-      }
-    }
-
     await this.dataSource.transaction(async (manager) => {
       const locked = await manager
         .createQueryBuilder(Gateway, 'gateway')
@@ -185,15 +178,22 @@ export class GatewaysService {
         })
         .getOne();
       if (!locked) throw new NotFoundError(GATEWAY_NOT_FOUND);
-      // A board attached meanwhile: its insert took a key-share lock on this row first.
       await this.refuseWhileBoardsUse(locked, manager.getRepository(Board));
-      const remaining = await manager
+      const agents = await manager
         .getRepository(Agent)
-        .find({ select: { id: true }, where: { organizationId, gatewayId: gateway.id } });
+        .find({ where: { organizationId, gatewayId: gateway.id }, order: { createdAt: 'ASC' } });
+      for (const agent of agents) {
+        try {
+          await this.provisioning.cleanupAgent(agent, locked);
+        } catch (error) {
+          if (agent.boardId === null) mainRemoved = false;
+          failures.push(`agent "${agent.name}" (${agent.id}): ${(error as Error).message}`);
+        }
+      }
       await deleteAgentRows(
         manager,
         organizationId,
-        remaining.map((agent) => agent.id),
+        agents.map((agent) => agent.id),
       );
       await manager.delete(Gateway, { id: gateway.id, organizationId });
     });

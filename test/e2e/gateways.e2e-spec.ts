@@ -21,7 +21,8 @@ import {
   SignedInUser,
 } from '../support/builders';
 import { FakeGateway } from '../support/fake-gateway';
-import { FAKE_GATEWAY_TOKEN, startOpenClawFake } from '../support/fake-openclaw-state';
+import { FAKE_GATEWAY_TOKEN, Gate, startOpenClawFake } from '../support/fake-openclaw-state';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 
 type State = Awaited<ReturnType<typeof startOpenClawFake>>['state'];
@@ -300,6 +301,50 @@ describe('gateways (in-process gateway)', () => {
       );
       const events = await t.dataSource.getRepository(ActivityEvent).findBy({ agentId: main.id });
       expect(events).toEqual([]);
+    });
+
+    it('a board attached while the main agent is being removed does not leave a gateway without its main agent', async () => {
+      const gate = new Gate();
+      const { fake: held, state: heldState } = await startOpenClawFake({ gate });
+      try {
+        const { body } = (await create({ url: held.url }).expect(200)) as { body: GatewayBody };
+        const mainKey = `mc-gateway-${body.id}`;
+        expect(heldState.agents.has(mainKey)).toBe(true);
+        gate.close('agents.delete');
+        const deleting = t.http
+          .delete(`/api/v1/gateways/${body.id}`)
+          .set(owner.headers)
+          .then((res) => res);
+        await waitUntil(() => gate.held >= 1);
+        // A board attached now: it either lands before the delete decides or waits for it.
+        let attached: 'pending' | 'saved' | 'refused' = 'pending';
+        const attach = buildBoard(t.dataSource, orgId, body.id).then(
+          () => (attached = 'saved'),
+          () => (attached = 'refused'),
+        );
+        await waitUntil(
+          async () =>
+            attached !== 'pending' ||
+            Number(
+              (
+                await t.dataSource.query<{ n: string }[]>(
+                  "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+              )[0].n,
+            ) > 0,
+        );
+        gate.open();
+        const res = await deleting;
+        await attach;
+        // The delete came first: it wins, and the gateway and its main agent go together.
+        expect(res.status).toBe(200);
+        expect(attached).toBe('refused');
+        expect(heldState.agents.has(mainKey)).toBe(false);
+        expect(await t.dataSource.getRepository(Gateway).existsBy({ id: body.id })).toBe(false);
+      } finally {
+        gate.open();
+        await held.stop();
+      }
     });
 
     it('reports a main agent it could not remove from an unreachable gateway, and deletes the rows', async () => {
