@@ -51,6 +51,7 @@ export const SYNC_TEXT = {
     "Skipping agent: AUTH_TOKEN in AGENTS.md is not the agent's token (agent auth is broken); " +
     'run with rotate_tokens=true to re-key.',
   paused: 'Skipped: the board is paused.',
+  failed: 'Template sync failed: internal error (see the server log).',
 } as const;
 
 /**
@@ -100,17 +101,34 @@ export class TemplateSyncService {
     };
     const fail = (message: string) =>
       result.errors.push({ agent_id: null, agent_name: null, board_id: null, message });
+    try {
+      await this.syncInto(result, fail, gateway, options, observer);
+    } catch (error) {
+      // A failure of our own (the database): the caller still gets the result so far, with the
+      // error in it, so a stream that already began ends with its result event.
+      this.logger.error(`template sync of gateway ${gateway.id} failed`, (error as Error).stack);
+      fail(SYNC_TEXT.failed);
+    }
+    return result;
+  }
 
+  private async syncInto(
+    result: GatewayTemplatesSyncResult,
+    fail: (message: string) => void,
+    gateway: Gateway,
+    options: SyncOptions,
+    observer: SyncObserver,
+  ): Promise<void> {
     if (!gateway.url.trim()) {
       fail(SYNC_TEXT.noUrl);
-      return result;
+      return;
     }
     const boards = await this.dataSource.getRepository(Board).find({
       where: { gatewayId: gateway.id, organizationId: gateway.organizationId },
     });
     if (options.board_id && !boards.some((board) => board.id === options.board_id)) {
       fail(SYNC_TEXT.boardNotOnGateway);
-      return result;
+      return;
     }
     const jobs = await this.jobs(gateway, boards, options);
 
@@ -173,7 +191,6 @@ export class TemplateSyncService {
     const workers = Math.max(1, Math.min(this.config.templateSync.concurrency, jobs.length));
     await Promise.all(Array.from({ length: workers }, worker));
     if (options.include_main && !jobs.some((job) => job.main)) fail(SYNC_TEXT.noMain);
-    return result;
   }
 
   /** The agents to sync, board agents oldest first, then the main agent. */
