@@ -41,6 +41,12 @@ interface SyncJob {
 
 type JobOutcome = GatewayTemplatesSyncEvent['outcome'];
 
+/**
+ * A chat entry's command as upstream reads it (Python `strip().lower()`): every leading and
+ * trailing whitespace character goes, newlines and tabs included (`btrim` only drops spaces).
+ */
+const COMMAND = "lower(regexp_replace(memory.content, '^\\s+|\\s+$', '', 'g'))";
+
 export const SYNC_TEXT = {
   noUrl: 'Gateway URL is not configured for this gateway.',
   boardNotOnGateway: 'Board does not belong to this gateway.',
@@ -239,10 +245,10 @@ export class TemplateSyncService {
       .getRepository(BoardMemory)
       .createQueryBuilder('memory')
       .select('DISTINCT ON (memory.board_id) memory.board_id', 'board_id')
-      .addSelect('lower(btrim(memory.content))', 'command')
+      .addSelect(COMMAND, 'command')
       .where('memory.board_id IN (:...boardIds)', { boardIds })
       .andWhere('memory.is_chat = true')
-      .andWhere("lower(btrim(memory.content)) IN ('/pause', '/resume')")
+      .andWhere(`${COMMAND} IN ('/pause', '/resume')`)
       .orderBy('memory.board_id')
       .addOrderBy('memory.created_at', 'DESC')
       .addOrderBy('memory.id', 'DESC')

@@ -170,6 +170,18 @@ describe('gateway template sync (in-process gateway)', () => {
     await heartbeat(fresh).expect(200);
   });
 
+  it('a /pause chat entry with surrounding whitespace (newline, tab) pauses the board, as upstream strips it', async () => {
+    const { gatewayId, boards } = await fleet([1, 1]);
+    await pause(boards[0].board.id, '\t/Pause\n');
+    const res = await sync(gatewayId);
+    expect(res.body).toMatchObject({
+      agents_updated: 1,
+      agents_skipped: 1,
+      main_updated: true,
+      errors: [],
+    });
+  });
+
   it('overwrite replaces an agent-edited USER.md; without it the edit stays', async () => {
     const { state, gatewayId, boards } = await fleet([1]);
     const files = filesOf(state, boards[0].agents[0]);
