@@ -7,7 +7,7 @@ import { Board } from '../boards/entities/board.entity';
 import { ConflictError, NotFoundError, RequestValidationError } from '../common/errors/app-error';
 import { Page, page, PageQuery } from '../common/pagination/pagination';
 import { openGatewayToken, sealGatewayToken } from '../common/secrets/gateway-token';
-import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
+import { OpenClawGatewayService, withoutUrlToken } from '../openclaw/openclaw-gateway.service';
 import { ProvisioningService } from '../provisioning/provisioning.service';
 import type { ProvisionAction } from '../provisioning/provisioning.service';
 import type { User } from '../users/entities/user.entity';
@@ -81,6 +81,7 @@ export class GatewaysService {
 
   /** G2: insert, then provision the main agent; the response says how that went. */
   async create(organizationId: string, user: User, body: GatewayCreate): Promise<GatewayRead> {
+    body = tokenOutOfUrl(body);
     await this.checkDialPolicy(body.url);
     const repo = this.dataSource.getRepository(Gateway);
     const gateway = await repo.save(
@@ -109,6 +110,7 @@ export class GatewaysService {
     user: User,
     body: GatewayUpdate,
   ): Promise<GatewayRead> {
+    body = tokenOutOfUrl(body);
     const gateway = await this.find(organizationId, gatewayId);
     const urlChanged = body.url !== undefined && sameUrl(body.url, gateway.url) === false;
     if (urlChanged) await this.checkDialPolicy(body.url as string);
@@ -282,4 +284,16 @@ function sameUrl(a: string, b: string): boolean {
   } catch {
     return a.trim() === b.trim();
   }
+}
+
+/**
+ * A token given in the URL (`?token=`, which the gateway client accepts as a fallback) is moved
+ * to the token field, so that it is sealed at rest like any token and not stored (and returned)
+ * in clear in `url`. A token sent in the body wins, as it does when dialling.
+ */
+function tokenOutOfUrl<T extends { url?: string; token?: string | null }>(body: T): T {
+  if (body.url === undefined) return body;
+  const { url, urlToken } = withoutUrlToken(body.url.trim());
+  if (urlToken === null && url === body.url.trim()) return body;
+  return { ...body, url, token: body.token ?? urlToken ?? body.token };
 }

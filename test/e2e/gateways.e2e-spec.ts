@@ -98,6 +98,31 @@ describe('gateways (in-process gateway)', () => {
     expect(main.organizationId).toBe(orgId);
   });
 
+  it('a token given in the URL (?token=) is stored sealed like any token, not in clear in the url column', async () => {
+    const res = await create({
+      url: `${fake.url}/?token=${FAKE_GATEWAY_TOKEN}`,
+      token: null,
+    }).expect(200);
+    const body = res.body as GatewayBody;
+    expect(body.token).toBe(FAKE_GATEWAY_TOKEN);
+    expect(body.url).not.toContain(FAKE_GATEWAY_TOKEN);
+    expect(body.main_agent?.last_provision_error).toBeNull();
+    const [row] = await t.dataSource.query<{ url: string; token: string | null }[]>(
+      'SELECT url, token FROM gateways WHERE id = $1',
+      [body.id],
+    );
+    expect(row.url).not.toContain(FAKE_GATEWAY_TOKEN);
+    expect(row.token).toMatch(/^v1:/);
+
+    const patched = await t.http
+      .patch(`/api/v1/gateways/${body.id}`)
+      .set(owner.headers)
+      .send({ url: `${fake.url}/?token=${FAKE_GATEWAY_TOKEN}` })
+      .expect(200);
+    expect((patched.body as GatewayBody).url).not.toContain(FAKE_GATEWAY_TOKEN);
+    expect(await storedToken(body.id)).toMatch(/^v1:/);
+  });
+
   it('list and get make no gateway call and change neither the main agent nor the gateway', async () => {
     const { body } = (await create().expect(200)) as { body: GatewayBody };
     const before = await mainAgentOf(body.id);
