@@ -342,11 +342,21 @@ describe('gateways (in-process gateway)', () => {
           .then((res) => res);
         await waitUntil(() => gate.held >= 1);
         // A board attached now: it either lands before the delete decides or waits for it.
-        let attached: 'pending' | 'saved' | 'refused' = 'pending';
-        const attach = buildBoard(t.dataSource, orgId, body.id).then(
-          () => (attached = 'saved'),
-          () => (attached = 'refused'),
-        );
+        let attached: number | 'pending' = 'pending';
+        let attachBody: unknown;
+        const attach = t.http
+          .post('/api/v1/boards')
+          .set(owner.headers)
+          .send({
+            name: 'Late board',
+            slug: 'late-board',
+            gateway_id: body.id,
+            board_type: 'general',
+          })
+          .then((response) => {
+            attached = response.status;
+            attachBody = response.body;
+          });
         await waitUntil(
           async () =>
             attached !== 'pending' ||
@@ -363,7 +373,9 @@ describe('gateways (in-process gateway)', () => {
         await attach;
         // The delete came first: it wins, and the gateway and its main agent go together.
         expect(res.status).toBe(200);
-        expect(attached).toBe('refused');
+        // The late board is refused as for any unknown gateway (not a 500 on the foreign key).
+        expect(attached).toBe(422);
+        expect(attachBody).toMatchObject({ detail: 'gateway_id is invalid' });
         expect(heldState.agents.has(mainKey)).toBe(false);
         expect(await t.dataSource.getRepository(Gateway).existsBy({ id: body.id })).toBe(false);
       } finally {
