@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Brackets, DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
+import { Brackets, DataSource, EntityManager, QueryFailedError, SelectQueryBuilder } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent } from '../agents/entities/agent.entity';
 import { Approval } from '../approvals/entities/approval.entity';
@@ -106,20 +106,22 @@ export class BoardsService {
   async create(organizationId: string, body: BoardCreate): Promise<Board> {
     await this.requireGateway(body.gateway_id!, organizationId);
     if (body.board_group_id) await this.requireBoardGroup(body.board_group_id, organizationId);
-    return this.manager.save(
-      this.manager.create(Board, {
-        organizationId,
-        name: body.name,
-        slug: body.slug,
-        gatewayId: body.gateway_id!,
-        boardGroupId: body.board_group_id ?? null,
-        boardType: body.board_type ?? BOARD_TYPE_GOAL,
-        objective: body.objective ?? null,
-        successMetrics: body.success_metrics ?? null,
-        targetDate: body.target_date ?? null,
-        goalConfirmed: body.goal_confirmed ?? false,
-        goalSource: body.goal_source ?? null,
-      }),
+    return gatewayGoneIsInvalid(() =>
+      this.manager.save(
+        this.manager.create(Board, {
+          organizationId,
+          name: body.name,
+          slug: body.slug,
+          gatewayId: body.gateway_id!,
+          boardGroupId: body.board_group_id ?? null,
+          boardType: body.board_type ?? BOARD_TYPE_GOAL,
+          objective: body.objective ?? null,
+          successMetrics: body.success_metrics ?? null,
+          targetDate: body.target_date ?? null,
+          goalConfirmed: body.goal_confirmed ?? false,
+          goalSource: body.goal_source ?? null,
+        }),
+      ),
     );
   }
 
@@ -142,13 +144,15 @@ export class BoardsService {
     }
     if (!merged.gatewayId) throw new InvalidRequestError('gateway_id is required');
     // An UPDATE (not save()), so a board deleted meanwhile is a 404 rather than re-inserted.
-    const result = await this.manager.update(
-      Board,
-      { id: board.id },
-      {
-        ...changes,
-        updatedAt: new Date(),
-      },
+    const result = await gatewayGoneIsInvalid(() =>
+      this.manager.update(
+        Board,
+        { id: board.id },
+        {
+          ...changes,
+          updatedAt: new Date(),
+        },
+      ),
     );
     if (!result.affected) throw new NotFoundError();
     return this.manager.findOneByOrFail(Board, { id: board.id });
@@ -207,5 +211,32 @@ export class BoardsService {
       where: { id: boardGroupId, organizationId },
     });
     if (!found) throw new InvalidRequestError('board_group_id is invalid');
+  }
+}
+
+/** The boards' foreign keys to gateways (plain, and with the organization). */
+const BOARD_GATEWAY_FKS = new Set([
+  'FK_3cefed683cbe504f4c9f39f1faa',
+  'FK_4d88409b77cabe9ac2bab5f5033',
+]);
+
+/**
+ * A gateway deleted between the check and the write (its DELETE holds the row while it removes
+ * the main agent from the gateway; this write waits, then finds it gone): the same 422 as an
+ * unknown gateway, not a 500 on the foreign key.
+ */
+async function gatewayGoneIsInvalid<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const driver = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
+    if (
+      error instanceof QueryFailedError &&
+      driver?.code === '23503' &&
+      BOARD_GATEWAY_FKS.has(driver.constraint ?? '')
+    ) {
+      throw new InvalidRequestError('gateway_id is invalid');
+    }
+    throw error;
   }
 }

@@ -7,7 +7,7 @@ import { Board } from '../boards/entities/board.entity';
 import { ConflictError, NotFoundError, RequestValidationError } from '../common/errors/app-error';
 import { Page, page, PageQuery } from '../common/pagination/pagination';
 import { openGatewayToken, sealGatewayToken } from '../common/secrets/gateway-token';
-import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
+import { OpenClawGatewayService, withoutUrlToken } from '../openclaw/openclaw-gateway.service';
 import { ProvisioningService } from '../provisioning/provisioning.service';
 import type { ProvisionAction } from '../provisioning/provisioning.service';
 import type { User } from '../users/entities/user.entity';
@@ -81,6 +81,7 @@ export class GatewaysService {
 
   /** G2: insert, then provision the main agent; the response says how that went. */
   async create(organizationId: string, user: User, body: GatewayCreate): Promise<GatewayRead> {
+    body = tokenOutOfUrl(body);
     await this.checkDialPolicy(body.url);
     const repo = this.dataSource.getRepository(Gateway);
     const gateway = await repo.save(
@@ -109,8 +110,10 @@ export class GatewaysService {
     user: User,
     body: GatewayUpdate,
   ): Promise<GatewayRead> {
+    body = tokenOutOfUrl(body);
     const gateway = await this.find(organizationId, gatewayId);
-    if (body.url !== undefined && body.url !== gateway.url) await this.checkDialPolicy(body.url);
+    const urlChanged = body.url !== undefined && sameUrl(body.url, gateway.url) === false;
+    if (urlChanged) await this.checkDialPolicy(body.url as string);
     const stored = openGatewayToken(gateway.token);
     const current: Record<(typeof PROVISIONING_FIELDS)[number], unknown> = {
       name: gateway.name,
@@ -123,6 +126,7 @@ export class GatewaysService {
     const sent = body as Record<string, unknown>;
     const changed = PROVISIONING_FIELDS.some((field) => {
       if (sent[field] === undefined) return false;
+      if (field === 'url') return urlChanged;
       const value =
         field.endsWith('_tls') || field.endsWith('_pairing') ? sent[field] === true : sent[field];
       return value !== current[field];
@@ -153,26 +157,19 @@ export class GatewaysService {
    * 500 on the foreign key). Otherwise the gateway's agents (its main agent; board agents can
    * only be left over from a board that moved away) are removed from the gateway, best effort,
    * then their rows (tasks back to the inbox, activity and approvals un-linked) and the gateway
-   * are deleted in one transaction.
+   * are deleted, all in one transaction that holds the gateway row locked from the board check on.
    */
   async delete(organizationId: string, gatewayId: string): Promise<GatewayDeleteResult> {
     const gateway = await this.find(organizationId, gatewayId);
     await this.refuseWhileBoardsUse(gateway);
 
-    const agents = await this.dataSource
-      .getRepository(Agent)
-      .find({ where: { organizationId, gatewayId: gateway.id }, order: { createdAt: 'ASC' } });
+    // The gateway row stays locked (FOR UPDATE) from the board check through the removal from
+    // the gateway to the delete: a board or agent attached meanwhile needs a key-share lock on
+    // it, so it waits and then fails on the foreign key, rather than landing after the check
+    // and turning this delete into a 409 after the main agent was already removed from the
+    // gateway. The gateway calls are bounded (agent-cleanup's retry profile).
     const failures: string[] = [];
     let mainRemoved = true;
-    for (const agent of agents) {
-      try {
-        await this.provisioning.cleanupAgent(agent, gateway);
-      } catch (error) {
-        if (agent.boardId === null) mainRemoved = false;
-        failures.push(`agent "${agent.name}" (${agent.id}): ${(error as Error).message}`);
-      }
-    }
-
     await this.dataSource.transaction(async (manager) => {
       const locked = await manager
         .createQueryBuilder(Gateway, 'gateway')
@@ -183,15 +180,22 @@ export class GatewaysService {
         })
         .getOne();
       if (!locked) throw new NotFoundError(GATEWAY_NOT_FOUND);
-      // A board attached meanwhile: its insert took a key-share lock on this row first.
       await this.refuseWhileBoardsUse(locked, manager.getRepository(Board));
-      const remaining = await manager
+      const agents = await manager
         .getRepository(Agent)
-        .find({ select: { id: true }, where: { organizationId, gatewayId: gateway.id } });
+        .find({ where: { organizationId, gatewayId: gateway.id }, order: { createdAt: 'ASC' } });
+      for (const agent of agents) {
+        try {
+          await this.provisioning.cleanupAgent(agent, locked);
+        } catch (error) {
+          if (agent.boardId === null) mainRemoved = false;
+          failures.push(`agent "${agent.name}" (${agent.id}): ${(error as Error).message}`);
+        }
+      }
       await deleteAgentRows(
         manager,
         organizationId,
-        remaining.map((agent) => agent.id),
+        agents.map((agent) => agent.id),
       );
       await manager.delete(Gateway, { id: gateway.id, organizationId });
     });
@@ -267,4 +271,29 @@ export class GatewaysService {
       if (!byGateway.has(agent.gatewayId)) byGateway.set(agent.gatewayId, agent);
     return byGateway;
   }
+}
+
+/**
+ * Whether two gateway URLs name the same address as the URL parser normalises them (scheme and
+ * host case, default port, empty path as `/`): `ws://GW:18789` re-sent as `ws://gw:18789/` is no
+ * change and must not re-provision (which re-keys the main agent).
+ */
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a.trim()).href === new URL(b.trim()).href;
+  } catch {
+    return a.trim() === b.trim();
+  }
+}
+
+/**
+ * A token given in the URL (`?token=`, which the gateway client accepts as a fallback) is moved
+ * to the token field, so that it is sealed at rest like any token and not stored (and returned)
+ * in clear in `url`. A token sent in the body wins, as it does when dialling.
+ */
+function tokenOutOfUrl<T extends { url?: string; token?: string | null }>(body: T): T {
+  if (body.url === undefined) return body;
+  const { url, urlToken } = withoutUrlToken(body.url.trim());
+  if (urlToken === null && url === body.url.trim()) return body;
+  return { ...body, url, token: body.token ?? urlToken ?? body.token };
 }

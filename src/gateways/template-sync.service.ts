@@ -41,6 +41,12 @@ interface SyncJob {
 
 type JobOutcome = GatewayTemplatesSyncEvent['outcome'];
 
+/**
+ * A chat entry's command as upstream reads it (Python `strip().lower()`): every leading and
+ * trailing whitespace character goes, newlines and tabs included (`btrim` only drops spaces).
+ */
+const COMMAND = "lower(regexp_replace(memory.content, '^\\s+|\\s+$', '', 'g'))";
+
 export const SYNC_TEXT = {
   noUrl: 'Gateway URL is not configured for this gateway.',
   boardNotOnGateway: 'Board does not belong to this gateway.',
@@ -51,6 +57,7 @@ export const SYNC_TEXT = {
     "Skipping agent: AUTH_TOKEN in AGENTS.md is not the agent's token (agent auth is broken); " +
     'run with rotate_tokens=true to re-key.',
   paused: 'Skipped: the board is paused.',
+  failed: 'Template sync failed: internal error (see the server log).',
 } as const;
 
 /**
@@ -100,17 +107,34 @@ export class TemplateSyncService {
     };
     const fail = (message: string) =>
       result.errors.push({ agent_id: null, agent_name: null, board_id: null, message });
+    try {
+      await this.syncInto(result, fail, gateway, options, observer);
+    } catch (error) {
+      // A failure of our own (the database): the caller still gets the result so far, with the
+      // error in it, so a stream that already began ends with its result event.
+      this.logger.error(`template sync of gateway ${gateway.id} failed`, (error as Error).stack);
+      fail(SYNC_TEXT.failed);
+    }
+    return result;
+  }
 
+  private async syncInto(
+    result: GatewayTemplatesSyncResult,
+    fail: (message: string) => void,
+    gateway: Gateway,
+    options: SyncOptions,
+    observer: SyncObserver,
+  ): Promise<void> {
     if (!gateway.url.trim()) {
       fail(SYNC_TEXT.noUrl);
-      return result;
+      return;
     }
     const boards = await this.dataSource.getRepository(Board).find({
       where: { gatewayId: gateway.id, organizationId: gateway.organizationId },
     });
     if (options.board_id && !boards.some((board) => board.id === options.board_id)) {
       fail(SYNC_TEXT.boardNotOnGateway);
-      return result;
+      return;
     }
     const jobs = await this.jobs(gateway, boards, options);
 
@@ -173,7 +197,6 @@ export class TemplateSyncService {
     const workers = Math.max(1, Math.min(this.config.templateSync.concurrency, jobs.length));
     await Promise.all(Array.from({ length: workers }, worker));
     if (options.include_main && !jobs.some((job) => job.main)) fail(SYNC_TEXT.noMain);
-    return result;
   }
 
   /** The agents to sync, board agents oldest first, then the main agent. */
@@ -222,10 +245,10 @@ export class TemplateSyncService {
       .getRepository(BoardMemory)
       .createQueryBuilder('memory')
       .select('DISTINCT ON (memory.board_id) memory.board_id', 'board_id')
-      .addSelect('lower(btrim(memory.content))', 'command')
+      .addSelect(COMMAND, 'command')
       .where('memory.board_id IN (:...boardIds)', { boardIds })
       .andWhere('memory.is_chat = true')
-      .andWhere("lower(btrim(memory.content)) IN ('/pause', '/resume')")
+      .andWhere(`${COMMAND} IN ('/pause', '/resume')`)
       .orderBy('memory.board_id')
       .addOrderBy('memory.created_at', 'DESC')
       .addOrderBy('memory.id', 'DESC')

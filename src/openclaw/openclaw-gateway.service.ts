@@ -59,7 +59,7 @@ export function gatewayTarget(gateway: GatewayRecord): GatewayTarget {
   };
 }
 
-function withoutUrlToken(url: string): { url: string; urlToken: string | null } {
+export function withoutUrlToken(url: string): { url: string; urlToken: string | null } {
   let parsed: URL;
   try {
     parsed = new URL(url);

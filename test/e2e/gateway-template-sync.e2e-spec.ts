@@ -170,6 +170,18 @@ describe('gateway template sync (in-process gateway)', () => {
     await heartbeat(fresh).expect(200);
   });
 
+  it('a /pause chat entry with surrounding whitespace (newline, tab) pauses the board, as upstream strips it', async () => {
+    const { gatewayId, boards } = await fleet([1, 1]);
+    await pause(boards[0].board.id, '\t/Pause\n');
+    const res = await sync(gatewayId);
+    expect(res.body).toMatchObject({
+      agents_updated: 1,
+      agents_skipped: 1,
+      main_updated: true,
+      errors: [],
+    });
+  });
+
   it('overwrite replaces an agent-edited USER.md; without it the edit stays', async () => {
     const { state, gatewayId, boards } = await fleet([1]);
     const files = filesOf(state, boards[0].agents[0]);
@@ -298,6 +310,37 @@ describe('gateway template sync (in-process gateway)', () => {
       })
       .expect(200);
     expect(sseEvents(viaAccept.body as string).at(-1)?.event).toBe('result');
+  });
+
+  it('a streamed sync that fails inside still ends with a result event carrying the error', async () => {
+    const { gatewayId } = await fleet([1]);
+    // A real database failure inside the sync (its paused-board query), after the stream began.
+    await t.dataSource.query('ALTER TABLE board_memory RENAME COLUMN is_chat TO is_chat_gone');
+    try {
+      const res = await t.http
+        .post(`/api/v1/gateways/${gatewayId}/templates/sync?stream=true`)
+        .set(owner.headers)
+        .buffer(true)
+        .parse((response, done) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (text += chunk));
+          response.on('end', () => done(null, text));
+        })
+        .expect(200);
+      const events = sseEvents(res.body as string);
+      expect(events.at(-1)).toMatchObject({
+        event: 'result',
+        data: {
+          gateway_id: gatewayId,
+          agents_updated: 0,
+          main_updated: false,
+          errors: [{ agent_id: null, message: expect.stringContaining('Template sync failed') }],
+        },
+      });
+    } finally {
+      await t.dataSource.query('ALTER TABLE board_memory RENAME COLUMN is_chat_gone TO is_chat');
+    }
   });
 
   it('a cancelled sync (client gone) starts no further agent and reports the rest as not reached', async () => {

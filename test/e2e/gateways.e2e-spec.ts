@@ -21,7 +21,8 @@ import {
   SignedInUser,
 } from '../support/builders';
 import { FakeGateway } from '../support/fake-gateway';
-import { FAKE_GATEWAY_TOKEN, startOpenClawFake } from '../support/fake-openclaw-state';
+import { FAKE_GATEWAY_TOKEN, Gate, startOpenClawFake } from '../support/fake-openclaw-state';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 
 type State = Awaited<ReturnType<typeof startOpenClawFake>>['state'];
@@ -97,6 +98,31 @@ describe('gateways (in-process gateway)', () => {
     expect(main.organizationId).toBe(orgId);
   });
 
+  it('a token given in the URL (?token=) is stored sealed like any token, not in clear in the url column', async () => {
+    const res = await create({
+      url: `${fake.url}/?token=${FAKE_GATEWAY_TOKEN}`,
+      token: null,
+    }).expect(200);
+    const body = res.body as GatewayBody;
+    expect(body.token).toBe(FAKE_GATEWAY_TOKEN);
+    expect(body.url).not.toContain(FAKE_GATEWAY_TOKEN);
+    expect(body.main_agent?.last_provision_error).toBeNull();
+    const [row] = await t.dataSource.query<{ url: string; token: string | null }[]>(
+      'SELECT url, token FROM gateways WHERE id = $1',
+      [body.id],
+    );
+    expect(row.url).not.toContain(FAKE_GATEWAY_TOKEN);
+    expect(row.token).toMatch(/^v1:/);
+
+    const patched = await t.http
+      .patch(`/api/v1/gateways/${body.id}`)
+      .set(owner.headers)
+      .send({ url: `${fake.url}/?token=${FAKE_GATEWAY_TOKEN}` })
+      .expect(200);
+    expect((patched.body as GatewayBody).url).not.toContain(FAKE_GATEWAY_TOKEN);
+    expect(await storedToken(body.id)).toMatch(/^v1:/);
+  });
+
   it('list and get make no gateway call and change neither the main agent nor the gateway', async () => {
     const { body } = (await create().expect(200)) as { body: GatewayBody };
     const before = await mainAgentOf(body.id);
@@ -150,6 +176,20 @@ describe('gateways (in-process gateway)', () => {
     expect((renamed.body as GatewayBody).main_agent?.last_provision_error).toBeNull();
     expect(callsTo('agents.files.set')).toBeGreaterThan(sets);
     expect((await mainAgentOf(body.id)).agentTokenHash).not.toBe(token);
+  });
+
+  it('PATCH with the same URL spelled differently (case, default slash) does not re-provision', async () => {
+    const { body } = (await create().expect(200)) as { body: GatewayBody };
+    const sets = callsTo('agents.files.set');
+    const token = (await mainAgentOf(body.id)).agentTokenHash;
+    const respelled = body.url.replace('ws://', 'WS://') + '/';
+    await t.http
+      .patch(`/api/v1/gateways/${body.id}`)
+      .set(owner.headers)
+      .send({ url: respelled, token: FAKE_GATEWAY_TOKEN })
+      .expect(200);
+    expect(callsTo('agents.files.set')).toBe(sets);
+    expect((await mainAgentOf(body.id)).agentTokenHash).toBe(token);
   });
 
   it('refuses blank or null required fields, non-ws URLs and URLs the dial policy forbids (422)', async () => {
@@ -286,6 +326,62 @@ describe('gateways (in-process gateway)', () => {
       );
       const events = await t.dataSource.getRepository(ActivityEvent).findBy({ agentId: main.id });
       expect(events).toEqual([]);
+    });
+
+    it('a board attached while the main agent is being removed does not leave a gateway without its main agent', async () => {
+      const gate = new Gate();
+      const { fake: held, state: heldState } = await startOpenClawFake({ gate });
+      try {
+        const { body } = (await create({ url: held.url }).expect(200)) as { body: GatewayBody };
+        const mainKey = `mc-gateway-${body.id}`;
+        expect(heldState.agents.has(mainKey)).toBe(true);
+        gate.close('agents.delete');
+        const deleting = t.http
+          .delete(`/api/v1/gateways/${body.id}`)
+          .set(owner.headers)
+          .then((res) => res);
+        await waitUntil(() => gate.held >= 1);
+        // A board attached now: it either lands before the delete decides or waits for it.
+        let attached: number | 'pending' = 'pending';
+        let attachBody: unknown;
+        const attach = t.http
+          .post('/api/v1/boards')
+          .set(owner.headers)
+          .send({
+            name: 'Late board',
+            slug: 'late-board',
+            gateway_id: body.id,
+            board_type: 'general',
+          })
+          .then((response) => {
+            attached = response.status;
+            attachBody = response.body;
+          });
+        await waitUntil(
+          async () =>
+            attached !== 'pending' ||
+            Number(
+              (
+                await t.dataSource.query<{ n: string }[]>(
+                  "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+              )[0].n,
+            ) > 0,
+        );
+        gate.open();
+        const res = await deleting;
+        await attach;
+        // The delete came first: it wins, and the gateway and its main agent go together.
+        expect(res.status).toBe(200);
+        // The late board is refused as for any unknown gateway (not a 500 on the foreign key).
+        expect(attached).toBe(422);
+        expect(attachBody).toMatchObject({ detail: 'gateway_id is invalid' });
+        expect(heldState.agents.has(mainKey)).toBe(false);
+        expect(await t.dataSource.getRepository(Gateway).existsBy({ id: body.id })).toBe(false);
+      } finally {
+        gate.open();
+        await held.stop();
+      }
     });
 
     it('reports a main agent it could not remove from an unreachable gateway, and deletes the rows', async () => {

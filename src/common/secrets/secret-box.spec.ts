@@ -46,4 +46,11 @@ describe('SecretBox (gateway tokens at rest)', () => {
     expect(isSealed('plain-token')).toBe(false);
     expect(isSealed('v1:only-two')).toBe(false);
   });
+
+  it('does not mistake a plaintext token shaped like v1:a:b:c for ciphertext (IV and tag lengths)', () => {
+    expect(isSealed('v1:abcd:efgh:ijkl')).toBe(false);
+    expect(isSealed('v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAA:')).toBe(false);
+    const sealed = new SecretBox(randomBytes(32)).seal('gateway-token');
+    expect(isSealed(sealed)).toBe(true);
+  });
 });

@@ -10,7 +10,13 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Binds the ciphertext to its use: a value sealed for something else does not open here. */
 const ASSOCIATED_DATA = Buffer.from('mission-control/gateway-token/v1');
-const SEALED = /^v1:([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]*={0,2})$/;
+/**
+ * Exactly what {@link SecretBox.seal} writes: a 12-byte IV (16 base64 characters), a 16-byte tag
+ * (22 characters and `==`), canonical base64 ciphertext. Strict, so that a plaintext token from
+ * before encryption that merely looks like `v1:a:b:c` is still read as plaintext.
+ */
+const SEALED =
+  /^v1:([A-Za-z0-9+/]{16}):([A-Za-z0-9+/]{22}==):((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/;
 
 /**
  * The key from its SECRETS_KEY text: 64 hex characters, or base64 (standard or url-safe) of
