@@ -24,6 +24,8 @@ import {
   SignedInUser,
   signInMember,
 } from '../support/builders';
+import { OpenClawGatewayService } from '../../src/openclaw/openclaw-gateway.service';
+import { waitUntil } from '../support/eventually';
 import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
 import {
   FAKE_GATEWAY_TOKEN,
@@ -188,6 +190,24 @@ describe('gateway sessions (in-process gateway)', () => {
         sessions_count: 2,
         main_session: null,
         main_session_error: null,
+      });
+    });
+
+    it('the URL form keeps no connection: many tests of distinct URLs leave no socket or pooled client', async () => {
+      const gateways = t.app.get(OpenClawGatewayService);
+      const pooledBefore = gateways.openClients;
+      const socketsBefore = fake.sockets.size;
+      for (let i = 0; i < 12; i++) {
+        const res = await t.http
+          .get(`${API}/status`)
+          .query({ gateway_url: `${fake.url}/?probe=${i}`, gateway_token: FAKE_GATEWAY_TOKEN })
+          .set(owner.headers)
+          .expect(200);
+        expect(res.body.connected).toBe(true);
+      }
+      expect(gateways.openClients).toBe(pooledBefore);
+      await waitUntil(() => fake.sockets.size === socketsBefore, {
+        what: () => `${fake.sockets.size} sockets open, ${socketsBefore} before`,
       });
     });
 
