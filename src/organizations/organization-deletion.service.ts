@@ -195,6 +195,12 @@ export class OrganizationDeletionService {
       .where('o.id = :organizationId', { organizationId })
       .getOne();
     if (!locked) throw new NotFoundError();
+    // Rows on a board (tasks, approvals, activity…) key-share-lock the board, not the
+    // organization: locking the boards waits for writers already inside and holds off new ones,
+    // so the child deletes below see every row and the board deletes cannot hit RESTRICT.
+    await manager.query('SELECT id FROM boards WHERE organization_id = $1 FOR UPDATE', [
+      organizationId,
+    ]);
     const agents = await manager.find(Agent, {
       select: { id: true, name: true, gatewayId: true },
       where: { organizationId },

@@ -32,6 +32,7 @@ import {
   serveOpenClawState,
   startOpenClawFake,
 } from '../support/fake-openclaw-state';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 
 type FakeState = ReturnType<typeof serveOpenClawState>;
@@ -295,6 +296,44 @@ describe('organization and account deletion', () => {
         gate.open();
         await fake.stop();
       }
+    });
+
+    it('a task being created on one of its boards meanwhile is deleted too, not a 500', async () => {
+      const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Busy');
+      const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fakeA));
+      const board = await buildBoard(t.dataSource, orgId, gateway.id);
+      // Another request's transaction has inserted a task on the board and not committed yet.
+      const writer = t.dataSource.createQueryRunner();
+      await writer.connect();
+      try {
+        await writer.startTransaction();
+        await writer.query(`INSERT INTO tasks (board_id, title) VALUES ($1, 'late task')`, [
+          board.id,
+        ]);
+        const deletion = t.http.delete('/api/v1/organizations/me').set(owner.headers).then();
+        await waitUntil(
+          async () => {
+            const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
+              `SELECT count(*)::int AS waiting FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return waiting > 0;
+          },
+          { what: () => 'the deletion never waited for the task writer' },
+        );
+        await writer.commitTransaction();
+        const res = await deletion;
+        expect(res.status).toBe(200);
+      } finally {
+        if (writer.isTransactionActive) await writer.rollbackTransaction();
+        await writer.release();
+      }
+      expect(await ownedRows(t.dataSource, orgId)).toMatchObject({ organizations: 0, boards: 0 });
+      const [{ count }] = await t.dataSource.query<{ count: number }[]>(
+        'SELECT count(*)::int AS count FROM tasks WHERE board_id = $1',
+        [board.id],
+      );
+      expect(count).toBe(0);
     });
 
     it('an admin who is not an owner: 403; a member: 403; anonymous: 401; nothing deleted', async () => {
