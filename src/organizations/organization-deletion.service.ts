@@ -47,6 +47,12 @@ export interface DeletedAgent {
   gatewayName: string;
 }
 
+/** Agent rows and their gateway rows, loaded before the rows are deleted. */
+export interface GatewayAgents {
+  agents: Agent[];
+  gateways: Gateway[];
+}
+
 export interface AgentCleanupReport {
   /** Agents removed from their gateway (or already gone there). */
   removed: string[];
@@ -92,20 +98,40 @@ export class OrganizationDeletionService {
     organizationIds: readonly string[],
     budgetMs = AGENT_CLEANUP_BUDGET_MS,
   ): Promise<AgentCleanupReport> {
-    const report: AgentCleanupReport = { removed: [], failed: [] };
-    if (organizationIds.length === 0) return report;
-    const manager = this.dataSource.manager;
-    const agents = interleaveByGateway(
-      await manager.find(Agent, {
+    if (organizationIds.length === 0) return { removed: [], failed: [] };
+    const targets = await this.agentsOnGateways(this.dataSource.manager, organizationIds);
+    return this.removeFromGateways(targets, organizationIds, budgetMs);
+  }
+
+  /** The agents of these organizations and their gateways, as removeFromGateways needs them. */
+  async agentsOnGateways(
+    manager: EntityManager,
+    organizationIds: readonly string[],
+  ): Promise<GatewayAgents> {
+    if (organizationIds.length === 0) return { agents: [], gateways: [] };
+    return {
+      agents: await manager.find(Agent, {
         where: { organizationId: In([...organizationIds]) },
         order: { createdAt: 'ASC', id: 'ASC' },
       }),
-    );
-    const gateways = new Map(
-      (await manager.find(Gateway, { where: { organizationId: In([...organizationIds]) } })).map(
-        (gateway) => [gateway.id, gateway],
-      ),
-    );
+      gateways: await manager.find(Gateway, {
+        where: { organizationId: In([...organizationIds]) },
+      }),
+    };
+  }
+
+  /**
+   * Removes these agents from their gateways, best effort, with bounded concurrency and total
+   * time; never throws for a gateway failure: what could not be removed is reported.
+   */
+  async removeFromGateways(
+    targets: GatewayAgents,
+    organizationIds: readonly string[],
+    budgetMs = AGENT_CLEANUP_BUDGET_MS,
+  ): Promise<AgentCleanupReport> {
+    const report: AgentCleanupReport = { removed: [], failed: [] };
+    const agents = interleaveByGateway(targets.agents);
+    const gateways = new Map(targets.gateways.map((gateway) => [gateway.id, gateway]));
     const deadGateways = new Map<string, string>();
     const deadline = Date.now() + budgetMs;
     const fail = (agent: Agent, gateway: Gateway, error: string) =>
@@ -188,6 +214,8 @@ export class OrganizationDeletionService {
   async deleteOrganizationRows(
     manager: EntityManager,
     organizationId: string,
+    /** Given: receives the deleted agents' and the organization's gateways' rows. */
+    collect?: GatewayAgents,
   ): Promise<DeletedAgent[]> {
     const locked = await manager
       .createQueryBuilder(Organization, 'o')
@@ -202,14 +230,11 @@ export class OrganizationDeletionService {
       organizationId,
     ]);
     const agents = await manager.find(Agent, {
-      select: { id: true, name: true, gatewayId: true },
       where: { organizationId },
+      order: { createdAt: 'ASC', id: 'ASC' },
     });
-    const gatewayNames = new Map(
-      (
-        await manager.find(Gateway, { select: { id: true, name: true }, where: { organizationId } })
-      ).map((gateway) => [gateway.id, gateway.name]),
-    );
+    const gateways = await manager.find(Gateway, { where: { organizationId } });
+    const gatewayNames = new Map(gateways.map((gateway) => [gateway.id, gateway.name]));
     const deletedIds = new Set(
       await deleteAgentRows(
         manager,
@@ -240,6 +265,10 @@ export class OrganizationDeletionService {
       'DELETE FROM organizations WHERE id = $1',
     ];
     for (const sql of statements) await manager.query(sql, [organizationId]);
+    if (collect) {
+      collect.agents.push(...agents.filter((agent) => deletedIds.has(agent.id)));
+      collect.gateways.push(...gateways);
+    }
     return agents
       .filter((agent) => deletedIds.has(agent.id))
       .map((agent) => ({

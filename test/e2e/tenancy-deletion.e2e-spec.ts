@@ -436,6 +436,52 @@ describe('organization and account deletion', () => {
       expect(org.body.name).toBe('Personal');
     });
 
+    it('someone joining a sole organization meanwhile: 409, and its agents stay on their gateway', async () => {
+      const { owner: user, orgId } = await signInOwnerOfNewOrganization(
+        t.http,
+        t.dataSource,
+        'Solo',
+      );
+      const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fakeA));
+      const board = await buildBoard(t.dataSource, orgId, gateway.id);
+      const agent = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+      const onA = placeOnFake(stateA, agent, gateway);
+      const joiner = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Joiner');
+      // An invite acceptance in flight: it holds the user row the deletion locks, and commits
+      // the new membership once the deletion is under way.
+      const acceptance = t.dataSource.createQueryRunner();
+      await acceptance.connect();
+      try {
+        await acceptance.startTransaction();
+        await acceptance.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.userId]);
+        const deletion = t.http.delete('/api/v1/users/me').set(user.headers).then();
+        await waitUntil(
+          async () => {
+            const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
+              `SELECT count(*)::int AS waiting FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return waiting > 0;
+          },
+          { what: () => 'the deletion never reached its transaction' },
+        );
+        await acceptance.query(
+          `INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')`,
+          [orgId, joiner.owner.userId],
+        );
+        await acceptance.commitTransaction();
+        const res = await deletion;
+        expect(res.status).toBe(409);
+      } finally {
+        if (acceptance.isTransactionActive) await acceptance.rollbackTransaction();
+        await acceptance.release();
+      }
+      // The organization lives on with its new member: its agent must still be on the gateway.
+      expect(await t.dataSource.getRepository(User).countBy({ id: user.userId })).toBe(1);
+      expect((await ownedRows(t.dataSource, orgId)).agents).toBe(1);
+      expect(stateA.agents.has(onA)).toBe(true);
+    });
+
     it('a plain member of a shared organization just leaves it', async () => {
       const team = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Crew');
       const member: SignedInUser = await signInMember(t.http, t.dataSource, team.orgId);
