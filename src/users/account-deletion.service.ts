@@ -82,8 +82,10 @@ export class AccountDeletionService {
   /**
    * The user's organizations, split into those the user is alone in and the others; refuses
    * (409) when the user is the last owner of an organization that has other members. With
-   * `lock`, each organization row is locked (FOR NO KEY UPDATE, like owner changes) so owner
-   * demotions and removals wait for this transaction.
+   * `lock`, each organization row is locked FOR UPDATE: owner demotions and removals (FOR NO
+   * KEY UPDATE) wait for this transaction, and so does a membership being inserted (its key
+   * share lock), which the member count below then sees; FOR NO KEY UPDATE would let an
+   * uncommitted acceptance through, and the organization would be deleted under its new member.
    */
   private async plan(manager: EntityManager, userId: string, lock: boolean): Promise<AccountPlan> {
     const memberships = await manager.find(OrganizationMember, {
@@ -97,7 +99,7 @@ export class AccountDeletionService {
       if (lock) {
         await manager
           .createQueryBuilder(Organization, 'o')
-          .setLock('for_no_key_update')
+          .setLock('pessimistic_write')
           .where('o.id = :organizationId', { organizationId })
           .getOne();
       }

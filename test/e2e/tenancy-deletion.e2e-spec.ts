@@ -482,6 +482,48 @@ describe('organization and account deletion', () => {
       expect(stateA.agents.has(onA)).toBe(true);
     });
 
+    it('an invite acceptance into a sole organization still in flight: 409, the new member keeps it', async () => {
+      const { owner: user, orgId } = await signInOwnerOfNewOrganization(
+        t.http,
+        t.dataSource,
+        'Solo',
+      );
+      const joiner = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Joiner');
+      const acceptance = t.dataSource.createQueryRunner();
+      await acceptance.connect();
+      try {
+        // The acceptance has inserted the membership but not committed when the deletion runs.
+        await acceptance.startTransaction();
+        await acceptance.query(
+          `INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')`,
+          [orgId, joiner.owner.userId],
+        );
+        const deletion = t.http.delete('/api/v1/users/me').set(user.headers).then();
+        await waitUntil(
+          async () => {
+            const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
+              `SELECT count(*)::int AS waiting FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return waiting > 0;
+          },
+          { what: () => 'the deletion never waited for the acceptance' },
+        );
+        await acceptance.commitTransaction();
+        const res = await deletion;
+        expect(res.status).toBe(409);
+      } finally {
+        if (acceptance.isTransactionActive) await acceptance.rollbackTransaction();
+        await acceptance.release();
+      }
+      expect(await t.dataSource.getRepository(User).countBy({ id: user.userId })).toBe(1);
+      expect(
+        await t.dataSource
+          .getRepository(OrganizationMember)
+          .countBy({ organizationId: orgId, userId: joiner.owner.userId }),
+      ).toBe(1);
+    });
+
     it('a plain member of a shared organization just leaves it', async () => {
       const team = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Crew');
       const member: SignedInUser = await signInMember(t.http, t.dataSource, team.orgId);
