@@ -16,7 +16,7 @@ import {
 } from '../common/errors/gateway-errors';
 import { Gateway } from '../gateways/entities/gateway.entity';
 import { ProvisioningService } from '../provisioning/provisioning.service';
-import type { OrganizationMember } from './entities/organization-member.entity';
+import { OrganizationMember } from './entities/organization-member.entity';
 import { Organization } from './entities/organization.entity';
 
 export const ONLY_OWNERS_DELETE_DETAIL = 'Only organization owners can delete organizations';
@@ -287,9 +287,20 @@ export class OrganizationDeletionService {
     if (member.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
     const organizationId = member.organizationId;
     const report = await this.removeAgentsFromGateways([organizationId]);
-    const deleted = await this.dataSource.transaction((manager) =>
-      this.deleteOrganizationRows(manager, organizationId),
-    );
+    const deleted = await this.dataSource.transaction(async (manager) => {
+      // The clean-up above takes up to its budget: the caller must still be an owner once the
+      // organization is locked (owner changes lock it too), or nothing is deleted.
+      await manager
+        .createQueryBuilder(Organization, 'o')
+        .setLock('pessimistic_write')
+        .where('o.id = :organizationId', { organizationId })
+        .getOne();
+      const current = await manager.findOne(OrganizationMember, {
+        where: { id: member.id, organizationId },
+      });
+      if (current?.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
+      return this.deleteOrganizationRows(manager, organizationId);
+    });
     return withLateAgents(report, deleted);
   }
 }

@@ -336,6 +336,35 @@ describe('organization and account deletion', () => {
       expect(count).toBe(0);
     });
 
+    it('an owner demoted while the agents are being removed: 403, the organization kept', async () => {
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Demo');
+        await signInMember(t.http, t.dataSource, orgId, { role: 'owner' });
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
+        placeOnFake(state, agent, gateway);
+        gate.close('agents.delete');
+        const deletion = t.http.delete('/api/v1/organizations/me').set(owner.headers).then();
+        await waitUntil(() => gate.held > 0, { what: () => 'agents.delete never reached' });
+        // The other owner demotes the caller meanwhile.
+        await t.dataSource.query(
+          `UPDATE organization_members SET role = 'admin' WHERE organization_id = $1 AND user_id = $2`,
+          [orgId, owner.userId],
+        );
+        gate.open();
+        const res = await deletion;
+        expect(res.status).toBe(403);
+        expect(res.body.detail).toBe('Only organization owners can delete organizations');
+        expect((await ownedRows(t.dataSource, orgId)).organizations).toBe(1);
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
+    });
+
     it('an admin who is not an owner: 403; a member: 403; anonymous: 401; nothing deleted', async () => {
       const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Kept');
       const admin = await signInMember(t.http, t.dataSource, orgId, { role: 'admin' });
