@@ -290,11 +290,12 @@ export class OrganizationDeletionService {
     const deleted = await this.dataSource.transaction(async (manager) => {
       // The clean-up above takes up to its budget: the caller must still be an owner once the
       // organization is locked (owner changes lock it too), or nothing is deleted.
-      await manager
+      const organization = await manager
         .createQueryBuilder(Organization, 'o')
         .setLock('pessimistic_write')
         .where('o.id = :organizationId', { organizationId })
         .getOne();
+      if (!organization) throw new NotFoundError(); // deleted by a concurrent request
       const current = await manager.findOne(OrganizationMember, {
         where: { id: member.id, organizationId },
       });

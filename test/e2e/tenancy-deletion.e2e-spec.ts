@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { NotFoundError } from '../../src/common/errors/app-error';
 import { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
 import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
@@ -363,6 +364,16 @@ describe('organization and account deletion', () => {
         gate.open();
         await fake.stop();
       }
+    });
+
+    it('a second deletion of the same organization (a concurrent request) is a 404', async () => {
+      const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Twice');
+      const member = await t.dataSource
+        .getRepository(OrganizationMember)
+        .findOneByOrFail({ organizationId: orgId, userId: owner.userId });
+      const deletion = t.app.get(OrganizationDeletionService);
+      await deletion.deleteOrganization(member);
+      await expect(deletion.deleteOrganization(member)).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it('an admin who is not an owner: 403; a member: 403; anonymous: 401; nothing deleted', async () => {
