@@ -281,13 +281,14 @@ export class OrganizationDeletionService {
 
   /**
    * DELETE /organizations/me: agents off their gateways (best effort), then every row in one
-   * transaction. Agents created meanwhile (not cleaned up) are reported too.
+   * transaction; agents created meanwhile are removed from their gateways after it.
    */
   async deleteOrganization(member: OrganizationMember): Promise<AgentCleanupReport> {
     if (member.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
     const organizationId = member.organizationId;
     const report = await this.removeAgentsFromGateways([organizationId]);
-    const deleted = await this.dataSource.transaction(async (manager) => {
+    const deleted: GatewayAgents = { agents: [], gateways: [] };
+    await this.dataSource.transaction(async (manager) => {
       // The clean-up above takes up to its budget: the caller must still be an owner once the
       // organization is locked (owner changes lock it too), or nothing is deleted.
       const organization = await manager
@@ -300,9 +301,20 @@ export class OrganizationDeletionService {
         where: { id: member.id, organizationId },
       });
       if (current?.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
-      return this.deleteOrganizationRows(manager, organizationId);
+      await this.deleteOrganizationRows(manager, organizationId, deleted);
     });
-    return withLateAgents(report, deleted);
+    // Agents created during the clean-up above were deleted with the organization but never
+    // removed from their gateway: they are removed now (their rows were read under the lock).
+    const seen = new Set([...report.removed, ...report.failed.map((failure) => failure.agent_id)]);
+    const late = deleted.agents.filter((agent) => !seen.has(agent.id));
+    if (late.length === 0) return report;
+    const lateReport = await this.removeFromGateways({ agents: late, gateways: deleted.gateways }, [
+      organizationId,
+    ]);
+    return {
+      removed: [...report.removed, ...lateReport.removed],
+      failed: [...report.failed, ...lateReport.failed],
+    };
   }
 }
 
@@ -322,26 +334,4 @@ function interleaveByGateway(agents: Agent[]): Agent[] {
     for (const queue of queues.values()) if (round < queue.length) ordered.push(queue[round]);
   }
   return ordered;
-}
-
-/** Agents whose rows were deleted although the clean-up never saw them (created meanwhile). */
-export function withLateAgents(
-  report: AgentCleanupReport,
-  deleted: readonly DeletedAgent[],
-): AgentCleanupReport {
-  const seen = new Set([...report.removed, ...report.failed.map((failure) => failure.agent_id)]);
-  const late = deleted.filter((agent) => !seen.has(agent.id));
-  return {
-    removed: report.removed,
-    failed: [
-      ...report.failed,
-      ...late.map((agent) => ({
-        agent_id: agent.id,
-        agent_name: agent.name,
-        gateway_id: agent.gatewayId,
-        gateway_name: agent.gatewayName,
-        error: 'created while the organization was being deleted: not removed from its gateway',
-      })),
-    ],
-  };
 }

@@ -366,6 +366,32 @@ describe('organization and account deletion', () => {
       }
     });
 
+    it('an agent created while the agents are being removed is removed from its gateway too', async () => {
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Late');
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        const early = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+        const earlyOnFake = placeOnFake(state, early, gateway);
+        gate.close('agents.delete');
+        const deletion = t.http.delete('/api/v1/organizations/me').set(owner.headers).then();
+        await waitUntil(() => gate.held > 0, { what: () => 'agents.delete never reached' });
+        const late = (await buildAgent(t.dataSource, gateway.id, board.id, { name: 'Late' })).agent;
+        const lateOnFake = placeOnFake(state, late, gateway);
+        gate.open();
+        const res = await deletion;
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ agents_removed: 2, agent_cleanup_failures: [] });
+        expect(state.agents.has(earlyOnFake)).toBe(false);
+        expect(state.agents.has(lateOnFake)).toBe(false);
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
+    });
+
     it('a second deletion of the same organization (a concurrent request) is a 404', async () => {
       const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Twice');
       const member = await t.dataSource
