@@ -122,6 +122,8 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
   private readonly configSettleMs: number;
   private readonly settings: GatewayClientSettings;
   private shuttingDown = false;
+  /** One-off test connections (probe) open now. */
+  private probes = 0;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -176,6 +178,41 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
           }),
       spacedConfigWrite: (write) => this.spacedConfigWrite(gatewayKey, write),
     });
+  }
+
+  /**
+   * Runs `work` over a one-off connection that is closed right after and never pooled: for a
+   * gateway URL being tested before it is saved. Every distinct URL/token/flags would otherwise
+   * leave a pooled client (and its socket) open for the idle time, so arbitrary test calls
+   * could grow sockets and memory without bound. At most MAX_CONCURRENT_PROBES run at once.
+   */
+  async probe<T>(
+    gateway: GatewayRecord,
+    work: (methods: GatewayMethods) => Promise<T>,
+  ): Promise<T> {
+    const target = gatewayTarget(gateway);
+    if (this.shuttingDown) throw new GatewayUnavailableError('gateway client is shut down');
+    if (this.probes >= MAX_CONCURRENT_PROBES) {
+      throw new GatewayUnavailableError(
+        `${MAX_CONCURRENT_PROBES} gateway connection tests are already running; try again`,
+        { retryable: true },
+      );
+    }
+    this.probes += 1;
+    const client = new GatewayClient(target, this.settings, () => this.deviceStore.get());
+    try {
+      return await work(
+        new GatewayMethods({
+          call: (method, params, options) => client.call(method, params, options),
+          get server() {
+            return client.server;
+          },
+        }),
+      );
+    } finally {
+      this.probes -= 1;
+      client.close('gateway connection test finished');
+    }
   }
 
   /**
@@ -285,6 +322,9 @@ function turnError(error: unknown, name: string, url: string): unknown {
   }
   return error;
 }
+
+/** One-off gateway connection tests (probe) running at once in this process. */
+export const MAX_CONCURRENT_PROBES = 8;
 
 /** Bound on the host lookup of a dial-policy check at save time. */
 const DIAL_CHECK_LOOKUP_MS = 5_000;

@@ -16,7 +16,7 @@ import {
 } from '../common/errors/gateway-errors';
 import { Gateway } from '../gateways/entities/gateway.entity';
 import { ProvisioningService } from '../provisioning/provisioning.service';
-import type { OrganizationMember } from './entities/organization-member.entity';
+import { OrganizationMember } from './entities/organization-member.entity';
 import { Organization } from './entities/organization.entity';
 
 export const ONLY_OWNERS_DELETE_DETAIL = 'Only organization owners can delete organizations';
@@ -45,6 +45,12 @@ export interface DeletedAgent {
   name: string;
   gatewayId: string;
   gatewayName: string;
+}
+
+/** Agent rows and their gateway rows, loaded before the rows are deleted. */
+export interface GatewayAgents {
+  agents: Agent[];
+  gateways: Gateway[];
 }
 
 export interface AgentCleanupReport {
@@ -92,20 +98,40 @@ export class OrganizationDeletionService {
     organizationIds: readonly string[],
     budgetMs = AGENT_CLEANUP_BUDGET_MS,
   ): Promise<AgentCleanupReport> {
-    const report: AgentCleanupReport = { removed: [], failed: [] };
-    if (organizationIds.length === 0) return report;
-    const manager = this.dataSource.manager;
-    const agents = interleaveByGateway(
-      await manager.find(Agent, {
+    if (organizationIds.length === 0) return { removed: [], failed: [] };
+    const targets = await this.agentsOnGateways(this.dataSource.manager, organizationIds);
+    return this.removeFromGateways(targets, organizationIds, budgetMs);
+  }
+
+  /** The agents of these organizations and their gateways, as removeFromGateways needs them. */
+  async agentsOnGateways(
+    manager: EntityManager,
+    organizationIds: readonly string[],
+  ): Promise<GatewayAgents> {
+    if (organizationIds.length === 0) return { agents: [], gateways: [] };
+    return {
+      agents: await manager.find(Agent, {
         where: { organizationId: In([...organizationIds]) },
         order: { createdAt: 'ASC', id: 'ASC' },
       }),
-    );
-    const gateways = new Map(
-      (await manager.find(Gateway, { where: { organizationId: In([...organizationIds]) } })).map(
-        (gateway) => [gateway.id, gateway],
-      ),
-    );
+      gateways: await manager.find(Gateway, {
+        where: { organizationId: In([...organizationIds]) },
+      }),
+    };
+  }
+
+  /**
+   * Removes these agents from their gateways, best effort, with bounded concurrency and total
+   * time; never throws for a gateway failure: what could not be removed is reported.
+   */
+  async removeFromGateways(
+    targets: GatewayAgents,
+    organizationIds: readonly string[],
+    budgetMs = AGENT_CLEANUP_BUDGET_MS,
+  ): Promise<AgentCleanupReport> {
+    const report: AgentCleanupReport = { removed: [], failed: [] };
+    const agents = interleaveByGateway(targets.agents);
+    const gateways = new Map(targets.gateways.map((gateway) => [gateway.id, gateway]));
     const deadGateways = new Map<string, string>();
     const deadline = Date.now() + budgetMs;
     const fail = (agent: Agent, gateway: Gateway, error: string) =>
@@ -188,6 +214,8 @@ export class OrganizationDeletionService {
   async deleteOrganizationRows(
     manager: EntityManager,
     organizationId: string,
+    /** Given: receives the deleted agents' and the organization's gateways' rows. */
+    collect?: GatewayAgents,
   ): Promise<DeletedAgent[]> {
     const locked = await manager
       .createQueryBuilder(Organization, 'o')
@@ -195,15 +223,18 @@ export class OrganizationDeletionService {
       .where('o.id = :organizationId', { organizationId })
       .getOne();
     if (!locked) throw new NotFoundError();
+    // Rows on a board (tasks, approvals, activity…) key-share-lock the board, not the
+    // organization: locking the boards waits for writers already inside and holds off new ones,
+    // so the child deletes below see every row and the board deletes cannot hit RESTRICT.
+    await manager.query('SELECT id FROM boards WHERE organization_id = $1 FOR UPDATE', [
+      organizationId,
+    ]);
     const agents = await manager.find(Agent, {
-      select: { id: true, name: true, gatewayId: true },
       where: { organizationId },
+      order: { createdAt: 'ASC', id: 'ASC' },
     });
-    const gatewayNames = new Map(
-      (
-        await manager.find(Gateway, { select: { id: true, name: true }, where: { organizationId } })
-      ).map((gateway) => [gateway.id, gateway.name]),
-    );
+    const gateways = await manager.find(Gateway, { where: { organizationId } });
+    const gatewayNames = new Map(gateways.map((gateway) => [gateway.id, gateway.name]));
     const deletedIds = new Set(
       await deleteAgentRows(
         manager,
@@ -234,6 +265,10 @@ export class OrganizationDeletionService {
       'DELETE FROM organizations WHERE id = $1',
     ];
     for (const sql of statements) await manager.query(sql, [organizationId]);
+    if (collect) {
+      collect.agents.push(...agents.filter((agent) => deletedIds.has(agent.id)));
+      collect.gateways.push(...gateways);
+    }
     return agents
       .filter((agent) => deletedIds.has(agent.id))
       .map((agent) => ({
@@ -246,16 +281,40 @@ export class OrganizationDeletionService {
 
   /**
    * DELETE /organizations/me: agents off their gateways (best effort), then every row in one
-   * transaction. Agents created meanwhile (not cleaned up) are reported too.
+   * transaction; agents created meanwhile are removed from their gateways after it.
    */
   async deleteOrganization(member: OrganizationMember): Promise<AgentCleanupReport> {
     if (member.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
     const organizationId = member.organizationId;
     const report = await this.removeAgentsFromGateways([organizationId]);
-    const deleted = await this.dataSource.transaction((manager) =>
-      this.deleteOrganizationRows(manager, organizationId),
-    );
-    return withLateAgents(report, deleted);
+    const deleted: GatewayAgents = { agents: [], gateways: [] };
+    await this.dataSource.transaction(async (manager) => {
+      // The clean-up above takes up to its budget: the caller must still be an owner once the
+      // organization is locked (owner changes lock it too), or nothing is deleted.
+      const organization = await manager
+        .createQueryBuilder(Organization, 'o')
+        .setLock('pessimistic_write')
+        .where('o.id = :organizationId', { organizationId })
+        .getOne();
+      if (!organization) throw new NotFoundError(); // deleted by a concurrent request
+      const current = await manager.findOne(OrganizationMember, {
+        where: { id: member.id, organizationId },
+      });
+      if (current?.role !== OWNER_ROLE) throw new ForbiddenError(ONLY_OWNERS_DELETE_DETAIL);
+      await this.deleteOrganizationRows(manager, organizationId, deleted);
+    });
+    // Agents created during the clean-up above were deleted with the organization but never
+    // removed from their gateway: they are removed now (their rows were read under the lock).
+    const seen = new Set([...report.removed, ...report.failed.map((failure) => failure.agent_id)]);
+    const late = deleted.agents.filter((agent) => !seen.has(agent.id));
+    if (late.length === 0) return report;
+    const lateReport = await this.removeFromGateways({ agents: late, gateways: deleted.gateways }, [
+      organizationId,
+    ]);
+    return {
+      removed: [...report.removed, ...lateReport.removed],
+      failed: [...report.failed, ...lateReport.failed],
+    };
   }
 }
 
@@ -275,26 +334,4 @@ function interleaveByGateway(agents: Agent[]): Agent[] {
     for (const queue of queues.values()) if (round < queue.length) ordered.push(queue[round]);
   }
   return ordered;
-}
-
-/** Agents whose rows were deleted although the clean-up never saw them (created meanwhile). */
-export function withLateAgents(
-  report: AgentCleanupReport,
-  deleted: readonly DeletedAgent[],
-): AgentCleanupReport {
-  const seen = new Set([...report.removed, ...report.failed.map((failure) => failure.agent_id)]);
-  const late = deleted.filter((agent) => !seen.has(agent.id));
-  return {
-    removed: report.removed,
-    failed: [
-      ...report.failed,
-      ...late.map((agent) => ({
-        agent_id: agent.id,
-        agent_name: agent.name,
-        gateway_id: agent.gatewayId,
-        gateway_name: agent.gatewayName,
-        error: 'created while the organization was being deleted: not removed from its gateway',
-      })),
-    ],
-  };
 }

@@ -87,7 +87,10 @@ export class SessionsService {
       : await this.fromBoard(caller, query.board_id, false);
     let listed: SessionsListResult;
     try {
-      listed = await this.gateways.methods(resolved.record).sessionsList();
+      // A URL under test gets a one-off connection, closed after: never a pooled client.
+      listed = query.gateway_url
+        ? await this.gateways.probe(resolved.record, (methods) => methods.sessionsList())
+        : await this.gateways.methods(resolved.record).sessionsList();
     } catch (error) {
       return {
         connected: false,

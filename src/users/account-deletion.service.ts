@@ -6,8 +6,8 @@ import { OrganizationMember } from '../organizations/entities/organization-membe
 import { Organization } from '../organizations/entities/organization.entity';
 import {
   OrganizationDeletionService,
-  withLateAgents,
   type AgentCleanupReport,
+  type GatewayAgents,
 } from '../organizations/organization-deletion.service';
 import { User } from './entities/user.entity';
 
@@ -30,11 +30,11 @@ interface AccountPlan {
 
 /**
  * DELETE /users/me. The user's memberships go with the account; an organization the user is
- * the only member of is deleted entirely (with its agents removed from their gateways first),
- * as upstream does, since nobody could reach it any more; an organization with other members
- * is refused (409) while the user is its last owner. Rows that only mention the user (tasks'
- * `created_by_user_id`, invites' `created_by_user_id` / `accepted_by_user_id`) keep their
- * history with the reference cleared (ON DELETE SET NULL).
+ * the only member of is deleted entirely (its agents removed from their gateways, best effort,
+ * once its rows are deleted), as upstream does, since nobody could reach it any more; an
+ * organization with other members is refused (409) while the user is its last owner. Rows
+ * that only mention the user (tasks' `created_by_user_id`, invites' `created_by_user_id` /
+ * `accepted_by_user_id`) keep their history with the reference cleared (ON DELETE SET NULL).
  */
 @Injectable()
 export class AccountDeletionService {
@@ -46,9 +46,12 @@ export class AccountDeletionService {
   async deleteAccount(
     user: User,
   ): Promise<{ report: AgentCleanupReport; deletedOrganizationIds: string[] }> {
+    // Refuses (409) before anything is touched.
     const planned = await this.plan(this.dataSource.manager, user.id, false);
-    const report = await this.organizations.removeAgentsFromGateways(planned.soleOrganizationIds);
-    const deleted = await this.dataSource.transaction(async (manager) => {
+    // The sole organizations' agents leave their gateways only once their rows are deleted:
+    // removing them first (as DELETE /organizations/me does) would strip the agents of an
+    // organization that someone joined meanwhile, which the re-check below then keeps.
+    const targets = await this.dataSource.transaction(async (manager) => {
       await manager
         .createQueryBuilder(User, 'u')
         .setLock('pessimistic_write')
@@ -59,25 +62,30 @@ export class AccountDeletionService {
       if (!sameIds(plan.soleOrganizationIds, planned.soleOrganizationIds)) {
         throw new ConflictError(MEMBERSHIPS_CHANGED_DETAIL);
       }
-      const agents = [];
+      const removed: GatewayAgents = { agents: [], gateways: [] };
       for (const organizationId of plan.soleOrganizationIds) {
-        agents.push(...(await this.organizations.deleteOrganizationRows(manager, organizationId)));
+        // Locks the organization (and its boards) before reading its agents: every agent
+        // deleted with it is collected, also one created meanwhile.
+        await this.organizations.deleteOrganizationRows(manager, organizationId, removed);
       }
       // Memberships and their board rows cascade; tasks and invites keep a NULL reference.
       await manager.delete(User, { id: user.id });
-      return agents;
+      return removed;
     });
-    return {
-      report: withLateAgents(report, deleted),
-      deletedOrganizationIds: planned.soleOrganizationIds,
-    };
+    const report = await this.organizations.removeFromGateways(
+      targets,
+      planned.soleOrganizationIds,
+    );
+    return { report, deletedOrganizationIds: planned.soleOrganizationIds };
   }
 
   /**
    * The user's organizations, split into those the user is alone in and the others; refuses
    * (409) when the user is the last owner of an organization that has other members. With
-   * `lock`, each organization row is locked (FOR NO KEY UPDATE, like owner changes) so owner
-   * demotions and removals wait for this transaction.
+   * `lock`, each organization row is locked FOR UPDATE: owner demotions and removals (FOR NO
+   * KEY UPDATE) wait for this transaction, and so does a membership being inserted (its key
+   * share lock), which the member count below then sees; FOR NO KEY UPDATE would let an
+   * uncommitted acceptance through, and the organization would be deleted under its new member.
    */
   private async plan(manager: EntityManager, userId: string, lock: boolean): Promise<AccountPlan> {
     const memberships = await manager.find(OrganizationMember, {
@@ -91,7 +99,7 @@ export class AccountDeletionService {
       if (lock) {
         await manager
           .createQueryBuilder(Organization, 'o')
-          .setLock('for_no_key_update')
+          .setLock('pessimistic_write')
           .where('o.id = :organizationId', { organizationId })
           .getOne();
       }

@@ -32,8 +32,8 @@ export class UsersController {
 
   /**
    * Deletes the caller's account and memberships, and the organizations the caller is the only
-   * member of (their agents removed from their gateways first, best effort). Refused while the
-   * caller is the last owner of an organization with other members.
+   * member of (their agents removed from their gateways once the rows are deleted, best effort).
+   * Refused while the caller is the last owner of an organization with other members.
    */
   @Delete('users/me')
   @UserAuth()

@@ -24,6 +24,11 @@ import {
   SignedInUser,
   signInMember,
 } from '../support/builders';
+import {
+  MAX_CONCURRENT_PROBES,
+  OpenClawGatewayService,
+} from '../../src/openclaw/openclaw-gateway.service';
+import { waitUntil } from '../support/eventually';
 import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
 import {
   FAKE_GATEWAY_TOKEN,
@@ -189,6 +194,46 @@ describe('gateway sessions (in-process gateway)', () => {
         main_session: null,
         main_session_error: null,
       });
+    });
+
+    it('the URL form keeps no connection: many tests of distinct URLs leave no socket or pooled client', async () => {
+      const gateways = t.app.get(OpenClawGatewayService);
+      const pooledBefore = gateways.openClients;
+      const socketsBefore = fake.sockets.size;
+      for (let i = 0; i < 12; i++) {
+        const res = await t.http
+          .get(`${API}/status`)
+          .query({ gateway_url: `${fake.url}/?probe=${i}`, gateway_token: FAKE_GATEWAY_TOKEN })
+          .set(owner.headers)
+          .expect(200);
+        expect(res.body.connected).toBe(true);
+      }
+      expect(gateways.openClients).toBe(pooledBefore);
+      await waitUntil(() => fake.sockets.size === socketsBefore, {
+        what: () => `${fake.sockets.size} sockets open, ${socketsBefore} before`,
+      });
+    });
+
+    it('the URL form runs a bounded number of connection tests at once; the rest are told to retry', async () => {
+      // A gateway slow to greet keeps each test's connection open while the others arrive.
+      const slow = await FakeGateway.start({ token: FAKE_GATEWAY_TOKEN, challengeDelayMs: 1500 });
+      try {
+        const responses = await Promise.all(
+          Array.from({ length: MAX_CONCURRENT_PROBES + 1 }, (_, i) =>
+            t.http
+              .get(`${API}/status`)
+              .query({ gateway_url: `${slow.url}/?probe=${i}`, gateway_token: FAKE_GATEWAY_TOKEN })
+              .set(owner.headers)
+              .expect(200),
+          ),
+        );
+        const refused = responses.filter((res) => res.body.connected === false);
+        expect(refused).toHaveLength(1);
+        expect(refused[0].body.error).toMatch(/connection tests are already running; try again/);
+        expect(slow.upgrades).toBe(MAX_CONCURRENT_PROBES);
+      } finally {
+        await slow.stop();
+      }
     });
 
     it('the URL form with a wrong token: connected false, the auth failure named', async () => {

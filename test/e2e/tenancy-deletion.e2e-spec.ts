@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { NotFoundError } from '../../src/common/errors/app-error';
 import { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
 import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
@@ -32,6 +33,7 @@ import {
   serveOpenClawState,
   startOpenClawFake,
 } from '../support/fake-openclaw-state';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 
 type FakeState = ReturnType<typeof serveOpenClawState>;
@@ -297,6 +299,109 @@ describe('organization and account deletion', () => {
       }
     });
 
+    it('a task being created on one of its boards meanwhile is deleted too, not a 500', async () => {
+      const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Busy');
+      const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fakeA));
+      const board = await buildBoard(t.dataSource, orgId, gateway.id);
+      // Another request's transaction has inserted a task on the board and not committed yet.
+      const writer = t.dataSource.createQueryRunner();
+      await writer.connect();
+      try {
+        await writer.startTransaction();
+        await writer.query(`INSERT INTO tasks (board_id, title) VALUES ($1, 'late task')`, [
+          board.id,
+        ]);
+        const deletion = t.http.delete('/api/v1/organizations/me').set(owner.headers).then();
+        await waitUntil(
+          async () => {
+            const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
+              `SELECT count(*)::int AS waiting FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return waiting > 0;
+          },
+          { what: () => 'the deletion never waited for the task writer' },
+        );
+        await writer.commitTransaction();
+        const res = await deletion;
+        expect(res.status).toBe(200);
+      } finally {
+        if (writer.isTransactionActive) await writer.rollbackTransaction();
+        await writer.release();
+      }
+      expect(await ownedRows(t.dataSource, orgId)).toMatchObject({ organizations: 0, boards: 0 });
+      const [{ count }] = await t.dataSource.query<{ count: number }[]>(
+        'SELECT count(*)::int AS count FROM tasks WHERE board_id = $1',
+        [board.id],
+      );
+      expect(count).toBe(0);
+    });
+
+    it('an owner demoted while the agents are being removed: 403, the organization kept', async () => {
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Demo');
+        await signInMember(t.http, t.dataSource, orgId, { role: 'owner' });
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
+        placeOnFake(state, agent, gateway);
+        gate.close('agents.delete');
+        const deletion = t.http.delete('/api/v1/organizations/me').set(owner.headers).then();
+        await waitUntil(() => gate.held > 0, { what: () => 'agents.delete never reached' });
+        // The other owner demotes the caller meanwhile.
+        await t.dataSource.query(
+          `UPDATE organization_members SET role = 'admin' WHERE organization_id = $1 AND user_id = $2`,
+          [orgId, owner.userId],
+        );
+        gate.open();
+        const res = await deletion;
+        expect(res.status).toBe(403);
+        expect(res.body.detail).toBe('Only organization owners can delete organizations');
+        expect((await ownedRows(t.dataSource, orgId)).organizations).toBe(1);
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
+    });
+
+    it('an agent created while the agents are being removed is removed from its gateway too', async () => {
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Late');
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        const early = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+        const earlyOnFake = placeOnFake(state, early, gateway);
+        gate.close('agents.delete');
+        const deletion = t.http.delete('/api/v1/organizations/me').set(owner.headers).then();
+        await waitUntil(() => gate.held > 0, { what: () => 'agents.delete never reached' });
+        const late = (await buildAgent(t.dataSource, gateway.id, board.id, { name: 'Late' })).agent;
+        const lateOnFake = placeOnFake(state, late, gateway);
+        gate.open();
+        const res = await deletion;
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ agents_removed: 2, agent_cleanup_failures: [] });
+        expect(state.agents.has(earlyOnFake)).toBe(false);
+        expect(state.agents.has(lateOnFake)).toBe(false);
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
+    });
+
+    it('a second deletion of the same organization (a concurrent request) is a 404', async () => {
+      const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Twice');
+      const member = await t.dataSource
+        .getRepository(OrganizationMember)
+        .findOneByOrFail({ organizationId: orgId, userId: owner.userId });
+      const deletion = t.app.get(OrganizationDeletionService);
+      await deletion.deleteOrganization(member);
+      await expect(deletion.deleteOrganization(member)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
     it('an admin who is not an owner: 403; a member: 403; anonymous: 401; nothing deleted', async () => {
       const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Kept');
       const admin = await signInMember(t.http, t.dataSource, orgId, { role: 'admin' });
@@ -395,6 +500,94 @@ describe('organization and account deletion', () => {
       expect(again.body.id).not.toBe(user.userId);
       const org = await t.http.get('/api/v1/organizations/me').set(user.headers).expect(200);
       expect(org.body.name).toBe('Personal');
+    });
+
+    it('someone joining a sole organization meanwhile: 409, and its agents stay on their gateway', async () => {
+      const { owner: user, orgId } = await signInOwnerOfNewOrganization(
+        t.http,
+        t.dataSource,
+        'Solo',
+      );
+      const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fakeA));
+      const board = await buildBoard(t.dataSource, orgId, gateway.id);
+      const agent = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+      const onA = placeOnFake(stateA, agent, gateway);
+      const joiner = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Joiner');
+      // An invite acceptance in flight: it holds the user row the deletion locks, and commits
+      // the new membership once the deletion is under way.
+      const acceptance = t.dataSource.createQueryRunner();
+      await acceptance.connect();
+      try {
+        await acceptance.startTransaction();
+        await acceptance.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.userId]);
+        const deletion = t.http.delete('/api/v1/users/me').set(user.headers).then();
+        await waitUntil(
+          async () => {
+            const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
+              `SELECT count(*)::int AS waiting FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return waiting > 0;
+          },
+          { what: () => 'the deletion never reached its transaction' },
+        );
+        await acceptance.query(
+          `INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')`,
+          [orgId, joiner.owner.userId],
+        );
+        await acceptance.commitTransaction();
+        const res = await deletion;
+        expect(res.status).toBe(409);
+      } finally {
+        if (acceptance.isTransactionActive) await acceptance.rollbackTransaction();
+        await acceptance.release();
+      }
+      // The organization lives on with its new member: its agent must still be on the gateway.
+      expect(await t.dataSource.getRepository(User).countBy({ id: user.userId })).toBe(1);
+      expect((await ownedRows(t.dataSource, orgId)).agents).toBe(1);
+      expect(stateA.agents.has(onA)).toBe(true);
+    });
+
+    it('an invite acceptance into a sole organization still in flight: 409, the new member keeps it', async () => {
+      const { owner: user, orgId } = await signInOwnerOfNewOrganization(
+        t.http,
+        t.dataSource,
+        'Solo',
+      );
+      const joiner = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Joiner');
+      const acceptance = t.dataSource.createQueryRunner();
+      await acceptance.connect();
+      try {
+        // The acceptance has inserted the membership but not committed when the deletion runs.
+        await acceptance.startTransaction();
+        await acceptance.query(
+          `INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')`,
+          [orgId, joiner.owner.userId],
+        );
+        const deletion = t.http.delete('/api/v1/users/me').set(user.headers).then();
+        await waitUntil(
+          async () => {
+            const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
+              `SELECT count(*)::int AS waiting FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return waiting > 0;
+          },
+          { what: () => 'the deletion never waited for the acceptance' },
+        );
+        await acceptance.commitTransaction();
+        const res = await deletion;
+        expect(res.status).toBe(409);
+      } finally {
+        if (acceptance.isTransactionActive) await acceptance.rollbackTransaction();
+        await acceptance.release();
+      }
+      expect(await t.dataSource.getRepository(User).countBy({ id: user.userId })).toBe(1);
+      expect(
+        await t.dataSource
+          .getRepository(OrganizationMember)
+          .countBy({ organizationId: orgId, userId: joiner.owner.userId }),
+      ).toBe(1);
     });
 
     it('a plain member of a shared organization just leaves it', async () => {
