@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { ProbeModule } from '../support/probe.module';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -51,6 +52,29 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       const res = await t.http.get('/api/v1/probe/boom').expect(500);
       expect(res.body).toEqual({ detail: 'Internal Server Error', request_id: expect.any(String) });
       expect(JSON.stringify(res.body)).not.toContain('hunter2');
+    });
+
+    it('error logs name the route without its query string (it can carry a gateway token)', async () => {
+      const logged: string[] = [];
+      const capture = (...args: unknown[]) => {
+        logged.push(args.map(String).join(' '));
+      };
+      const spies = [
+        jest.spyOn(Logger.prototype, 'error').mockImplementation(capture),
+        jest.spyOn(Logger.prototype, 'warn').mockImplementation(capture),
+      ];
+      try {
+        await t.http.get('/api/v1/probe/boom?gateway_token=s3cret-token-value').expect(500);
+        await t.http
+          .get('/api/v1/probe/gateway-nudge?gateway_token=s3cret-token-value')
+          .expect(502);
+        await t.http.get('/api/v1/probe/provisioning?token=s3cret-token-value').expect(500);
+      } finally {
+        for (const spy of spies) spy.mockRestore();
+      }
+      expect(logged.some((line) => line.includes('/api/v1/probe/boom'))).toBe(true);
+      expect(logged.some((line) => line.includes('/api/v1/probe/gateway-nudge'))).toBe(true);
+      expect(logged.join('\n')).not.toContain('s3cret-token-value');
     });
 
     it('maps gateway failures to 502 with the operation detail text', async () => {

@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppError, AppErrorKind, RequestValidationError } from '../errors/app-error';
-import { reasonPhrase, sendErrorEnvelope } from './error-envelope';
+import { reasonPhrase, requestForLog, sendErrorEnvelope } from './error-envelope';
 
 const APP_ERROR_STATUS: Record<AppErrorKind, number> = {
   unauthorized: HttpStatus.UNAUTHORIZED,
@@ -52,7 +52,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
 
     const error = exception instanceof Error ? exception : new Error(String(exception));
-    this.logger.error(`${req.method} ${req.originalUrl} failed: ${error.message}`, error.stack);
+    this.logger.error(`${requestForLog(req)} failed: ${error.message}`, error.stack);
     sendErrorEnvelope(req, res, HttpStatus.INTERNAL_SERVER_ERROR, 'Internal Server Error');
   }
 }

@@ -30,3 +30,12 @@ export function sendErrorEnvelope(
   const body: ErrorEnvelope = { detail, request_id: requestId };
   res.status(status).json(body);
 }
+
+/**
+ * The request as error logs name it: method and path, never the query string, whose values can
+ * be secrets (`/gateways/status?gateway_token=…` tests an unsaved gateway with its token).
+ */
+export function requestForLog(req: Request): string {
+  const [path, query] = req.originalUrl.split('?', 2);
+  return `${req.method} ${path}${query === undefined ? '' : '?…'}`;
+}

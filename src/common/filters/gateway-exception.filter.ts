@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { GatewayError, GatewayOperationError, ProvisioningError } from '../errors/gateway-errors';
-import { sendErrorEnvelope } from './error-envelope';
+import { requestForLog, sendErrorEnvelope } from './error-envelope';
 
 /** HTTP status and detail for a member of the GatewayError family. */
 export function gatewayErrorResponse(
@@ -31,9 +31,9 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const { status, detail } = gatewayErrorResponse(exception);
     if (exception instanceof ProvisioningError) {
-      this.logger.error(`${req.method} ${req.originalUrl}: ${detail}`, describeCause(exception));
+      this.logger.error(`${requestForLog(req)}: ${detail}`, describeCause(exception));
     } else {
-      this.logger.warn(`${req.method} ${req.originalUrl}: ${detail}`);
+      this.logger.warn(`${requestForLog(req)}: ${detail}`);
     }
     sendErrorEnvelope(req, res, status, detail);
   }
