@@ -35,6 +35,11 @@ export interface GatewayRecord {
   url: string;
   /** As stored: `v1:` ciphertext, or a plaintext token from before encryption. */
   token: string | null;
+  /**
+   * The token is a caller's plaintext, not a stored value: never decrypted (the URL form that
+   * tests an unsaved gateway), so nobody can have the server open a sealed token for them.
+   */
+  tokenIsPlain?: boolean;
   disableDevicePairing?: boolean | null;
   allowInsecureTls?: boolean | null;
 }
@@ -49,7 +54,9 @@ export interface GatewayRecord {
  */
 export function gatewayTarget(gateway: GatewayRecord): GatewayTarget {
   const { url, urlToken } = withoutUrlToken(gateway.url.trim());
-  const stored = openGatewayToken(gateway.token);
+  const stored = gateway.tokenIsPlain
+    ? { token: gateway.token, unreadable: false }
+    : openGatewayToken(gateway.token);
   if (stored.unreadable) throw new GatewayTokenUnreadableError(unreadableTokenMessage(gateway));
   return {
     url,

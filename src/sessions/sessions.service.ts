@@ -230,6 +230,7 @@ export class SessionsService {
     const record: GatewayRecord = {
       url: query.gateway_url!.trim(),
       token: query.gateway_token?.trim() || null,
+      tokenIsPlain: true,
       disableDevicePairing: query.gateway_disable_device_pairing === true,
       allowInsecureTls: query.gateway_allow_insecure_tls === true,
     };

@@ -276,7 +276,9 @@ describe('config writes to one gateway leave its hot reload time to settle', () 
     );
     expect(results.every((result) => result.ok === true)).toBe(true);
     const sent = (method: string) =>
-      fake.requests.filter((request) => request.method === method).map((request) => request.at);
+      fake.requests.flatMap((request) =>
+        request.method === method ? [fake.arrivedAt.get(request) ?? NaN] : [],
+      );
     const patches = sent('config.patch');
     expect(patches).toHaveLength(3);
     // Each write is sent no sooner than SETTLE_MS after the previous one was answered (which is

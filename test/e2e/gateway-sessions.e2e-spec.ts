@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Board } from '../../src/boards/entities/board.entity';
 import type { Gateway } from '../../src/gateways/entities/gateway.entity';
+import { sealGatewayToken } from '../../src/common/secrets/gateway-token';
 import { mainSessionKey } from '../../src/provisioning/agent-identity';
 import { uniqueSessionLabel } from '../../src/openclaw/session-label';
 import {
@@ -194,6 +195,28 @@ describe('gateway sessions (in-process gateway)', () => {
         main_session: null,
         main_session_error: null,
       });
+    });
+
+    it('the URL form sends the given token as is: a sealed value is never decrypted with the server key', async () => {
+      // Someone holding a sealed token (read from the database) must not get the server to open
+      // it and send the plaintext to a URL of their choice.
+      const sealed = sealGatewayToken(FAKE_GATEWAY_TOKEN)!;
+      const connectsBefore = fake.connects.length;
+      const res = await t.http
+        .get(`${API}/status`)
+        .query({
+          gateway_url: fake.url,
+          gateway_token: sealed,
+          gateway_disable_device_pairing: 'true',
+        })
+        .set(owner.headers)
+        .expect(200);
+      expect(res.body.connected).toBe(false);
+      const connects = fake.connects.slice(connectsBefore);
+      expect(connects.length).toBeGreaterThan(0);
+      for (const connect of connects) {
+        expect((connect.params.auth as { token?: string } | undefined)?.token).toBe(sealed);
+      }
     });
 
     it('the URL form keeps no connection: many tests of distinct URLs leave no socket or pooled client', async () => {

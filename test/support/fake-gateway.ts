@@ -63,8 +63,9 @@ export class FakeGateway {
   /** WebSocket upgrades accepted, in total. */
   upgrades = 0;
   readonly connects: ConnectRecord[] = [];
-  /** Every request received, with when it arrived (Date.now()). */
-  readonly requests: { method: string; params: Record<string, unknown>; at: number }[] = [];
+  readonly requests: { method: string; params: Record<string, unknown> }[] = [];
+  /** When each of `requests` arrived (Date.now()). */
+  readonly arrivedAt = new WeakMap<object, number>();
   readonly sockets = new Set<WebSocket>();
   methods: Record<string, MethodHandler> = {};
   /** Decides each `connect`; the default checks the token. */
@@ -260,7 +261,9 @@ export class FakeGateway {
           return;
         }
         const method = frame.method ?? '';
-        this.requests.push({ method, params, at: Date.now() });
+        const request = { method, params };
+        this.arrivedAt.set(request, Date.now());
+        this.requests.push(request);
         const handler = this.methods[method];
         if (!handler) {
           this.reply(
