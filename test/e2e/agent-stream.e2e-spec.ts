@@ -12,7 +12,7 @@ import {
   signInOwnerOfNewOrganization,
   type SignedInUser,
 } from '../support/builders';
-import { waitUntil } from '../support/eventually';
+import { eventually, waitUntil } from '../support/eventually';
 import { listen, SseClient, type SseEvent } from '../support/sse-client';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -649,6 +649,105 @@ describe('GET /agents/stream: a client that falls behind is closed and resumes b
     } finally {
       slow.close();
       fast.close();
+    }
+  });
+});
+
+describe('GET /agents/stream: a batch the database fails or stalls never loses events', () => {
+  let t: TestApp;
+  let url: string;
+  let sql: Client;
+
+  beforeAll(async () => {
+    t = await createTestApp({ ...QUIET, CHANGE_LOG_READ_TIMEOUT_MS: '1000' });
+    url = await listen(t.app);
+    sql = new Client({ connectionString: t.databaseUrl });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  const touch = async (agentId: string) => {
+    const marker = `m-${Math.random()}`;
+    await sql.query('UPDATE agents SET last_provision_error = $2 WHERE id = $1', [agentId, marker]);
+    return marker;
+  };
+  const sawMarker = (client: SseClient, agentId: string, marker: string) =>
+    client.events.some(
+      (e) =>
+        e.event === 'agent' &&
+        agentOf(e).id === agentId &&
+        agentOf(e).last_provision_error === marker,
+    );
+
+  /**
+   * Commits a change to `agentId`, then holds an ACCESS EXCLUSIVE lock on `agents` so the hub's
+   * read of the changed agent blocks. The change is held back (an older open transaction) until
+   * the lock is taken, so the hub cannot read it before. Returns the marker, the blocked
+   * backend's pid and the lock holder (roll it back to release).
+   */
+  const stallHubOn = async (agentId: string) => {
+    const older = new Client({ connectionString: t.databaseUrl });
+    const locker = new Client({ connectionString: t.databaseUrl });
+    await older.connect();
+    await locker.connect();
+    await older.query('BEGIN');
+    await older.query('SELECT pg_current_xact_id()');
+    const marker = await touch(agentId);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE agents IN ACCESS EXCLUSIVE MODE');
+    await older.query('COMMIT');
+    await older.end();
+    const pid = await eventually(
+      async () =>
+        (
+          await sql.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND query LIKE 'SELECT "Agent"."id" AS "Agent_id"%'`,
+          )
+        ).rows[0]?.pid,
+      { timeoutMs: 10_000, what: () => 'the hub blocked on the agents lock' },
+    );
+    return { marker, pid, locker };
+  };
+
+  it('a batch whose database read fails closes its clients; they resume by id and get the change', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Fail');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const changed = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    try {
+      const seen = await touch(changed.id);
+      await waitUntil(() => sawMarker(client, changed.id, seen));
+      const lastId = client.lastEventId as string;
+
+      const { marker, pid, locker } = await stallHubOn(changed.id);
+      try {
+        await sql.query('SELECT pg_cancel_backend($1)', [pid]);
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      // The batch was not delivered: the stream ends, so the client resumes by id.
+      await client.waitForEnd();
+      expect(sawMarker(client, changed.id, marker)).toBe(false);
+      const resumed = await SseClient.open(url, STREAM, {
+        ...owner.headers,
+        'Last-Event-ID': lastId,
+      });
+      try {
+        await waitUntil(() => sawMarker(resumed, changed.id, marker), {
+          what: () => JSON.stringify(resumed.events),
+        });
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      client.close();
     }
   });
 });

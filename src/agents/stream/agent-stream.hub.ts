@@ -212,16 +212,35 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
 
   private async onBatch(rows: readonly ChangeRow[]): Promise<void> {
     if (this.clients.size === 0) return;
-    const organizations = new Set([...this.clients].map((client) => client.organizationId));
+    // The clients this batch is for: a client opened while it loads starts after it (its
+    // catch-up ran at the listener's cursor), so it is neither written to nor moved on.
+    const clients = [...this.clients];
+    const organizations = new Set(clients.map((client) => client.organizationId));
     const relevant = rows.filter(
       (row) => row.kind === 'agent' && organizations.has(row.organizationId),
     );
     const last = rows[rows.length - 1];
     if (relevant.length > 0) {
-      const events = await this.buildEvents(latestPerEntity(relevant));
-      const eventOrgs = new Set(events.map((event) => event.organizationId));
-      const audience = [...this.clients].filter((client) => eventOrgs.has(client.organizationId));
-      const grants = audience.length > 0 ? await this.loadGrants(audience) : {};
+      const relevantOrgs = new Set(relevant.map((row) => row.organizationId));
+      let events: AgentEvent[];
+      let audience: StreamClient[];
+      let grants: Record<string, StreamGrant>;
+      try {
+        events = await this.buildEvents(latestPerEntity(relevant));
+        const eventOrgs = new Set(events.map((event) => event.organizationId));
+        audience = clients.filter((client) => eventOrgs.has(client.organizationId));
+        grants = audience.length > 0 ? await this.loadGrants(audience) : {};
+      } catch (error) {
+        // The listener moves on past these rows: a client left open would never get them.
+        // Closed, it reconnects with its Last-Event-ID and catches up.
+        this.logger.warn(
+          `stream batch failed, closing its clients: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        for (const client of clients) {
+          if (relevantOrgs.has(client.organizationId)) this.close(client, 'error');
+        }
+        return;
+      }
       for (const client of audience) {
         if (client.connection.closed) {
           this.clients.delete(client);
@@ -242,7 +261,7 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
         for (const event of events) this.deliver(client, grant, event);
       }
     }
-    for (const client of this.clients) {
+    for (const client of clients) {
       if (comparePositions(client.position, last) < 0) {
         client.position = { txid: last.txid, id: last.id };
       }
