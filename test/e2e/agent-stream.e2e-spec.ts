@@ -750,4 +750,51 @@ describe('GET /agents/stream: a batch the database fails or stalls never loses e
       client.close();
     }
   });
+
+  it('a batch stalled on the database does not stop the instance: its clients end and resume by id, other streams open and flow', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Stall');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const changed = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const other = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Elsewhere');
+    const otherGateway = await buildGateway(t.dataSource, other.orgId);
+    const otherBoard = await buildBoard(t.dataSource, other.orgId, otherGateway.id);
+    const otherAgent = (await buildAgent(t.dataSource, otherGateway.id, otherBoard.id)).agent;
+    const hub = t.app.get(AgentStreamHub);
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    let second: SseClient | null = null;
+    try {
+      const seen = await touch(changed.id);
+      await waitUntil(() => sawMarker(client, changed.id, seen));
+      const lastId = client.lastEventId as string;
+
+      const { marker, locker } = await stallHubOn(changed.id);
+      try {
+        // The lock is never released while we wait (a stalled database): the batch gives up.
+        await client.waitForEnd();
+        const registered = hub.clientCount;
+        second = await SseClient.open(url, STREAM, other.owner.headers);
+        await waitUntil(() => hub.clientCount === registered + 1, {
+          what: () => `${hub.clientCount} clients registered, ${registered} before`,
+        });
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      const otherMarker = await touch(otherAgent.id);
+      await waitUntil(() => sawMarker(second!, otherAgent.id, otherMarker));
+      const resumed = await SseClient.open(url, STREAM, {
+        ...owner.headers,
+        'Last-Event-ID': lastId,
+      });
+      try {
+        await waitUntil(() => sawMarker(resumed, changed.id, marker));
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      client.close();
+      second?.close();
+    }
+  });
 });
