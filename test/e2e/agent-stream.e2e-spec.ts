@@ -224,6 +224,14 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it('is documented in /openapi.json as a text/event-stream response', async () => {
+    const doc = (await a.http.get('/openapi.json').expect(200)).body as {
+      paths: Record<string, { get: { responses: Record<string, { content?: object }> } }>;
+    };
+    const ok = doc.paths['/api/v1/agents/stream'].get.responses['200'];
+    expect(Object.keys(ok.content ?? {})).toEqual(['text/event-stream']);
+  });
+
   it('records deletions as agent_deleted events and does not re-announce unchanged agents', async () => {
     const doomed = await newAgent(boardA);
     const quiet = await newAgent(boardA);
