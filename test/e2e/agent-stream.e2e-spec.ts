@@ -805,4 +805,59 @@ describe('GET /agents/stream: a batch the database fails or stalls never loses e
       second?.close();
     }
   });
+
+  it('a resume id kept by the prune has every later change kept too (a transaction that began before an earlier row but sorts after it)', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Prune');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const early = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const late = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    const long = new Client({ connectionString: t.databaseUrl });
+    await long.connect();
+    try {
+      // `long` starts first (its rows' created_at) but writes after `early` committed, so its
+      // row comes after early's in the log's order while being older by created_at.
+      await long.query('BEGIN');
+      await long.query('SELECT now()');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const earlyMarker = await touch(early.id);
+      const lateMarker = `m-${Math.random()}`;
+      await long.query('UPDATE agents SET last_provision_error = $2 WHERE id = $1', [
+        late.id,
+        lateMarker,
+      ]);
+      await long.query('COMMIT');
+      await waitUntil(
+        () => sawMarker(client, early.id, earlyMarker) && sawMarker(client, late.id, lateMarker),
+      );
+      const resumeId = client.events.find(
+        (e) => agentOf(e).id === early.id && agentOf(e).last_provision_error === earlyMarker,
+      )?.id as string;
+      client.close();
+      // Retention ends between the two rows' created_at: late's row is past it, early's not.
+      const cutoff = (
+        await sql.query<{ cutoff: Date }>(
+          `SELECT created_at + interval '10 milliseconds' AS cutoff FROM change_log
+            WHERE entity_id = $1 ORDER BY id DESC LIMIT 1`,
+          [late.id],
+        )
+      ).rows[0].cutoff;
+      await t.app.get(ChangeLogMaintenance).prune(cutoff);
+      const resumed = await SseClient.open(url, STREAM, {
+        ...owner.headers,
+        'Last-Event-ID': resumeId,
+      });
+      try {
+        await waitUntil(() => sawMarker(resumed, late.id, lateMarker), {
+          what: () => JSON.stringify(summary(resumed.events)),
+        });
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      client.close();
+      await long.end();
+    }
+  });
 });
