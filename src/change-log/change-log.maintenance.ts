@@ -24,7 +24,8 @@ const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
  *   streams show agents going offline. The sweep state is one row, locked with SKIP LOCKED: one
  *   instance sweeps at a time, the others skip; each threshold crossing is logged once.
  * - Prune: rows older than CHANGE_LOG_RETENTION_SECONDS, and every row before them in the log's
- *   order, are deleted (a stream resuming from before that gets a snapshot instead). Idempotent, so every instance may run it.
+ *   order, are deleted (a stream resuming from before that gets a snapshot instead).
+ *   Idempotent, so every instance may run it.
  */
 @Injectable()
 export class ChangeLogMaintenance implements OnApplicationBootstrap, OnModuleDestroy {
