@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Client } from 'pg';
 import { AgentStreamHub } from '../../src/agents/stream/agent-stream.hub';
 import { ChangeLogListener } from '../../src/change-log/change-log.listener';
@@ -858,6 +859,103 @@ describe('GET /agents/stream: a batch the database fails or stalls never loses e
     } finally {
       client.close();
       await long.end();
+    }
+  });
+});
+
+/**
+ * A TCP proxy to PostgreSQL that can silently stop forwarding the change log listener's
+ * connection (no FIN, no RST: a dead peer or a dropped NAT entry), found by the
+ * application_name in its startup packet.
+ */
+async function listenerProxy(databaseUrl: string) {
+  const target = new URL(databaseUrl);
+  const sockets = new Set<net.Socket>();
+  const listeners = new Set<net.Socket>();
+  const frozen = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (chunk.includes('change-log listener')) listeners.add(client);
+      if (!frozen.has(client)) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!frozen.has(client)) client.write(chunk);
+    });
+    const destroy = () => {
+      if (frozen.has(client)) return;
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', destroy).on('close', destroy);
+    upstream.on('error', destroy).on('close', destroy);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(databaseUrl);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    /** The listener connections open now go silent for good; connections made later work. */
+    freeze: () => {
+      for (const socket of listeners) frozen.add(socket);
+      return frozen.size;
+    },
+    close: async () => {
+      frozen.clear();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('GET /agents/stream: a listening connection that went silent is detected', () => {
+  let base: TestApp;
+  let t: TestApp;
+  let proxy: Awaited<ReturnType<typeof listenerProxy>>;
+  let url: string;
+
+  beforeAll(async () => {
+    base = await createTestApp(QUIET);
+    proxy = await listenerProxy(base.databaseUrl);
+    t = await createTestApp(
+      { ...QUIET, CHANGE_LOG_LISTENER_PING_MS: '300' },
+      { sharedDatabaseUrl: proxy.url },
+    );
+    url = await listen(t.app);
+  });
+  afterAll(async () => {
+    await t.close();
+    await proxy.close();
+    await base.close();
+  });
+
+  it('reconnects and catches up when its connection stops answering without closing', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Silent');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const agent = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    try {
+      const listener = t.app.get(ChangeLogListener);
+      const connects = listener.stats.connects;
+      // The one listener connection of this instance is silent from now on: only new ones work.
+      expect(proxy.freeze()).toBe(1);
+      await base.dataSource.query(
+        `UPDATE agents SET last_provision_error = 'while silent' WHERE id = $1`,
+        [agent.id],
+      );
+      await waitUntil(
+        () =>
+          client.events.some(
+            (e) => e.event === 'agent' && agentOf(e).last_provision_error === 'while silent',
+          ),
+        { what: () => `${listener.stats.connects - connects} reconnects` },
+      );
+      expect(listener.stats.connects).toBeGreaterThan(connects);
+    } finally {
+      client.close();
     }
   });
 });
