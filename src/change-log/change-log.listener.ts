@@ -82,7 +82,7 @@ export class ChangeLogListener implements OnApplicationBootstrap, OnModuleDestro
     if (!client || this.pingInFlight || this.stopped) return;
     this.pingInFlight = true;
     const timeoutMs = this.config.changeLog.listenerPingMs;
-    withDeadline(
+    void withDeadline(
       client.query('SELECT 1'),
       timeoutMs,
       () => new Error(`no answer in ${timeoutMs} ms`),
