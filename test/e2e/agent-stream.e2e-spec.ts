@@ -434,6 +434,25 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(client.events).toHaveLength(2);
   });
 
+  it('an admin downgraded to member stops seeing gateway main agents at the next event', async () => {
+    const admin = await signInMember(a.http, a.dataSource, orgId, { role: 'admin' });
+    const otherGateway = await buildGateway(a.dataSource, orgId);
+    const main = (await buildAgent(a.dataSource, otherGateway.id, null)).agent;
+    const sentinel = await newAgent(boardA);
+    const client = await stream(urlB, admin);
+    const seen = await touch(main.id);
+    await barrier([client], main.id, seen);
+
+    await sql.query(`UPDATE organization_members SET role = 'member' WHERE id = $1`, [
+      admin.memberId,
+    ]);
+    await touch(main.id);
+    await grantBoard(a.dataSource, admin.memberId, boardA);
+    const marker = await touch(sentinel.id);
+    await barrier([client], sentinel.id, marker);
+    expect(summary(client.events)).toEqual([`agent:${main.id}`, `agent:${sentinel.id}`]);
+  });
+
   it('does the same database work per change with 1 and with 50 connected clients', async () => {
     const admin = await signInMember(a.http, a.dataSource, orgId, { role: 'admin' });
     const agent = await newAgent(boardA);
