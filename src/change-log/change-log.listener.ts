@@ -52,6 +52,8 @@ export class ChangeLogListener implements OnApplicationBootstrap, OnModuleDestro
   private reconnectTimer: NodeJS.Timeout | null = null;
   private waitingTimer: NodeJS.Timeout | null = null;
   private waitingDelayMs = WAITING_RECHECK_MIN_MS;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private pingInFlight = false;
   /** Observability (and tests): connections made, drains and batches delivered. */
   readonly stats = { connects: 0, drains: 0, batches: 0 };
 
@@ -66,12 +68,40 @@ export class ChangeLogListener implements OnApplicationBootstrap, OnModuleDestro
       this.logger.warn(`change log listener could not connect: ${describe(error)}`);
       this.scheduleReconnect();
     });
+    this.pingTimer = setInterval(() => this.ping(), this.config.changeLog.listenerPingMs);
+    this.pingTimer.unref();
+  }
+
+  /**
+   * A connection that went silent without closing (a dead peer, a dropped NAT entry; TCP
+   * keep-alive notices only after hours) raises no error and delivers no notifications: probe
+   * it, and replace it when it does not answer in time (the new one drains from the cursor).
+   */
+  private ping(): void {
+    const client = this.client;
+    if (!client || this.pingInFlight || this.stopped) return;
+    this.pingInFlight = true;
+    const timeoutMs = this.config.changeLog.listenerPingMs;
+    void withDeadline(
+      client.query('SELECT 1'),
+      timeoutMs,
+      () => new Error(`no answer in ${timeoutMs} ms`),
+    )
+      .catch((error: unknown) => {
+        if (this.stopped || this.client !== client) return;
+        this.logger.warn(`change log listener connection is silent: ${describe(error)}`);
+        this.dropConnection(client);
+      })
+      .finally(() => {
+        this.pingInFlight = false;
+      });
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.waitingTimer) clearTimeout(this.waitingTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
     const client = this.client;
     this.client = null;
     if (client) await client.end().catch(() => undefined);

@@ -23,8 +23,9 @@ const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
  *   for every agent whose `last_seen_at` crossed that threshold since the previous sweep, so
  *   streams show agents going offline. The sweep state is one row, locked with SKIP LOCKED: one
  *   instance sweeps at a time, the others skip; each threshold crossing is logged once.
- * - Prune: rows older than CHANGE_LOG_RETENTION_SECONDS are deleted (a stream resuming from
- *   before that gets a snapshot instead). Idempotent, so every instance may run it.
+ * - Prune: rows older than CHANGE_LOG_RETENTION_SECONDS, and every row before them in the log's
+ *   order, are deleted (a stream resuming from before that gets a snapshot instead).
+ *   Idempotent, so every instance may run it.
  */
 @Injectable()
 export class ChangeLogMaintenance implements OnApplicationBootstrap, OnModuleDestroy {
@@ -93,17 +94,35 @@ export class ChangeLogMaintenance implements OnApplicationBootstrap, OnModuleDes
     });
   }
 
-  /** Deletes rows created before `olderThan` (default: the retention window); returns how many. */
+  /**
+   * Deletes rows created before `olderThan` (default: the retention window) and every row before
+   * them in the log's order; returns how many. created_at is its transaction's start, which
+   * does not follow the log's (txid, id) order: pruning by time alone could delete a row while
+   * keeping an earlier one, and a client resuming from the earlier one would miss it for good.
+   * Pruned up to a position, the log keeps a suffix: a resume id still there has all its
+   * successors (one that is gone gets a snapshot).
+   */
   async prune(olderThan?: Date): Promise<number> {
     const cutoff =
       olderThan ?? new Date(Date.now() - this.config.changeLog.retentionSeconds * 1000);
+    // Materialized: found through the created_at index (the rows due anyway), not by walking
+    // the (txid, id) index back through the whole retained window.
+    const bound = await this.dataSource.query<{ txid: string; id: string }[]>(
+      `WITH due AS MATERIALIZED (
+         SELECT txid, id FROM change_log
+          WHERE created_at < $1 AND txid < pg_snapshot_xmin(pg_current_snapshot()))
+       SELECT txid::text AS txid, id::text AS id FROM due ORDER BY txid DESC, id DESC LIMIT 1`,
+      [cutoff],
+    );
+    if (bound.length === 0) return 0;
     let total = 0;
     for (;;) {
       const rows = await this.dataSource.query<{ id: string }[]>(
         `DELETE FROM change_log WHERE id IN (
-           SELECT id FROM change_log WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+           SELECT id FROM change_log WHERE (txid, id) <= ($1::xid8, $2::bigint)
+            ORDER BY txid, id LIMIT $3)
          RETURNING id::text AS id`,
-        [cutoff, PRUNE_BATCH],
+        [bound[0].txid, bound[0].id, PRUNE_BATCH],
       );
       total += rows.length;
       if (rows.length < PRUNE_BATCH) return total;

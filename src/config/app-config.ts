@@ -210,6 +210,20 @@ class EnvironmentVariables {
   @IsOptional()
   @Type(() => Number)
   @IsInt()
+  @Min(100)
+  @Max(600_000)
+  CHANGE_LOG_READ_TIMEOUT_MS: number = 30_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  CHANGE_LOG_LISTENER_PING_MS: number = 30_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
   @Min(1)
   @Max(100_000)
   STREAM_MAX_PENDING_EVENTS: number = 1_000;
@@ -284,6 +298,17 @@ export interface AppConfig {
     readonly retentionSeconds: number;
     /** How often one instance logs the agents that went offline without a row change. */
     readonly presenceSweepIntervalMs: number;
+    /**
+     * Deadline of the database reads of one stream batch or stream start: a read that stalls
+     * (a lock, a dead connection) ends the streams it was for (they resume by id) instead of
+     * holding every stream of the instance.
+     */
+    readonly readTimeoutMs: number;
+    /**
+     * The listening connection is probed this often (and must answer within as long): one that
+     * went silent without closing (a dead peer, a dropped NAT entry) delivers no notifications.
+     */
+    readonly listenerPingMs: number;
   };
   /** Server-sent event streams (GET /agents/stream). */
   readonly stream: {
@@ -397,6 +422,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     changeLog: {
       retentionSeconds: raw.CHANGE_LOG_RETENTION_SECONDS,
       presenceSweepIntervalMs: raw.PRESENCE_SWEEP_INTERVAL_MS,
+      readTimeoutMs: raw.CHANGE_LOG_READ_TIMEOUT_MS,
+      listenerPingMs: raw.CHANGE_LOG_LISTENER_PING_MS,
     },
     stream: {
       maxPendingEvents: raw.STREAM_MAX_PENDING_EVENTS,

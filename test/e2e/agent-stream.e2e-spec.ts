@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Client } from 'pg';
 import { AgentStreamHub } from '../../src/agents/stream/agent-stream.hub';
 import { ChangeLogListener } from '../../src/change-log/change-log.listener';
@@ -12,7 +13,7 @@ import {
   signInOwnerOfNewOrganization,
   type SignedInUser,
 } from '../support/builders';
-import { waitUntil } from '../support/eventually';
+import { eventually, waitUntil } from '../support/eventually';
 import { listen, SseClient, type SseEvent } from '../support/sse-client';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -224,6 +225,14 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it('is documented in /openapi.json as a text/event-stream response', async () => {
+    const doc = (await a.http.get('/openapi.json').expect(200)).body as {
+      paths: Record<string, { get: { responses: Record<string, { content?: object }> } }>;
+    };
+    const ok = doc.paths['/api/v1/agents/stream'].get.responses['200'];
+    expect(Object.keys(ok.content ?? {})).toEqual(['text/event-stream']);
+  });
+
   it('records deletions as agent_deleted events and does not re-announce unchanged agents', async () => {
     const doomed = await newAgent(boardA);
     const quiet = await newAgent(boardA);
@@ -423,6 +432,25 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     await touch(onB.id);
     await client.waitForEnd();
     expect(client.events).toHaveLength(2);
+  });
+
+  it('an admin downgraded to member stops seeing gateway main agents at the next event', async () => {
+    const admin = await signInMember(a.http, a.dataSource, orgId, { role: 'admin' });
+    const otherGateway = await buildGateway(a.dataSource, orgId);
+    const main = (await buildAgent(a.dataSource, otherGateway.id, null)).agent;
+    const sentinel = await newAgent(boardA);
+    const client = await stream(urlB, admin);
+    const seen = await touch(main.id);
+    await barrier([client], main.id, seen);
+
+    await sql.query(`UPDATE organization_members SET role = 'member' WHERE id = $1`, [
+      admin.memberId,
+    ]);
+    await touch(main.id);
+    await grantBoard(a.dataSource, admin.memberId, boardA);
+    const marker = await touch(sentinel.id);
+    await barrier([client], sentinel.id, marker);
+    expect(summary(client.events)).toEqual([`agent:${main.id}`, `agent:${sentinel.id}`]);
   });
 
   it('does the same database work per change with 1 and with 50 connected clients', async () => {
@@ -649,6 +677,304 @@ describe('GET /agents/stream: a client that falls behind is closed and resumes b
     } finally {
       slow.close();
       fast.close();
+    }
+  });
+});
+
+describe('GET /agents/stream: a batch the database fails or stalls never loses events', () => {
+  let t: TestApp;
+  let url: string;
+  let sql: Client;
+
+  beforeAll(async () => {
+    t = await createTestApp({ ...QUIET, CHANGE_LOG_READ_TIMEOUT_MS: '1000' });
+    url = await listen(t.app);
+    sql = new Client({ connectionString: t.databaseUrl });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  const touch = async (agentId: string) => {
+    const marker = `m-${Math.random()}`;
+    await sql.query('UPDATE agents SET last_provision_error = $2 WHERE id = $1', [agentId, marker]);
+    return marker;
+  };
+  const sawMarker = (client: SseClient, agentId: string, marker: string) =>
+    client.events.some(
+      (e) =>
+        e.event === 'agent' &&
+        agentOf(e).id === agentId &&
+        agentOf(e).last_provision_error === marker,
+    );
+
+  /**
+   * Commits a change to `agentId`, then holds an ACCESS EXCLUSIVE lock on `agents` so the hub's
+   * read of the changed agent blocks. The change is held back (an older open transaction) until
+   * the lock is taken, so the hub cannot read it before. Returns the marker, the blocked
+   * backend's pid and the lock holder (roll it back to release).
+   */
+  const stallHubOn = async (agentId: string) => {
+    const older = new Client({ connectionString: t.databaseUrl });
+    const locker = new Client({ connectionString: t.databaseUrl });
+    await older.connect();
+    await locker.connect();
+    await older.query('BEGIN');
+    await older.query('SELECT pg_current_xact_id()');
+    const marker = await touch(agentId);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE agents IN ACCESS EXCLUSIVE MODE');
+    await older.query('COMMIT');
+    await older.end();
+    const pid = await eventually(
+      async () =>
+        (
+          await sql.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND query LIKE 'SELECT "Agent"."id" AS "Agent_id"%'`,
+          )
+        ).rows[0]?.pid,
+      { timeoutMs: 10_000, what: () => 'the hub blocked on the agents lock' },
+    );
+    return { marker, pid, locker };
+  };
+
+  it('a batch whose database read fails closes its clients; they resume by id and get the change', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Fail');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const changed = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    try {
+      const seen = await touch(changed.id);
+      await waitUntil(() => sawMarker(client, changed.id, seen));
+      const lastId = client.lastEventId as string;
+
+      const { marker, pid, locker } = await stallHubOn(changed.id);
+      try {
+        await sql.query('SELECT pg_cancel_backend($1)', [pid]);
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      // The batch was not delivered: the stream ends, so the client resumes by id.
+      await client.waitForEnd();
+      expect(sawMarker(client, changed.id, marker)).toBe(false);
+      const resumed = await SseClient.open(url, STREAM, {
+        ...owner.headers,
+        'Last-Event-ID': lastId,
+      });
+      try {
+        await waitUntil(() => sawMarker(resumed, changed.id, marker), {
+          what: () => JSON.stringify(resumed.events),
+        });
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a batch stalled on the database does not stop the instance: its clients end and resume by id, other streams open and flow', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Stall');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const changed = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const other = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Elsewhere');
+    const otherGateway = await buildGateway(t.dataSource, other.orgId);
+    const otherBoard = await buildBoard(t.dataSource, other.orgId, otherGateway.id);
+    const otherAgent = (await buildAgent(t.dataSource, otherGateway.id, otherBoard.id)).agent;
+    const hub = t.app.get(AgentStreamHub);
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    let second: SseClient | null = null;
+    try {
+      const seen = await touch(changed.id);
+      await waitUntil(() => sawMarker(client, changed.id, seen));
+      const lastId = client.lastEventId as string;
+
+      const { marker, locker } = await stallHubOn(changed.id);
+      try {
+        // The lock is never released while we wait (a stalled database): the batch gives up.
+        await client.waitForEnd();
+        const registered = hub.clientCount;
+        second = await SseClient.open(url, STREAM, other.owner.headers);
+        await waitUntil(() => hub.clientCount === registered + 1, {
+          what: () => `${hub.clientCount} clients registered, ${registered} before`,
+        });
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      const otherMarker = await touch(otherAgent.id);
+      await waitUntil(() => sawMarker(second!, otherAgent.id, otherMarker));
+      const resumed = await SseClient.open(url, STREAM, {
+        ...owner.headers,
+        'Last-Event-ID': lastId,
+      });
+      try {
+        await waitUntil(() => sawMarker(resumed, changed.id, marker));
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      client.close();
+      second?.close();
+    }
+  });
+
+  it('a resume id kept by the prune has every later change kept too (a transaction that began before an earlier row but sorts after it)', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Prune');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const early = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const late = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    const long = new Client({ connectionString: t.databaseUrl });
+    await long.connect();
+    try {
+      // `long` starts first (its rows' created_at) but writes after `early` committed, so its
+      // row comes after early's in the log's order while being older by created_at.
+      await long.query('BEGIN');
+      await long.query('SELECT now()');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const earlyMarker = await touch(early.id);
+      const lateMarker = `m-${Math.random()}`;
+      await long.query('UPDATE agents SET last_provision_error = $2 WHERE id = $1', [
+        late.id,
+        lateMarker,
+      ]);
+      await long.query('COMMIT');
+      await waitUntil(
+        () => sawMarker(client, early.id, earlyMarker) && sawMarker(client, late.id, lateMarker),
+      );
+      const resumeId = client.events.find(
+        (e) => agentOf(e).id === early.id && agentOf(e).last_provision_error === earlyMarker,
+      )?.id as string;
+      client.close();
+      // Retention ends between the two rows' created_at: late's row is past it, early's not.
+      const cutoff = (
+        await sql.query<{ cutoff: Date }>(
+          `SELECT created_at + interval '10 milliseconds' AS cutoff FROM change_log
+            WHERE entity_id = $1 ORDER BY id DESC LIMIT 1`,
+          [late.id],
+        )
+      ).rows[0].cutoff;
+      await t.app.get(ChangeLogMaintenance).prune(cutoff);
+      const resumed = await SseClient.open(url, STREAM, {
+        ...owner.headers,
+        'Last-Event-ID': resumeId,
+      });
+      try {
+        await waitUntil(() => sawMarker(resumed, late.id, lateMarker), {
+          what: () => JSON.stringify(summary(resumed.events)),
+        });
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      client.close();
+      await long.end();
+    }
+  });
+});
+
+/**
+ * A TCP proxy to PostgreSQL that can silently stop forwarding the change log listener's
+ * connection (no FIN, no RST: a dead peer or a dropped NAT entry), found by the
+ * application_name in its startup packet.
+ */
+async function listenerProxy(databaseUrl: string) {
+  const target = new URL(databaseUrl);
+  const sockets = new Set<net.Socket>();
+  const listeners = new Set<net.Socket>();
+  const frozen = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (chunk.includes('change-log listener')) listeners.add(client);
+      if (!frozen.has(client)) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!frozen.has(client)) client.write(chunk);
+    });
+    const destroy = () => {
+      if (frozen.has(client)) return;
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', destroy).on('close', destroy);
+    upstream.on('error', destroy).on('close', destroy);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(databaseUrl);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    /** The listener connections open now go silent for good; connections made later work. */
+    freeze: () => {
+      for (const socket of listeners) frozen.add(socket);
+      return frozen.size;
+    },
+    close: async () => {
+      frozen.clear();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('GET /agents/stream: a listening connection that went silent is detected', () => {
+  let base: TestApp;
+  let t: TestApp;
+  let proxy: Awaited<ReturnType<typeof listenerProxy>>;
+  let url: string;
+
+  beforeAll(async () => {
+    base = await createTestApp(QUIET);
+    proxy = await listenerProxy(base.databaseUrl);
+    t = await createTestApp(
+      { ...QUIET, CHANGE_LOG_LISTENER_PING_MS: '300' },
+      { sharedDatabaseUrl: proxy.url },
+    );
+    url = await listen(t.app);
+  });
+  afterAll(async () => {
+    await t.close();
+    await proxy.close();
+    await base.close();
+  });
+
+  it('reconnects and catches up when its connection stops answering without closing', async () => {
+    const { owner, orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Silent');
+    const gateway = await buildGateway(t.dataSource, orgId);
+    const board = await buildBoard(t.dataSource, orgId, gateway.id);
+    const agent = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const client = await SseClient.open(url, STREAM, owner.headers);
+    try {
+      const listener = t.app.get(ChangeLogListener);
+      const connects = listener.stats.connects;
+      // The one listener connection of this instance is silent from now on: only new ones work.
+      expect(proxy.freeze()).toBe(1);
+      await base.dataSource.query(
+        `UPDATE agents SET last_provision_error = 'while silent' WHERE id = $1`,
+        [agent.id],
+      );
+      await waitUntil(
+        () =>
+          client.events.some(
+            (e) => e.event === 'agent' && agentOf(e).last_provision_error === 'while silent',
+          ),
+        { what: () => `${listener.stats.connects - connects} reconnects` },
+      );
+      expect(listener.stats.connects).toBeGreaterThan(connects);
+    } finally {
+      client.close();
     }
   });
 });

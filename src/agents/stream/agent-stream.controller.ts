@@ -29,9 +29,20 @@ export class AgentStreamController {
     required: false,
     description: 'Resume after this event id: exactly the changes missed since',
   })
+  // `content` spelled out: @ApiProduces alone adds no media type to a response without a type.
   @ApiOkResponse({
     description:
       'text/event-stream of `agent` / `agent_deleted` events for the agents the caller may read',
+    content: {
+      'text/event-stream': {
+        schema: {
+          type: 'string',
+          description:
+            '`id: <change id>`, `event: agent` + `data: {"agent": AgentRead}` or ' +
+            '`event: agent_deleted` + `data: {"agent_id": …}`; `: ping` comments',
+        },
+      },
+    },
   })
   async stream(
     @CurrentUser() user: User,

@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In } from 'typeorm';
+import { withDeadline } from '../../common/async/deadline';
 import { ChangeLogListener } from '../../change-log/change-log.listener';
 import {
   finalFrontier,
@@ -57,6 +58,13 @@ interface AgentEvent {
   readonly boardId: string | null;
   readonly name: 'agent' | 'agent_deleted';
   readonly data: string;
+}
+
+/** A batch's events, the clients of their organizations, and those clients' grants. */
+interface PreparedBatch {
+  readonly events: AgentEvent[];
+  readonly audience: StreamClient[];
+  readonly grants: Record<string, StreamGrant>;
 }
 
 /** Why a client was closed (tests and logs). */
@@ -118,38 +126,60 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
    */
   async open(client: Omit<StreamClient, 'position'>, start: StreamStart): Promise<void> {
     const streamClient: StreamClient = { ...client, position: null };
-    await this.listener.run(async (cursor) => {
-      if (client.connection.closed) return;
-      const grant = (await this.loadGrants([client]))[grantKey(client)];
-      if (!grant) {
-        this.close(streamClient, 'membership');
-        return;
-      }
-      const resumeFrom = await this.resolveStart(start);
-      if (resumeFrom === 'snapshot') {
-        // Rows up to the frontier are in the snapshot's state; later ones come live.
-        const frontier = await finalFrontier(this.dataSource);
-        const startAt = comparePositions(frontier, cursor) > 0 ? frontier : cursor;
-        streamClient.position = startAt;
-        await this.sendSnapshot(streamClient, grant, startAt);
-      } else {
-        // Catch-up: the latest change of every agent changed in (resume point, cursor].
-        streamClient.position = resumeFrom.after ?? null;
-        if (cursor && comparePositions(resumeFrom.after ?? null, cursor) < 0) {
-          const rows = await latestRowsPerEntity(this.dataSource, 'agent', client.organizationId, {
+    // Bounded like a batch: a stalled catch-up must not hold the listener (and every stream of
+    // the instance) behind it. On timeout the caller closes the connection, so whatever the
+    // stalled start writes later is dropped, and it does not register a closed client.
+    const timeoutMs = this.config.changeLog.readTimeoutMs;
+    await this.listener.run((cursor) =>
+      withDeadline(
+        this.start(streamClient, start, cursor),
+        timeoutMs,
+        () => new Error(`stream start reads took over ${timeoutMs} ms`),
+      ),
+    );
+  }
+
+  private async start(
+    streamClient: StreamClient,
+    start: StreamStart,
+    cursor: ChangePosition | null,
+  ): Promise<void> {
+    if (streamClient.connection.closed) return;
+    const grant = (await this.loadGrants([streamClient]))[grantKey(streamClient)];
+    if (!grant) {
+      this.close(streamClient, 'membership');
+      return;
+    }
+    const resumeFrom = await this.resolveStart(start);
+    if (resumeFrom === 'snapshot') {
+      // Rows up to the frontier are in the snapshot's state; later ones come live.
+      const frontier = await finalFrontier(this.dataSource);
+      const startAt = comparePositions(frontier, cursor) > 0 ? frontier : cursor;
+      streamClient.position = startAt;
+      await this.sendSnapshot(streamClient, grant, startAt);
+    } else {
+      // Catch-up: the latest change of every agent changed in (resume point, cursor].
+      streamClient.position = resumeFrom.after ?? null;
+      if (cursor && comparePositions(resumeFrom.after ?? null, cursor) < 0) {
+        const rows = await latestRowsPerEntity(
+          this.dataSource,
+          'agent',
+          streamClient.organizationId,
+          {
             ...resumeFrom,
             upTo: cursor,
-          });
-          for (const event of await this.buildEvents(rows)) {
-            this.deliver(streamClient, grant, event);
-          }
+          },
+        );
+        for (const event of await this.buildEvents(rows)) {
+          this.deliver(streamClient, grant, event);
         }
-        // Past the cursor, unless the client's resume point is ahead of this instance (it
-        // resumed from another instance that has read further): those rows are not sent twice.
-        if (comparePositions(streamClient.position, cursor) < 0) streamClient.position = cursor;
       }
-      this.clients.add(streamClient);
-    });
+      // Past the cursor, unless the client's resume point is ahead of this instance (it
+      // resumed from another instance that has read further): those rows are not sent twice.
+      if (comparePositions(streamClient.position, cursor) < 0) streamClient.position = cursor;
+    }
+    if (streamClient.connection.closed) return;
+    this.clients.add(streamClient);
   }
 
   remove(connection: SseConnection): void {
@@ -212,16 +242,38 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
 
   private async onBatch(rows: readonly ChangeRow[]): Promise<void> {
     if (this.clients.size === 0) return;
-    const organizations = new Set([...this.clients].map((client) => client.organizationId));
+    // The clients this batch is for: a client opened while it loads starts after it (its
+    // catch-up ran at the listener's cursor), so it is neither written to nor moved on.
+    const clients = [...this.clients];
+    const organizations = new Set(clients.map((client) => client.organizationId));
     const relevant = rows.filter(
       (row) => row.kind === 'agent' && organizations.has(row.organizationId),
     );
     const last = rows[rows.length - 1];
     if (relevant.length > 0) {
-      const events = await this.buildEvents(latestPerEntity(relevant));
-      const eventOrgs = new Set(events.map((event) => event.organizationId));
-      const audience = [...this.clients].filter((client) => eventOrgs.has(client.organizationId));
-      const grants = audience.length > 0 ? await this.loadGrants(audience) : {};
+      const relevantOrgs = new Set(relevant.map((row) => row.organizationId));
+      let batch: PreparedBatch;
+      try {
+        // Bounded: a read that stalls (a lock, a dead connection; the pool has no statement
+        // timeout) would otherwise hold the listener, and with it every stream of the instance.
+        batch = await withDeadline(
+          this.prepareBatch(relevant, clients),
+          this.config.changeLog.readTimeoutMs,
+          () => new Error(`reads took over ${this.config.changeLog.readTimeoutMs} ms`),
+        );
+      } catch (error) {
+        // The listener moves on past these rows: a client left open would never get them.
+        // Closed, it reconnects with its Last-Event-ID and catches up. A stalled read that
+        // finishes later writes nothing: only the code after this await writes.
+        this.logger.warn(
+          `stream batch failed, closing its clients: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        for (const client of clients) {
+          if (relevantOrgs.has(client.organizationId)) this.close(client, 'error');
+        }
+        return;
+      }
+      const { events, audience, grants } = batch;
       for (const client of audience) {
         if (client.connection.closed) {
           this.clients.delete(client);
@@ -242,11 +294,23 @@ export class AgentStreamHub implements OnModuleInit, OnModuleDestroy {
         for (const event of events) this.deliver(client, grant, event);
       }
     }
-    for (const client of this.clients) {
+    for (const client of clients) {
       if (comparePositions(client.position, last) < 0) {
         client.position = { txid: last.txid, id: last.id };
       }
     }
+  }
+
+  /** The batch's database work: its agents (one query), then the grants of its audience. */
+  private async prepareBatch(
+    relevant: readonly ChangeRow[],
+    clients: readonly StreamClient[],
+  ): Promise<PreparedBatch> {
+    const events = await this.buildEvents(latestPerEntity(relevant));
+    const eventOrgs = new Set(events.map((event) => event.organizationId));
+    const audience = clients.filter((client) => eventOrgs.has(client.organizationId));
+    const grants = audience.length > 0 ? await this.loadGrants(audience) : {};
+    return { events, audience, grants };
   }
 
   private deliver(client: StreamClient, grant: StreamGrant, event: AgentEvent): void {
