@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
 import { PageQuery } from '../../common/pagination/pagination';
-import { AbsentIfNull } from '../../common/validation/absent-if-null';
+import { AbsentWhenNullish } from '../../common/validation/decorators';
 import { IsUuid, MaxChars } from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
 import type { ActivityEvent } from '../entities/activity-event.entity';
@@ -9,19 +9,19 @@ import type { ActivityEvent } from '../entities/activity-event.entity';
 /** `GET /activity` filters: `null` / empty values are absent (the frontend sends `null`). */
 export class ActivityListQuery extends PageQuery {
   @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
-  @AbsentIfNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsUuid()
   board_id?: string;
 
   @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
-  @AbsentIfNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsUuid()
   agent_id?: string;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Exact event type' })
-  @AbsentIfNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsString()
   @MaxChars(MAX_LENGTH.keyword)

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
-import { AbsentIfNull } from '../../common/validation/absent-if-null';
+import { AbsentWhenNullish } from '../../common/validation/decorators';
 import { IsUuid, MaxChars } from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
 
@@ -12,7 +12,7 @@ export class AgentStreamQuery {
     nullable: true,
     description: 'Only this board (readable by the caller); `null` or empty: every readable board',
   })
-  @AbsentIfNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsUuid()
   board_id?: string;
@@ -25,7 +25,7 @@ export class AgentStreamQuery {
       '(a snapshot of all when older than the retained log). Blank, `null` or invalid: live only. ' +
       'A `Last-Event-ID` header wins over it.',
   })
-  @AbsentIfNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsString()
   @MaxChars(MAX_LENGTH.shortText)

@@ -188,13 +188,37 @@ export function BoundedJson(
 
 /**
  * An optional query value the generated frontend client fills with the literal string `null`
- * when it has none (e.g. `?board_id=null`): `null`, `undefined` and blank mean "absent", never a
- * 422. Put it before the type validators.
+ * when it has none (e.g. `?board_id=null&since=null`): `null`, blank, `null` and `undefined`
+ * (any case) mean "absent", never a 422 (issue 11: every list and stream route). Put it before
+ * the type validators.
  */
 export function AbsentWhenNullish(): PropertyDecorator {
   return Transform(({ value }: { value: unknown }) => {
+    if (value === null) return undefined;
     if (typeof value !== 'string') return value;
-    const text = value.trim();
+    const text = value.trim().toLowerCase();
     return text === '' || text === 'null' || text === 'undefined' ? undefined : value;
+  });
+}
+
+/**
+ * A gateway URL: ws:// or wss:// with a host. Upstream accepted anything, the empty string
+ * included; a URL that could never be dialled is refused up front instead of failing later.
+ */
+export function IsGatewayUrl(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isGatewayUrl',
+    validator: {
+      validate: (value: unknown) => {
+        if (typeof value !== 'string') return false;
+        try {
+          const url = new URL(value.trim());
+          return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
+        } catch {
+          return false;
+        }
+      },
+      defaultMessage: () => 'URL should be a ws:// or wss:// URL',
+    },
   });
 }

@@ -1,10 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsDefined, IsOptional, IsString, MinLength, ValidateBy } from 'class-validator';
+import { IsBoolean, IsDefined, IsOptional, IsString, MinLength } from 'class-validator';
 import { computedStatus } from '../../agents/dto/agent.dto';
 import type { Agent } from '../../agents/entities/agent.entity';
 import { openGatewayToken, unreadableTokenMessage } from '../../common/secrets/gateway-token';
-import { IsOptionalNonNull, MaxChars, Trim } from '../../common/validation/decorators';
+import {
+  IsGatewayUrl,
+  IsOptionalNonNull,
+  MaxChars,
+  Trim,
+} from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
 import type { Gateway } from '../entities/gateway.entity';
 
@@ -16,28 +21,6 @@ const blankToNull = ({ value }: { value: unknown }): unknown => {
   const trimmed = value.trim();
   return trimmed === '' ? null : trimmed;
 };
-
-/**
- * A gateway URL is a ws:// / wss:// URL with a host. Upstream accepted anything, the empty
- * string included; a URL that could never be dialled is refused here instead of failing later.
- */
-function IsGatewayUrl(): PropertyDecorator {
-  return ValidateBy({
-    name: 'isGatewayUrl',
-    validator: {
-      validate: (value: unknown) => {
-        if (typeof value !== 'string') return false;
-        try {
-          const url = new URL(value.trim());
-          return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
-        } catch {
-          return false;
-        }
-      },
-      defaultMessage: () => 'URL should be a ws:// or wss:// URL',
-    },
-  });
-}
 
 /** The gateway's main agent as create/update/get report it (null: no row yet). */
 export class GatewayMainAgent {

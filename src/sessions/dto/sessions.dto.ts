@@ -1,25 +1,21 @@
 import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsOptional, IsString, ValidateBy } from 'class-validator';
+import { IsBoolean, IsOptional, IsString } from 'class-validator';
 import { RequestValidationError } from '../../common/errors/app-error';
-import { IsUuid, MaxChars, NonEmptyString } from '../../common/validation/decorators';
+import {
+  AbsentWhenNullish,
+  IsGatewayUrl,
+  IsUuid,
+  MaxChars,
+  NonEmptyString,
+} from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
 
 /** Longest gateway session key accepted in a path (the gateway's own keys are far shorter). */
 export const MAX_SESSION_KEY_LENGTH = 512;
 /** Longest message sent to a session (the chat input of a person, not a file upload). */
 export const MAX_SESSION_MESSAGE_LENGTH = 100_000;
-
-/**
- * The generated frontend client sends optional query values it does not have as the literal
- * string `null` (and forms send empty strings): both mean "absent", never a 422.
- */
-function AbsentWhenNull(): PropertyDecorator {
-  return Transform(({ value }: { value: unknown }) =>
-    value === 'null' || value === '' ? undefined : value,
-  );
-}
 
 /** Query flags as the frontend sends them (`true`/`false`, also `1`/`0`); anything else is a 422. */
 function QueryBoolean(): PropertyDecorator {
@@ -31,29 +27,10 @@ function QueryBoolean(): PropertyDecorator {
   });
 }
 
-/** A ws:// or wss:// URL with a host: nothing else can be dialled. */
-function IsGatewayUrl(): PropertyDecorator {
-  return ValidateBy({
-    name: 'isGatewayUrl',
-    validator: {
-      validate: (value: unknown) => {
-        if (typeof value !== 'string') return false;
-        try {
-          const url = new URL(value.trim());
-          return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
-        } catch {
-          return false;
-        }
-      },
-      defaultMessage: () => 'URL should be a ws:// or wss:// URL',
-    },
-  });
-}
-
 /** `?board_id=`: the board whose gateway to use. */
 export class GatewayBoardQuery {
   @ApiPropertyOptional({ format: 'uuid', description: 'The board whose gateway is used' })
-  @AbsentWhenNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsUuid()
   board_id?: string;
@@ -65,7 +42,7 @@ export class GatewayBoardQuery {
  */
 export class GatewayStatusQuery extends GatewayBoardQuery {
   @ApiPropertyOptional({ maxLength: MAX_LENGTH.url, example: 'ws://127.0.0.1:18789' })
-  @AbsentWhenNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsString()
   @MaxChars(MAX_LENGTH.url)
@@ -73,7 +50,7 @@ export class GatewayStatusQuery extends GatewayBoardQuery {
   gateway_url?: string;
 
   @ApiPropertyOptional({ maxLength: MAX_LENGTH.token })
-  @AbsentWhenNull()
+  @AbsentWhenNullish()
   @IsOptional()
   @IsString()
   @MaxChars(MAX_LENGTH.token)
