@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsObject, IsOptional, IsString, MinLength } from 'class-validator';
@@ -97,6 +98,26 @@ const normalizeClaimedStatus = ({ value }: { value: unknown }): unknown => {
   return status === '' ? null : status;
 };
 
+/** A heartbeat's optional `status`: one of the statuses an agent may claim, or blank/absent. */
+function ClaimedStatus(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: String,
+      nullable: true,
+      enum: AGENT_CLAIMABLE_STATUSES,
+      description:
+        'Case-insensitive; blank or absent keeps the status (provisioning becomes online)',
+    }),
+    IsOptional(),
+    Transform(normalizeClaimedStatus),
+    IsString(),
+    MaxChars(MAX_LENGTH.keyword),
+    IsIn(AGENT_CLAIMABLE_STATUSES, {
+      message: `Input should be ${AGENT_CLAIMABLE_STATUSES.map((s) => `'${s}'`).join(' or ')}`,
+    }),
+  );
+}
+
 /**
  * Body of an agent's own heartbeat (C3). Upstream still required `name` here although it is
  * ignored; later upstream dropped the body, so every field is optional and only `status` counts.
@@ -118,19 +139,7 @@ export class AgentSelfHeartbeat {
   @IsUuid()
   board_id?: string | null;
 
-  @ApiPropertyOptional({
-    type: String,
-    nullable: true,
-    enum: AGENT_CLAIMABLE_STATUSES,
-    description: 'Case-insensitive; blank or absent keeps the status (provisioning becomes online)',
-  })
-  @IsOptional()
-  @Transform(normalizeClaimedStatus)
-  @IsString()
-  @MaxChars(MAX_LENGTH.keyword)
-  @IsIn(AGENT_CLAIMABLE_STATUSES, {
-    message: `Input should be ${AGENT_CLAIMABLE_STATUSES.map((s) => `'${s}'`).join(' or ')}`,
-  })
+  @ClaimedStatus()
   status?: string | null;
 }
 
@@ -313,19 +322,7 @@ export class AgentAgentsQuery extends PageQuery {
 /** A6 body (optional). */
 @OptionalBody()
 export class AgentHeartbeat {
-  @ApiPropertyOptional({
-    type: String,
-    nullable: true,
-    enum: AGENT_CLAIMABLE_STATUSES,
-    description: 'Case-insensitive; blank or absent keeps the status (provisioning becomes online)',
-  })
-  @IsOptional()
-  @Transform(normalizeClaimedStatus)
-  @IsString()
-  @MaxChars(MAX_LENGTH.keyword)
-  @IsIn(AGENT_CLAIMABLE_STATUSES, {
-    message: `Input should be ${AGENT_CLAIMABLE_STATUSES.map((s) => `'${s}'`).join(' or ')}`,
-  })
+  @ClaimedStatus()
   status?: string | null;
 }
 
