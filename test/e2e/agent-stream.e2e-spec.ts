@@ -60,6 +60,18 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     headers: Record<string, string> = {},
     options: { paused?: boolean } = {},
   ) => {
+    // A stream opened without a resume point starts at the log's final frontier: a change
+    // committed just before it while an older transaction still ran comes to it too (harmless
+    // to a client, but these tests count events). Start once every committed change is final.
+    if (!headers['Last-Event-ID'] && !query.includes('since=2')) {
+      await waitUntil(async () => {
+        const { rows } = await sql.query<{ pending: number }>(
+          `SELECT count(*)::int AS pending FROM change_log
+            WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())`,
+        );
+        return rows[0].pending === 0;
+      });
+    }
     const client = await SseClient.open(
       baseUrl,
       `${STREAM}${query}`,
@@ -955,8 +967,12 @@ describe('GET /agents/stream: a listening connection that went silent is detecte
     const gateway = await buildGateway(t.dataSource, orgId);
     const board = await buildBoard(t.dataSource, orgId, gateway.id);
     const agent = (await buildAgent(t.dataSource, gateway.id, board.id)).agent;
+    const hub = t.app.get(AgentStreamHub);
+    const clientsBefore = hub.clientCount;
     const client = await SseClient.open(url, STREAM, owner.headers);
     try {
+      // The stream is registered (its start's reads are done) before the connection goes silent.
+      await waitUntil(() => hub.clientCount === clientsBefore + 1);
       const listener = t.app.get(ChangeLogListener);
       const connects = listener.stats.connects;
       // The one listener connection of this instance is silent from now on: only new ones work.
