@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Inject,
   Logger,
   Param,
   Patch,
@@ -22,7 +23,9 @@ import {
 import type { Request, Response } from 'express';
 import { OrgAdmin } from '../auth/decorators/access.decorators';
 import { CurrentOrg, CurrentUser } from '../auth/decorators/context.decorators';
+import { SseConnection } from '../common/http/sse-connection';
 import { Page, PageQuery } from '../common/pagination/pagination';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ParseUuidPipe } from '../common/validation/parse-uuid.pipe';
 import type { Organization } from '../organizations/entities/organization.entity';
 import type { OrganizationMember } from '../organizations/entities/organization-member.entity';
@@ -41,8 +44,6 @@ type OrgContext = { organization: Organization; member: OrganizationMember };
 
 const gatewayIdParam = ApiParam({ name: 'gatewayId', format: 'uuid' });
 const notFound = ApiNotFoundResponse({ description: 'Gateway not found' });
-/** While a streamed sync runs, a comment line this often keeps proxies from closing it. */
-const SSE_KEEPALIVE_MS = 15_000;
 
 class GatewayPage {
   @ApiProperty({ type: [GatewayRead] }) items!: GatewayRead[];
@@ -60,6 +61,7 @@ export class GatewaysController {
   constructor(
     private readonly gateways: GatewaysService,
     private readonly templateSync: TemplateSyncService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Get()
@@ -151,20 +153,9 @@ export class GatewaysController {
 
     const cancelled = new AbortController();
     res.on('close', () => cancelled.abort());
-    res.status(200);
-    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-cache, no-transform');
-    res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
-    const send = (event: string, data: unknown) => {
-      if (!res.writableEnded && !res.destroyed) {
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      }
-    };
-    const keepAlive = setInterval(() => {
-      if (!res.writableEnded && !res.destroyed) res.write(': keep-alive\n\n');
-    }, SSE_KEEPALIVE_MS);
-    keepAlive.unref();
+    const connection = new SseConnection(res);
+    connection.open(this.config.stream.keepAliveMs);
+    const send = (event: string, data: unknown) => connection.event(event, JSON.stringify(data));
     try {
       const result = await this.templateSync.sync(gateway, options, {
         onAgent: (event) => send('agent', event),
@@ -175,8 +166,7 @@ export class GatewaysController {
       this.logger.error(`template sync of gateway ${gateway.id} failed`, (error as Error).stack);
       send('error', { detail: 'Internal Server Error' });
     } finally {
-      clearInterval(keepAlive);
-      if (!res.writableEnded) res.end();
+      connection.close();
     }
   }
 }

@@ -25,7 +25,7 @@ import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { ADMIN_ROLES } from '../../organizations/roles';
 import { toAgentRead } from '../dto/agent.dto';
 import { Agent } from '../entities/agent.entity';
-import { SseConnection } from './sse-connection';
+import { SseConnection } from '../../common/http/sse-connection';
 
 /** What a caller may read in one organization, re-read once per batch (see {@link loadGrants}). */
 export interface StreamGrant {

@@ -12,7 +12,7 @@ import { isOrgAdmin } from '../../organizations/roles';
 import type { User } from '../../users/entities/user.entity';
 import type { AgentStreamQuery } from './agent-stream.dto';
 import { AgentStreamHub, type StreamStart } from './agent-stream.hub';
-import { SseConnection } from './sse-connection';
+import { SseConnection } from '../../common/http/sse-connection';
 
 const EVENT_ID = /^\d{1,18}$/;
 
