@@ -1,3 +1,4 @@
+import { forEachConcurrently } from '../common/async/concurrency';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, IsNull } from 'typeorm';
@@ -177,25 +178,19 @@ export class TemplateSyncService {
       }
     };
 
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++];
-        if (deadGateway !== null) {
-          report(job, 'not_reached', `Not reached: the gateway stopped answering (${deadGateway})`);
-          continue;
-        }
-        if (observer.signal?.aborted) {
-          report(job, 'not_reached', 'Not reached: the sync was cancelled (client disconnected)');
-          continue;
-        }
-        const { outcome, error, gatewayDown } = await this.syncOne(gateway, job, options);
-        if (gatewayDown && deadGateway === null) deadGateway = error;
-        report(job, outcome, error);
+    await forEachConcurrently(jobs, this.config.templateSync.concurrency, async (job) => {
+      if (deadGateway !== null) {
+        report(job, 'not_reached', `Not reached: the gateway stopped answering (${deadGateway})`);
+        return;
       }
-    };
-    const workers = Math.max(1, Math.min(this.config.templateSync.concurrency, jobs.length));
-    await Promise.all(Array.from({ length: workers }, worker));
+      if (observer.signal?.aborted) {
+        report(job, 'not_reached', 'Not reached: the sync was cancelled (client disconnected)');
+        return;
+      }
+      const { outcome, error, gatewayDown } = await this.syncOne(gateway, job, options);
+      if (gatewayDown && deadGateway === null) deadGateway = error;
+      report(job, outcome, error);
+    });
     if (options.include_main && !jobs.some((job) => job.main)) fail(SYNC_TEXT.noMain);
   }
 

@@ -1,3 +1,4 @@
+import { forEachConcurrently } from '../common/async/concurrency';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
@@ -143,38 +144,31 @@ export class OrganizationDeletionService {
         error,
       });
 
-    let next = 0;
-    const worker = async () => {
-      while (next < agents.length) {
-        const agent = agents[next++];
-        const gateway = gateways.get(agent.gatewayId);
-        if (!gateway) continue; // impossible: (gateway_id, organization_id) is a foreign key
-        const dead = deadGateways.get(gateway.id);
-        if (dead !== undefined) {
-          fail(agent, gateway, `not attempted: the gateway failed for another agent (${dead})`);
-          continue;
-        }
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) {
-          fail(agent, gateway, `not attempted within the ${budgetMs / 1000} s clean-up budget`);
-          continue;
-        }
-        const outcome = await this.cleanupWithin(agent, gateway, remaining);
-        if (outcome === null) report.removed.push(agent.id);
-        else if (outcome === TIMED_OUT) {
-          fail(agent, gateway, `not finished within the ${budgetMs / 1000} s clean-up budget`);
-        } else {
-          fail(agent, gateway, outcome.message);
-          const cause = outcome instanceof GatewayOperationError ? outcome.gatewayError : outcome;
-          if (WHOLE_GATEWAY_FAILURES.some((kind) => cause instanceof kind)) {
-            deadGateways.set(gateway.id, cause.message);
-          }
+    await forEachConcurrently(agents, AGENT_CLEANUP_CONCURRENCY, async (agent) => {
+      const gateway = gateways.get(agent.gatewayId);
+      if (!gateway) return; // impossible: (gateway_id, organization_id) is a foreign key
+      const dead = deadGateways.get(gateway.id);
+      if (dead !== undefined) {
+        fail(agent, gateway, `not attempted: the gateway failed for another agent (${dead})`);
+        return;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        fail(agent, gateway, `not attempted within the ${budgetMs / 1000} s clean-up budget`);
+        return;
+      }
+      const outcome = await this.cleanupWithin(agent, gateway, remaining);
+      if (outcome === null) report.removed.push(agent.id);
+      else if (outcome === TIMED_OUT) {
+        fail(agent, gateway, `not finished within the ${budgetMs / 1000} s clean-up budget`);
+      } else {
+        fail(agent, gateway, outcome.message);
+        const cause = outcome instanceof GatewayOperationError ? outcome.gatewayError : outcome;
+        if (WHOLE_GATEWAY_FAILURES.some((kind) => cause instanceof kind)) {
+          deadGateways.set(gateway.id, cause.message);
         }
       }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(AGENT_CLEANUP_CONCURRENCY, agents.length) }, worker),
-    );
+    });
     if (report.failed.length > 0) {
       this.logger.warn(
         `${report.failed.length} agent(s) of organization(s) ${organizationIds.join(', ')} ` +
