@@ -105,27 +105,33 @@ export class ChangeLogMaintenance implements OnApplicationBootstrap, OnModuleDes
   async prune(olderThan?: Date): Promise<number> {
     const cutoff =
       olderThan ?? new Date(Date.now() - this.config.changeLog.retentionSeconds * 1000);
+    // ORDER BY names due's columns: a bare `txid` would be the text output column ('999' > '1000').
     // Materialized: found through the created_at index (the rows due anyway), not by walking
     // the (txid, id) index back through the whole retained window.
     const bound = await this.dataSource.query<{ txid: string; id: string }[]>(
       `WITH due AS MATERIALIZED (
          SELECT txid, id FROM change_log
           WHERE created_at < $1 AND txid < pg_snapshot_xmin(pg_current_snapshot()))
-       SELECT txid::text AS txid, id::text AS id FROM due ORDER BY txid DESC, id DESC LIMIT 1`,
+       SELECT due.txid::text AS txid, due.id::text AS id FROM due
+        ORDER BY due.txid DESC, due.id DESC LIMIT 1`,
       [cutoff],
     );
     if (bound.length === 0) return 0;
     let total = 0;
     for (;;) {
-      const rows = await this.dataSource.query<{ id: string }[]>(
-        `DELETE FROM change_log WHERE id IN (
-           SELECT id FROM change_log WHERE (txid, id) <= ($1::xid8, $2::bigint)
-            ORDER BY txid, id LIMIT $3)
-         RETURNING id::text AS id`,
+      // Counted by a SELECT over the deletion: TypeORM answers a bare DELETE ... RETURNING with
+      // [rows, affected], whose length is always 2 (the loop stopped after one batch).
+      const [{ deleted }] = await this.dataSource.query<{ deleted: number }[]>(
+        `WITH gone AS (
+           DELETE FROM change_log WHERE id IN (
+             SELECT id FROM change_log WHERE (txid, id) <= ($1::xid8, $2::bigint)
+              ORDER BY txid, id LIMIT $3)
+           RETURNING 1)
+         SELECT count(*)::int AS deleted FROM gone`,
         [bound[0].txid, bound[0].id, PRUNE_BATCH],
       );
-      total += rows.length;
-      if (rows.length < PRUNE_BATCH) return total;
+      total += deleted;
+      if (deleted < PRUNE_BATCH) return total;
     }
   }
 }

@@ -18,10 +18,15 @@ export interface SqlQueryable {
  * every transaction older than its own has ended (milliseconds in this application, whose
  * transactions are short); the listener re-checks while rows wait (see ChangeLogListener).
  */
-const FINAL = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
+const FINAL = 'c.txid < pg_snapshot_xmin(pg_current_snapshot())';
 
-const COLUMNS = `id::text AS id, txid::text AS txid, organization_id, board_id, kind, entity_id, op,
-  created_at`;
+/*
+ * The position columns are read as text (xid8 and bigint exceed JavaScript's safe integers) under
+ * their own names, so ORDER BY must name the table's columns (`c.txid`, `c.id`): a bare `txid`
+ * there means the text output column, and as text '999' sorts after '1000'.
+ */
+const COLUMNS = `c.id::text AS id, c.txid::text AS txid, c.organization_id, c.board_id, c.kind,
+  c.entity_id, c.op, c.created_at`;
 
 interface RawChangeRow {
   id: string;
@@ -55,13 +60,13 @@ export async function readFinalRowsAfter(
 ): Promise<ChangeRow[]> {
   const rows = after
     ? await db.query<RawChangeRow[]>(
-        `SELECT ${COLUMNS} FROM change_log
-          WHERE (txid, id) > ($1::xid8, $2::bigint) AND ${FINAL}
-          ORDER BY txid, id LIMIT $3`,
+        `SELECT ${COLUMNS} FROM change_log c
+          WHERE (c.txid, c.id) > ($1::xid8, $2::bigint) AND ${FINAL}
+          ORDER BY c.txid, c.id LIMIT $3`,
         [after.txid, after.id, limit],
       )
     : await db.query<RawChangeRow[]>(
-        `SELECT ${COLUMNS} FROM change_log WHERE ${FINAL} ORDER BY txid, id LIMIT $1`,
+        `SELECT ${COLUMNS} FROM change_log c WHERE ${FINAL} ORDER BY c.txid, c.id LIMIT $1`,
         [limit],
       );
   return rows.map(toRow);
@@ -70,8 +75,8 @@ export async function readFinalRowsAfter(
 /** The last final row's position: where a reader starting now begins. */
 export async function finalFrontier(db: SqlQueryable): Promise<ChangePosition | null> {
   const rows = await db.query<{ id: string; txid: string }[]>(
-    `SELECT id::text AS id, txid::text AS txid FROM change_log WHERE ${FINAL}
-      ORDER BY txid DESC, id DESC LIMIT 1`,
+    `SELECT c.id::text AS id, c.txid::text AS txid FROM change_log c WHERE ${FINAL}
+      ORDER BY c.txid DESC, c.id DESC LIMIT 1`,
   );
   return rows[0] ? { txid: rows[0].txid, id: rows[0].id } : null;
 }
@@ -99,14 +104,14 @@ export async function hasRowsAfter(
 /** The position of final row `id`, or null when it is not (or no longer) in the log. */
 export async function findPosition(db: SqlQueryable, id: string): Promise<ChangePosition | null> {
   const rows = await db.query<{ txid: string }[]>(
-    `SELECT txid::text AS txid FROM change_log WHERE id = $1::bigint AND ${FINAL}`,
+    `SELECT c.txid::text AS txid FROM change_log c WHERE c.id = $1::bigint AND ${FINAL}`,
     [id],
   );
   return rows[0] ? { txid: rows[0].txid, id } : null;
 }
 
 /** SQL twin of coalesceKey (change-log.types.ts): upserts per entity, deletions per board. */
-const COALESCE_KEY = `CASE WHEN op = 'delete' THEN 'delete:' || COALESCE(board_id::text, '') ELSE '' END`;
+const COALESCE_KEY = `CASE WHEN c.op = 'delete' THEN 'delete:' || COALESCE(c.board_id::text, '') ELSE '' END`;
 
 /**
  * The latest row of each entity of `kind` in `organizationId` with a position in
@@ -124,19 +129,19 @@ export async function latestRowsPerEntity(
   let lower = '';
   if (range.after) {
     params.push(range.after.txid, range.after.id);
-    lower = `AND (txid, id) > ($5::xid8, $6::bigint)`;
+    lower = `AND (c.txid, c.id) > ($5::xid8, $6::bigint)`;
   } else if (range.createdSince) {
     params.push(range.createdSince);
-    lower = `AND created_at >= $5`;
+    lower = `AND c.created_at >= $5`;
   }
   const rows = await db.query<RawChangeRow[]>(
     `SELECT * FROM (
-       SELECT DISTINCT ON (entity_id, ${COALESCE_KEY}) ${COLUMNS},
-              txid AS order_txid, id AS order_id
-         FROM change_log
-        WHERE kind = $1 AND organization_id = $2
-          AND (txid, id) <= ($3::xid8, $4::bigint) ${lower}
-        ORDER BY entity_id, ${COALESCE_KEY}, txid DESC, id DESC) latest
+       SELECT DISTINCT ON (c.entity_id, ${COALESCE_KEY}) ${COLUMNS},
+              c.txid AS order_txid, c.id AS order_id
+         FROM change_log c
+        WHERE c.kind = $1 AND c.organization_id = $2
+          AND (c.txid, c.id) <= ($3::xid8, $4::bigint) ${lower}
+        ORDER BY c.entity_id, ${COALESCE_KEY}, c.txid DESC, c.id DESC) latest
      ORDER BY order_txid, order_id`,
     params,
   );
