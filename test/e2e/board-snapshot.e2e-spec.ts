@@ -10,8 +10,10 @@ import { Client } from 'pg';
 import { Approval } from '../../src/approvals/entities/approval.entity';
 import { BoardMemory } from '../../src/board-memory/entities/board-memory.entity';
 import {
+  SNAPSHOT_MAX_AGENTS,
   SNAPSHOT_MAX_APPROVALS,
   SNAPSHOT_MAX_CHAT_MESSAGES,
+  SNAPSHOT_MAX_TASKS,
 } from '../../src/boards/board-snapshot.service';
 import { Task } from '../../src/tasks/entities/task.entity';
 import {
@@ -294,7 +296,7 @@ describe('GET /boards/{board_id}/snapshot', () => {
     });
   });
 
-  it('sends the latest chat messages (bounded), oldest first; approvals are bounded, the count is not', async () => {
+  it('bounds every list to its newest rows (chat sent oldest first); the pending count is not bounded', async () => {
     const board = await buildBoard(t.dataSource, orgId, gatewayId);
     const extra = 5;
     const base = Date.UTC(2026, 0, 1);
@@ -310,7 +312,25 @@ describe('GET /boards/{board_id}/snapshot', () => {
        FROM generate_series(1, $3::int) AS n`,
       [board.id, new Date(base), SNAPSHOT_MAX_APPROVALS + extra],
     );
+    await t.dataSource.query(
+      `INSERT INTO tasks (board_id, title, created_at)
+       SELECT $1, 't' || n, $2::timestamptz + n * interval '1 second'
+       FROM generate_series(1, $3::int) AS n`,
+      [board.id, new Date(base), SNAPSHOT_MAX_TASKS + extra],
+    );
+    await t.dataSource.query(
+      `INSERT INTO agents (organization_id, gateway_id, board_id, name, created_at)
+       SELECT $4, $5, $1, 'bulk ' || n, $2::timestamptz + n * interval '1 second'
+       FROM generate_series(1, $3::int) AS n`,
+      [board.id, new Date(base), SNAPSHOT_MAX_AGENTS + extra, orgId, gatewayId],
+    );
     const res = await snapshotOf(board.id).expect(200);
+    const titles = (res.body.tasks as { title: string }[]).map((task) => task.title);
+    expect(titles).toHaveLength(SNAPSHOT_MAX_TASKS);
+    expect(titles[0]).toBe(`t${SNAPSHOT_MAX_TASKS + extra}`);
+    const names = (res.body.agents as { name: string }[]).map((agent) => agent.name);
+    expect(names).toHaveLength(SNAPSHOT_MAX_AGENTS);
+    expect(names[0]).toBe(`bulk ${SNAPSHOT_MAX_AGENTS + extra}`);
     const contents = (res.body.chat_messages as { content: string }[]).map((m) => m.content);
     expect(contents).toHaveLength(SNAPSHOT_MAX_CHAT_MESSAGES);
     expect(contents[0]).toBe(`message ${extra + 1}`);
