@@ -79,6 +79,18 @@ function sessionKeyOnBoard(
   return agent.openclawSessionId;
 }
 
+/**
+ * Upstream's 409 when a lead has created its board's `max_agents` workers (the lead itself does
+ * not count).
+ */
+export function workerLimitReached(maxAgents: number): string {
+  const noun = maxAgents === 1 ? 'agent' : 'agents';
+  return (
+    `Board worker-agent limit reached: max_agents=${maxAgents} (excluding the lead); ` +
+    `cannot create more than ${maxAgents} ${noun}.`
+  );
+}
+
 /** Where a board agent lives: its board, that board's gateway, and whether it leads the board. */
 interface NameScope {
   boardId: string;
@@ -257,7 +269,10 @@ export class AgentsService {
       board = own;
     }
     const gateway = await this.requireBoardGateway(board);
-    const agent = await this.insertAgent(board, gateway, body);
+    // A lead is held to its board's max_agents; users are not limited (as upstream).
+    const agent = await this.insertAgent(board, gateway, body, {
+      enforceWorkerLimit: caller.type === 'agent',
+    });
     return toAgentRead(await this.provisionNew(agent, user));
   }
 
@@ -294,9 +309,14 @@ export class AgentsService {
    * §7.5 with the fix: an exact comparison ignoring case (no LIKE wildcards). Checked first for a
    * clear message; the unique indexes decide between concurrent requests.
    */
-  private async ensureUniqueName(scope: NameScope, name: string, exceptId?: string) {
+  private async ensureUniqueName(
+    scope: NameScope,
+    name: string,
+    exceptId?: string,
+    manager: EntityManager = this.manager,
+  ) {
     const taken = (where: string, params: Record<string, unknown>) => {
-      const qb = this.manager
+      const qb = manager
         .createQueryBuilder(Agent, 'agent')
         .where(where, params)
         .andWhere('lower(agent.name) = lower(:name)', { name });
@@ -317,7 +337,55 @@ export class AgentsService {
     }
   }
 
+  /**
+   * Inserts a worker row. With `enforceWorkerLimit` (a lead creating), the board row is locked
+   * (`FOR NO KEY UPDATE`, which other inserts' foreign-key checks do not wait for) and its
+   * workers counted in the same transaction as the insert, so concurrent lead creates cannot
+   * pass the count together: exactly `max_agents` of them succeed, the others get 409.
+   */
   private async insertAgent(
+    board: Board,
+    gateway: Gateway,
+    body: Pick<
+      AgentCreate,
+      'name' | 'heartbeat_config' | 'identity_profile' | 'identity_template' | 'soul_template'
+    >,
+    options: { enforceWorkerLimit?: boolean } = {},
+  ): Promise<Agent> {
+    if (!options.enforceWorkerLimit)
+      return this.insertAgentWith(this.manager, board, gateway, body);
+    return this.dataSource.transaction(async (manager) => {
+      await this.requireWorkerSlot(manager, board);
+      return this.insertAgentWith(manager, board, gateway, body);
+    });
+  }
+
+  /** 409 when the board (locked here until the caller's transaction ends) has no worker slot. */
+  private async requireWorkerSlot(manager: EntityManager, board: Board): Promise<void> {
+    const locked = await manager
+      .createQueryBuilder(Board, 'board')
+      .setLock('for_no_key_update')
+      .where('board.id = :boardId AND board.organization_id = :organizationId', {
+        boardId: board.id,
+        organizationId: board.organizationId,
+      })
+      .getOne();
+    if (!locked) throw new NotFoundError('Board not found');
+    const workers = await manager
+      .createQueryBuilder(Agent, 'agent')
+      .where('agent.organization_id = :organizationId AND agent.board_id = :boardId', {
+        organizationId: board.organizationId,
+        boardId: board.id,
+      })
+      .andWhere('NOT agent.is_board_lead')
+      .getCount();
+    if (workers >= locked.maxAgents) {
+      throw new ConflictError(workerLimitReached(locked.maxAgents));
+    }
+  }
+
+  private async insertAgentWith(
+    manager: EntityManager,
     board: Board,
     gateway: Gateway,
     body: Pick<
@@ -326,10 +394,15 @@ export class AgentsService {
     >,
   ): Promise<Agent> {
     const name = body.name.trim();
-    await this.ensureUniqueName({ boardId: board.id, gatewayId: gateway.id, isLead: false }, name);
+    await this.ensureUniqueName(
+      { boardId: board.id, gatewayId: gateway.id, isLead: false },
+      name,
+      undefined,
+      manager,
+    );
     const id = randomUUID();
     await mappingAgentConflicts(() =>
-      this.manager.insert(
+      manager.insert(
         Agent,
         agentPatch({
           id,
@@ -347,7 +420,7 @@ export class AgentsService {
         }),
       ),
     );
-    return this.manager.findOneByOrFail(Agent, { id });
+    return manager.findOneByOrFail(Agent, { id });
   }
 
   /** First provision of a new agent; its outcome is on the row, never a failed request. */

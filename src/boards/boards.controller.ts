@@ -6,7 +6,9 @@ import { OkResponse } from '../common/dto/ok-response.dto';
 import type { Page } from '../common/pagination/pagination';
 import type { Organization } from '../organizations/entities/organization.entity';
 import type { OrganizationMember } from '../organizations/entities/organization-member.entity';
+import { BoardSnapshotService } from './board-snapshot.service';
 import { BoardsService } from './boards.service';
+import { BoardSnapshot } from './dto/board-snapshot.dto';
 import {
   BoardCreate,
   BoardListQuery,
@@ -24,7 +26,10 @@ const boardIdParam = ApiParam({ name: 'boardId', format: 'uuid' });
 @ApiTags('boards')
 @Controller('boards')
 export class BoardsController {
-  constructor(private readonly boards: BoardsService) {}
+  constructor(
+    private readonly boards: BoardsService,
+    private readonly snapshots: BoardSnapshotService,
+  ) {}
 
   /** The boards of the active organization the caller may read. */
   @Get()
@@ -47,6 +52,15 @@ export class BoardsController {
   @ApiOkResponse({ type: BoardRead })
   get(@CurrentBoard() board: Board): BoardRead {
     return toBoardRead(board);
+  }
+
+  /** The board page: the board, its tasks, agents, approvals and latest chat messages. */
+  @Get(':boardId/snapshot')
+  @BoardAccess('read')
+  @boardIdParam
+  @ApiOkResponse({ type: BoardSnapshot })
+  snapshot(@CurrentBoard() board: Board): Promise<BoardSnapshot> {
+    return this.snapshots.snapshot(board);
   }
 
   @Patch(':boardId')

@@ -22,7 +22,7 @@ import {
   toBoardRead,
 } from './dto/board.dto';
 import { BoardGroup } from './entities/board-group.entity';
-import { Board, BOARD_TYPE_GOAL } from './entities/board.entity';
+import { Board, BOARD_SETTING_DEFAULTS, BOARD_TYPE_GOAL } from './entities/board.entity';
 
 export const BOARD_HAS_AGENTS = 'Board still has agents; delete them first';
 
@@ -38,6 +38,13 @@ const WRITABLE: [keyof BoardUpdate, keyof Board][] = [
   ['target_date', 'targetDate'],
   ['goal_confirmed', 'goalConfirmed'],
   ['goal_source', 'goalSource'],
+  ['description', 'description'],
+  ['require_approval_for_done', 'requireApprovalForDone'],
+  ['require_review_before_done', 'requireReviewBeforeDone'],
+  ['comment_required_for_review', 'commentRequiredForReview'],
+  ['block_status_changes_with_pending_approval', 'blockStatusChangesWithPendingApproval'],
+  ['only_lead_can_change_status', 'onlyLeadCanChangeStatus'],
+  ['max_agents', 'maxAgents'],
 ];
 
 @Injectable()
@@ -120,6 +127,19 @@ export class BoardsService {
           targetDate: body.target_date ?? null,
           goalConfirmed: body.goal_confirmed ?? false,
           goalSource: body.goal_source ?? null,
+          description: body.description ?? BOARD_SETTING_DEFAULTS.description,
+          requireApprovalForDone:
+            body.require_approval_for_done ?? BOARD_SETTING_DEFAULTS.requireApprovalForDone,
+          requireReviewBeforeDone:
+            body.require_review_before_done ?? BOARD_SETTING_DEFAULTS.requireReviewBeforeDone,
+          commentRequiredForReview:
+            body.comment_required_for_review ?? BOARD_SETTING_DEFAULTS.commentRequiredForReview,
+          blockStatusChangesWithPendingApproval:
+            body.block_status_changes_with_pending_approval ??
+            BOARD_SETTING_DEFAULTS.blockStatusChangesWithPendingApproval,
+          onlyLeadCanChangeStatus:
+            body.only_lead_can_change_status ?? BOARD_SETTING_DEFAULTS.onlyLeadCanChangeStatus,
+          maxAgents: body.max_agents ?? BOARD_SETTING_DEFAULTS.maxAgents,
         }),
       ),
     );

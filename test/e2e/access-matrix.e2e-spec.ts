@@ -555,7 +555,9 @@ describe('access matrix (generated from the routes)', () => {
     const owner = await signIn(t.http, ds);
     const orgA = owner.organizationId;
     const gatewayA = (await buildGateway(ds, orgA, gatewayFieldsFor(fake))).id;
-    const boardX = await buildBoard(ds, orgA, gatewayA, { name: 'X' });
+    // Room for every worker the lead creates here (max_agents caps a lead's creates; the cap
+    // itself is tested in board-worker-limit.e2e-spec.ts).
+    const boardX = await buildBoard(ds, orgA, gatewayA, { name: 'X', maxAgents: 1000 });
     await buildBoard(ds, orgA, gatewayA, { name: 'Y' });
     const reader = await signInMember(t.http, ds, orgA);
     const writer = await signInMember(t.http, ds, orgA);

@@ -64,6 +64,13 @@ describe('boards (T16-T20)', () => {
           target_date: '2026-03-01T10:30:00Z',
           goal_confirmed: true,
           goal_source: 'manual',
+          description: '  Launch it  ',
+          require_approval_for_done: false,
+          require_review_before_done: true,
+          comment_required_for_review: true,
+          block_status_changes_with_pending_approval: true,
+          only_lead_can_change_status: true,
+          max_agents: 3,
           organization_id: randomUUID(),
           id: randomUUID(),
           unknown_field: 'ignored',
@@ -72,6 +79,7 @@ describe('boards (T16-T20)', () => {
       expect(res.body).toEqual({
         name: 'Launch Plan',
         slug: 'launch-plan',
+        description: '  Launch it  ',
         gateway_id: gatewayA,
         board_group_id: group.id,
         board_type: 'goal',
@@ -80,6 +88,12 @@ describe('boards (T16-T20)', () => {
         target_date: '2026-03-01T10:30:00.000Z',
         goal_confirmed: true,
         goal_source: 'manual',
+        require_approval_for_done: false,
+        require_review_before_done: true,
+        comment_required_for_review: true,
+        block_status_changes_with_pending_approval: true,
+        only_lead_can_change_status: true,
+        max_agents: 3,
         id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
         organization_id: orgA,
         created_at: expect.stringMatching(ISO_Z),
@@ -97,6 +111,7 @@ describe('boards (T16-T20)', () => {
       expect(Object.keys(res.body)).toEqual([
         'name',
         'slug',
+        'description',
         'gateway_id',
         'board_group_id',
         'board_type',
@@ -105,6 +120,12 @@ describe('boards (T16-T20)', () => {
         'target_date',
         'goal_confirmed',
         'goal_source',
+        'require_approval_for_done',
+        'require_review_before_done',
+        'comment_required_for_review',
+        'block_status_changes_with_pending_approval',
+        'only_lead_can_change_status',
+        'max_agents',
         'id',
         'organization_id',
         'created_at',
@@ -126,6 +147,13 @@ describe('boards (T16-T20)', () => {
         target_date: null,
         goal_confirmed: false,
         goal_source: null,
+        description: '',
+        require_approval_for_done: true,
+        require_review_before_done: false,
+        comment_required_for_review: false,
+        block_status_changes_with_pending_approval: false,
+        only_lead_can_change_status: false,
+        max_agents: 1,
       });
       expect(second.body.id).not.toBe(first.body.id);
       expect(second.body.slug).toBe(' same slug ');
@@ -443,6 +471,7 @@ describe('boards (T16-T20)', () => {
       expect(res.body.items[0]).toEqual({
         name: 'alpha',
         slug: expect.any(String),
+        description: '',
         gateway_id: org.gatewayId,
         board_group_id: null,
         board_type: 'general',
@@ -451,6 +480,12 @@ describe('boards (T16-T20)', () => {
         target_date: null,
         goal_confirmed: false,
         goal_source: null,
+        require_approval_for_done: true,
+        require_review_before_done: false,
+        comment_required_for_review: false,
+        block_status_changes_with_pending_approval: false,
+        only_lead_can_change_status: false,
+        max_agents: 1,
         id: ids.alpha,
         organization_id: org.orgId,
         created_at: '2026-01-01T00:00:01.000Z',
@@ -575,6 +610,7 @@ describe('boards (T16-T20)', () => {
       expect(res.body).toEqual({
         name: board.name,
         slug: board.slug,
+        description: '',
         gateway_id: gatewayA,
         board_group_id: null,
         board_type: 'general',
@@ -583,6 +619,12 @@ describe('boards (T16-T20)', () => {
         target_date: '2026-05-05T05:05:05.500Z',
         goal_confirmed: false,
         goal_source: null,
+        require_approval_for_done: true,
+        require_review_before_done: false,
+        comment_required_for_review: false,
+        block_status_changes_with_pending_approval: false,
+        only_lead_can_change_status: false,
+        max_agents: 1,
         id: board.id,
         organization_id: orgA,
         created_at: board.createdAt.toISOString(),
@@ -655,6 +697,7 @@ describe('boards (T16-T20)', () => {
       expect(res.body).toEqual({
         name: 'Renamed',
         slug: board.slug,
+        description: '',
         gateway_id: gateway2.id,
         board_group_id: null,
         board_type: 'general',
@@ -663,6 +706,12 @@ describe('boards (T16-T20)', () => {
         target_date: null,
         goal_confirmed: false,
         goal_source: null,
+        require_approval_for_done: true,
+        require_review_before_done: false,
+        comment_required_for_review: false,
+        block_status_changes_with_pending_approval: false,
+        only_lead_can_change_status: false,
+        max_agents: 1,
         id: board.id,
         organization_id: orgA,
         created_at: board.createdAt.toISOString(),
@@ -991,6 +1040,186 @@ describe('boards (T16-T20)', () => {
       const writer = await signInMember(t.http, t.dataSource, orgA);
       await grantBoard(t.dataSource, writer.memberId, board.id, { canRead: false, canWrite: true });
       await t.http.delete(`/api/v1/boards/${board.id}`).set(writer.headers).expect(200);
+    });
+  });
+
+  describe('board settings (issue 12): description, max_agents and the workflow flags', () => {
+    const SETTINGS = {
+      description: 'What this board is for',
+      require_approval_for_done: false,
+      require_review_before_done: true,
+      comment_required_for_review: true,
+      block_status_changes_with_pending_approval: true,
+      only_lead_can_change_status: true,
+      max_agents: 7,
+    };
+
+    it('are stored on create and read back by GET and the list', async () => {
+      const res = await t.http
+        .post('/api/v1/boards')
+        .set(owner.headers)
+        .send({ name: 'Settings', slug: 'settings', gateway_id: gatewayA, ...SETTINGS })
+        .expect(200);
+      expect(res.body).toMatchObject(SETTINGS);
+      const row = await t.dataSource.getRepository(Board).findOneByOrFail({ id: res.body.id });
+      expect(row).toMatchObject({
+        description: SETTINGS.description,
+        requireApprovalForDone: false,
+        requireReviewBeforeDone: true,
+        commentRequiredForReview: true,
+        blockStatusChangesWithPendingApproval: true,
+        onlyLeadCanChangeStatus: true,
+        maxAgents: 7,
+      });
+      const read = await t.http.get(`/api/v1/boards/${res.body.id}`).set(owner.headers).expect(200);
+      expect(read.body).toEqual(res.body);
+      const list = await t.http.get('/api/v1/boards').set(owner.headers).expect(200);
+      expect(list.body.items).toContainEqual(res.body);
+    });
+
+    it("defaults to upstream's values: empty description, max_agents 1, approval for done", async () => {
+      const res = await t.http
+        .post('/api/v1/boards')
+        .set(owner.headers)
+        .send({ name: 'Defaults', slug: 'defaults', gateway_id: gatewayA })
+        .expect(200);
+      expect(res.body).toMatchObject({
+        description: '',
+        require_approval_for_done: true,
+        require_review_before_done: false,
+        comment_required_for_review: false,
+        block_status_changes_with_pending_approval: false,
+        only_lead_can_change_status: false,
+        max_agents: 1,
+      });
+    });
+
+    it('PATCH changes only the settings sent', async () => {
+      const board = await buildBoard(t.dataSource, orgA, gatewayA);
+      const res = await t.http
+        .patch(`/api/v1/boards/${board.id}`)
+        .set(owner.headers)
+        .send({ max_agents: 4, only_lead_can_change_status: true, description: 'New' })
+        .expect(200);
+      expect(res.body).toMatchObject({
+        description: 'New',
+        max_agents: 4,
+        only_lead_can_change_status: true,
+        require_approval_for_done: true,
+        require_review_before_done: false,
+      });
+      const again = await t.http
+        .patch(`/api/v1/boards/${board.id}`)
+        .set(owner.headers)
+        .send({ require_approval_for_done: false })
+        .expect(200);
+      expect(again.body).toMatchObject({
+        description: 'New',
+        max_agents: 4,
+        only_lead_can_change_status: true,
+        require_approval_for_done: false,
+      });
+    });
+
+    const badMaxAgents: [string, unknown, string, string][] = [
+      ['0', 0, 'greater_than_equal', 'Input is too small'],
+      ['-1', -1, 'greater_than_equal', 'Input is too small'],
+      ['"x"', 'x', 'int_type', 'Input should be a valid integer'],
+      ['1.5', 1.5, 'int_type', 'Input should be a valid integer'],
+      ['"2"', '2', 'int_type', 'Input should be a valid integer'],
+      ['2^31', 2 ** 31, 'less_than_equal', 'Input is too large'],
+    ];
+
+    it.each(badMaxAgents)(
+      'max_agents %s is a 422 on create and update',
+      async (_l, value, type, msg) => {
+        const board = await buildBoard(t.dataSource, orgA, gatewayA);
+        const create = await t.http
+          .post('/api/v1/boards')
+          .set(owner.headers)
+          .send({ name: 'm', slug: 'm', gateway_id: gatewayA, max_agents: value })
+          .expect(422);
+        const update = await t.http
+          .patch(`/api/v1/boards/${board.id}`)
+          .set(owner.headers)
+          .send({ max_agents: value })
+          .expect(422);
+        for (const res of [create, update]) {
+          expect(res.body.detail).toEqual([
+            { type, loc: ['body', 'max_agents'], msg, input: value },
+          ]);
+        }
+        const row = await t.dataSource.getRepository(Board).findOneByOrFail({ id: board.id });
+        expect(row.maxAgents).toBe(1);
+      },
+    );
+
+    it('explicit null for a setting is a 422 on create and update (NOT NULL columns)', async () => {
+      const board = await buildBoard(t.dataSource, orgA, gatewayA);
+      const nulls = {
+        description: null,
+        require_approval_for_done: null,
+        require_review_before_done: null,
+        comment_required_for_review: null,
+        block_status_changes_with_pending_approval: null,
+        only_lead_can_change_status: null,
+        max_agents: null,
+      };
+      const expected = [
+        ['description', 'string_type', 'Input should be a valid string'],
+        ['require_approval_for_done', 'bool_type', 'Input should be a valid boolean'],
+        ['require_review_before_done', 'bool_type', 'Input should be a valid boolean'],
+        ['comment_required_for_review', 'bool_type', 'Input should be a valid boolean'],
+        [
+          'block_status_changes_with_pending_approval',
+          'bool_type',
+          'Input should be a valid boolean',
+        ],
+        ['only_lead_can_change_status', 'bool_type', 'Input should be a valid boolean'],
+        ['max_agents', 'int_type', 'Input should be a valid integer'],
+      ].map(([field, type, msg]) => ({ type, loc: ['body', field], msg, input: null }));
+      const update = await t.http
+        .patch(`/api/v1/boards/${board.id}`)
+        .set(owner.headers)
+        .send(nulls)
+        .expect(422);
+      expect(update.body.detail).toEqual(expected);
+      const create = await t.http
+        .post('/api/v1/boards')
+        .set(owner.headers)
+        .send({ name: 'n', slug: 'n', gateway_id: gatewayA, ...nulls })
+        .expect(422);
+      expect(create.body.detail).toEqual(expected);
+      const after = await t.dataSource.getRepository(Board).findOneByOrFail({ id: board.id });
+      expect(after).toEqual(board);
+    });
+
+    it('a flag that is not a boolean and a description that is not a string are 422s', async () => {
+      const res = await t.http
+        .post('/api/v1/boards')
+        .set(owner.headers)
+        .send({
+          name: 'f',
+          slug: 'f',
+          gateway_id: gatewayA,
+          description: 5,
+          require_review_before_done: 'yes',
+        })
+        .expect(422);
+      expect(res.body.detail).toEqual([
+        {
+          type: 'string_type',
+          loc: ['body', 'description'],
+          msg: 'Input should be a valid string',
+          input: 5,
+        },
+        {
+          type: 'bool_type',
+          loc: ['body', 'require_review_before_done'],
+          msg: 'Input should be a valid boolean',
+          input: 'yes',
+        },
+      ]);
     });
   });
 });

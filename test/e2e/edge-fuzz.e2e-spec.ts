@@ -170,7 +170,10 @@ describe('edge fuzz: hostile bodies never cause a 500', () => {
     const fakeGatewayId = (
       await buildGateway(t.dataSource, owner.organizationId, gatewayFieldsFor(fake))
     ).id;
-    agentBoardId = (await buildBoard(t.dataSource, owner.organizationId, fakeGatewayId)).id;
+    // Room for every worker the fuzzed lead creates (max_agents caps a lead's creates).
+    agentBoardId = (
+      await buildBoard(t.dataSource, owner.organizationId, fakeGatewayId, { maxAgents: 100_000 })
+    ).id;
     fuzzAgentId = (await buildAgent(t.dataSource, fakeGatewayId, agentBoardId)).agent.id;
     leadToken = (await buildAgent(t.dataSource, fakeGatewayId, agentBoardId, { isBoardLead: true }))
       .token;

@@ -1,5 +1,16 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsDate, IsDefined, IsObject, IsOptional, IsString } from 'class-validator';
+import {
+  IsBoolean,
+  IsDate,
+  IsDefined,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  Min,
+} from 'class-validator';
 import { PageQuery } from '../../common/pagination/pagination';
 import {
   BoundedJson,
@@ -10,11 +21,12 @@ import {
   ValidateModel,
 } from '../../common/validation/decorators';
 import { MAX_LENGTH } from '../../common/validation/limits';
-import { Board, BOARD_TYPE_GOAL } from '../entities/board.entity';
+import { Board, BOARD_SETTING_DEFAULTS, BOARD_TYPE_GOAL } from '../entities/board.entity';
 
 export class BoardRead {
   @ApiProperty() name!: string;
   @ApiProperty() slug!: string;
+  @ApiProperty() description!: string;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) gateway_id!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) board_group_id!: string | null;
   @ApiProperty({ example: BOARD_TYPE_GOAL }) board_type!: string;
@@ -24,6 +36,17 @@ export class BoardRead {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) target_date!: string | null;
   @ApiProperty() goal_confirmed!: boolean;
   @ApiProperty({ type: String, nullable: true }) goal_source!: string | null;
+  @ApiProperty() require_approval_for_done!: boolean;
+  @ApiProperty() require_review_before_done!: boolean;
+  @ApiProperty() comment_required_for_review!: boolean;
+  @ApiProperty() block_status_changes_with_pending_approval!: boolean;
+  @ApiProperty() only_lead_can_change_status!: boolean;
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    description: 'Workers (non-lead agents) the board lead may create; users are not limited',
+  })
+  max_agents!: number;
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) organization_id!: string;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
@@ -34,6 +57,7 @@ export function toBoardRead(board: Board): BoardRead {
   return {
     name: board.name,
     slug: board.slug,
+    description: board.description,
     gateway_id: board.gatewayId,
     board_group_id: board.boardGroupId,
     board_type: board.boardType,
@@ -42,6 +66,12 @@ export function toBoardRead(board: Board): BoardRead {
     target_date: board.targetDate ? board.targetDate.toISOString() : null,
     goal_confirmed: board.goalConfirmed,
     goal_source: board.goalSource,
+    require_approval_for_done: board.requireApprovalForDone,
+    require_review_before_done: board.requireReviewBeforeDone,
+    comment_required_for_review: board.commentRequiredForReview,
+    block_status_changes_with_pending_approval: board.blockStatusChangesWithPendingApproval,
+    only_lead_can_change_status: board.onlyLeadCanChangeStatus,
+    max_agents: board.maxAgents,
     id: board.id,
     organization_id: board.organizationId,
     created_at: board.createdAt.toISOString(),
@@ -81,6 +111,20 @@ function boardCreateRule(body: BoardCreate): string | null {
 /** Upstream BoardUpdate validator: the gateway may be changed, not removed. */
 function boardUpdateRule(body: BoardUpdate): string | null {
   return body.gateway_id === null ? 'gateway_id is required' : null;
+}
+
+const NOT_NULL = 'May not be null.';
+
+/** The largest `max_agents`: PostgreSQL's integer maximum (upstream sets none). */
+export const MAX_BOARD_MAX_AGENTS = 2_147_483_647;
+
+/** An optional workflow flag: a boolean, never null (the column is NOT NULL). */
+function BoardFlag(defaultValue: boolean): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ default: defaultValue, description: NOT_NULL }),
+    IsOptionalNonNull(),
+    IsBoolean(),
+  );
 }
 
 /** The optional fields BoardCreate and BoardUpdate validate alike. */
@@ -127,6 +171,40 @@ abstract class BoardOptionalFields {
   @IsString()
   @MaxChars(MAX_LENGTH.shortText)
   goal_source?: string | null;
+
+  @ApiPropertyOptional({ default: BOARD_SETTING_DEFAULTS.description, description: NOT_NULL })
+  @IsOptionalNonNull()
+  @IsString()
+  @MaxChars(MAX_LENGTH.longText)
+  description?: string;
+
+  @BoardFlag(BOARD_SETTING_DEFAULTS.requireApprovalForDone)
+  require_approval_for_done?: boolean;
+
+  @BoardFlag(BOARD_SETTING_DEFAULTS.requireReviewBeforeDone)
+  require_review_before_done?: boolean;
+
+  @BoardFlag(BOARD_SETTING_DEFAULTS.commentRequiredForReview)
+  comment_required_for_review?: boolean;
+
+  @BoardFlag(BOARD_SETTING_DEFAULTS.blockStatusChangesWithPendingApproval)
+  block_status_changes_with_pending_approval?: boolean;
+
+  @BoardFlag(BOARD_SETTING_DEFAULTS.onlyLeadCanChangeStatus)
+  only_lead_can_change_status?: boolean;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_BOARD_MAX_AGENTS,
+    default: BOARD_SETTING_DEFAULTS.maxAgents,
+    description: `Workers (non-lead agents) the board lead may create; users are not limited. ${NOT_NULL}`,
+  })
+  @IsOptionalNonNull()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_BOARD_MAX_AGENTS)
+  max_agents?: number;
 }
 
 @ValidateModel(boardCreateRule)
@@ -155,7 +233,8 @@ export class BoardCreate extends BoardOptionalFields {
 
 /**
  * Only the keys sent are applied. Nullable columns accept an explicit null (which clears them);
- * NOT NULL columns (name, slug, board_type, goal_confirmed) reject it with a 422.
+ * NOT NULL columns (name, slug, board_type, goal_confirmed, description, max_agents and the
+ * workflow flags) reject it with a 422.
  */
 @ValidateModel(boardUpdateRule)
 export class BoardUpdate extends BoardOptionalFields {

@@ -1,4 +1,5 @@
 import {
+  Check,
   Column,
   Entity,
   Index,
@@ -14,9 +15,25 @@ import { BoardGroup } from './board-group.entity';
 
 export const BOARD_TYPE_GOAL = 'goal';
 
+/**
+ * The workflow settings a board stores and the frontend edits, with upstream's defaults. Only
+ * `max_agents` has a rule here (the workers a lead may create); the others are stored and
+ * returned for the task and approval rules that read them.
+ */
+export const BOARD_SETTING_DEFAULTS = {
+  description: '',
+  maxAgents: 1,
+  requireApprovalForDone: true,
+  requireReviewBeforeDone: false,
+  commentRequiredForReview: false,
+  blockStatusChangesWithPendingApproval: false,
+  onlyLeadCanChangeStatus: false,
+} as const;
+
 @Entity('boards')
 // The target of agents' (organization_id, board_id) foreign key.
 @Unique('uq_boards_organization_id_id', ['organizationId', 'id'])
+@Check('ck_boards_max_agents_positive', '"max_agents" >= 1')
 export class Board {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -35,6 +52,9 @@ export class Board {
   @Index('ix_boards_slug')
   @Column({ type: 'varchar' })
   slug!: string;
+
+  @Column({ type: 'text', default: BOARD_SETTING_DEFAULTS.description })
+  description!: string;
 
   @Index('ix_boards_gateway_id')
   @Column({ type: 'uuid', nullable: true })
@@ -77,6 +97,28 @@ export class Board {
 
   @Column({ type: 'varchar', nullable: true })
   goalSource!: string | null;
+
+  @Column({ type: 'boolean', default: BOARD_SETTING_DEFAULTS.requireApprovalForDone })
+  requireApprovalForDone!: boolean;
+
+  @Column({ type: 'boolean', default: BOARD_SETTING_DEFAULTS.requireReviewBeforeDone })
+  requireReviewBeforeDone!: boolean;
+
+  @Column({ type: 'boolean', default: BOARD_SETTING_DEFAULTS.commentRequiredForReview })
+  commentRequiredForReview!: boolean;
+
+  @Column({
+    type: 'boolean',
+    default: BOARD_SETTING_DEFAULTS.blockStatusChangesWithPendingApproval,
+  })
+  blockStatusChangesWithPendingApproval!: boolean;
+
+  @Column({ type: 'boolean', default: BOARD_SETTING_DEFAULTS.onlyLeadCanChangeStatus })
+  onlyLeadCanChangeStatus!: boolean;
+
+  /** The workers (non-lead agents) the board's lead may create; users are not limited. */
+  @Column({ type: 'integer', default: BOARD_SETTING_DEFAULTS.maxAgents })
+  maxAgents!: number;
 
   @CreatedAt()
   createdAt!: Date;

@@ -1,0 +1,185 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { toAgentRead } from '../agents/dto/agent.dto';
+import { Agent } from '../agents/entities/agent.entity';
+import { Approval } from '../approvals/entities/approval.entity';
+import { toBoardMemoryRead } from '../board-memory/dto/board-memory-read.dto';
+import { BoardMemory } from '../board-memory/entities/board-memory.entity';
+import { Task } from '../tasks/entities/task.entity';
+import { toBoardRead } from './dto/board.dto';
+import { ApprovalRead, BoardSnapshot, TaskCardRead } from './dto/board-snapshot.dto';
+import type { Board } from './entities/board.entity';
+
+/** The newest tasks the board page gets (upstream sends all; ours is bounded). */
+export const SNAPSHOT_MAX_TASKS = 1000;
+/** The newest agents the board page gets (upstream sends all; ours is bounded). */
+export const SNAPSHOT_MAX_AGENTS = 500;
+/** The newest approvals the board page gets (as upstream). */
+export const SNAPSHOT_MAX_APPROVALS = 200;
+/** The latest chat messages the board page gets (as upstream), sent oldest first. */
+export const SNAPSHOT_MAX_CHAT_MESSAGES = 200;
+
+const APPROVAL_PENDING = 'pending';
+
+/**
+ * GET /boards/{id}/snapshot: the board page in one response. Five reads in one REPEATABLE READ
+ * transaction (so the lists and counts agree), whatever the number of tasks, agents or
+ * approvals: the tasks carry their assignee's name and approval counts from the same query.
+ */
+@Injectable()
+export class BoardSnapshotService {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  snapshot(board: Board): Promise<BoardSnapshot> {
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const tasks = await this.taskCards(manager, board);
+      const agents = await manager
+        .createQueryBuilder(Agent, 'agent')
+        .where('agent.organization_id = :organizationId AND agent.board_id = :boardId', {
+          organizationId: board.organizationId,
+          boardId: board.id,
+        })
+        .orderBy('agent.created_at', 'DESC')
+        .addOrderBy('agent.id', 'DESC')
+        .limit(SNAPSHOT_MAX_AGENTS)
+        .getMany();
+      const approvals = await this.approvals(manager, board);
+      const pending = await manager
+        .createQueryBuilder(Approval, 'approval')
+        .where('approval.board_id = :boardId AND approval.status = :pending', {
+          boardId: board.id,
+          pending: APPROVAL_PENDING,
+        })
+        .getCount();
+      const chat = await manager
+        .createQueryBuilder(BoardMemory, 'memory')
+        .where('memory.board_id = :boardId AND memory.is_chat', { boardId: board.id })
+        // Blank rows cannot be shown as a message (upstream filters them the same way).
+        .andWhere('length(trim(memory.content)) > 0')
+        .orderBy('memory.created_at', 'DESC')
+        .addOrderBy('memory.id', 'DESC')
+        .limit(SNAPSHOT_MAX_CHAT_MESSAGES)
+        .getMany();
+      const now = new Date();
+      return {
+        board: toBoardRead(board),
+        tasks,
+        agents: agents.map((agent) => toAgentRead(agent, now)),
+        approvals,
+        chat_messages: chat.reverse().map(toBoardMemoryRead),
+        pending_approvals_count: pending,
+      };
+    });
+  }
+
+  /** Newest first, each with its assignee's name and its approval counts (one query). */
+  private async taskCards(manager: EntityManager, board: Board): Promise<TaskCardRead[]> {
+    const { raw, entities } = await manager
+      .createQueryBuilder(Task, 'task')
+      .leftJoin(
+        Agent,
+        'assignee',
+        'assignee.id = task.assigned_agent_id AND assignee.organization_id = :organizationId',
+        { organizationId: board.organizationId },
+      )
+      .addSelect('assignee.name', 'assignee_name')
+      .leftJoin(
+        (sub) =>
+          sub
+            .select('counted.task_id', 'task_id')
+            .addSelect('count(*)::int', 'total')
+            .addSelect(`count(*) FILTER (WHERE counted.status = :pending)::int`, 'pending')
+            .from(Approval, 'counted')
+            .where('counted.board_id = :boardId AND counted.task_id IS NOT NULL')
+            .groupBy('counted.task_id'),
+        'approval_counts',
+        'approval_counts.task_id = task.id',
+      )
+      .addSelect('approval_counts.total', 'approvals_total')
+      .addSelect('approval_counts.pending', 'approvals_pending')
+      .where('task.board_id = :boardId')
+      .setParameters({ boardId: board.id, pending: APPROVAL_PENDING })
+      .orderBy('task.created_at', 'DESC')
+      .addOrderBy('task.id', 'DESC')
+      .limit(SNAPSHOT_MAX_TASKS)
+      .getRawAndEntities<{
+        task_id: string;
+        assignee_name: string | null;
+        approvals_total: number | null;
+        approvals_pending: number | null;
+      }>();
+    const extras = new Map(raw.map((row) => [row.task_id, row]));
+    return entities.map((task) => {
+      const extra = extras.get(task.id);
+      return toTaskCard(task, {
+        assignee: task.assignedAgentId ? (extra?.assignee_name ?? null) : null,
+        approvalsCount: extra?.approvals_total ?? 0,
+        approvalsPendingCount: extra?.approvals_pending ?? 0,
+      });
+    });
+  }
+
+  /** The newest approvals, newest first, with the title of the task each one names. */
+  private async approvals(manager: EntityManager, board: Board): Promise<ApprovalRead[]> {
+    const { raw, entities } = await manager
+      .createQueryBuilder(Approval, 'approval')
+      .leftJoin(Task, 'task', 'task.id = approval.task_id AND task.board_id = approval.board_id')
+      .addSelect('task.title', 'task_title')
+      .where('approval.board_id = :boardId', { boardId: board.id })
+      .orderBy('approval.created_at', 'DESC')
+      .addOrderBy('approval.id', 'DESC')
+      .limit(SNAPSHOT_MAX_APPROVALS)
+      .getRawAndEntities<{ approval_id: string; task_title: string | null }>();
+    const titles = new Map(raw.map((row) => [row.approval_id, row.task_title]));
+    return entities.map((approval) => toApprovalRead(approval, titles.get(approval.id) ?? null));
+  }
+}
+
+function toTaskCard(
+  task: Task,
+  extra: { assignee: string | null; approvalsCount: number; approvalsPendingCount: number },
+): TaskCardRead {
+  return {
+    title: task.title,
+    description: task.description,
+    status: task.status,
+    priority: task.priority,
+    due_at: task.dueAt ? task.dueAt.toISOString() : null,
+    assigned_agent_id: task.assignedAgentId,
+    depends_on_task_ids: [],
+    tag_ids: [],
+    id: task.id,
+    board_id: task.boardId,
+    created_by_user_id: task.createdByUserId,
+    in_progress_at: task.inProgressAt ? task.inProgressAt.toISOString() : null,
+    created_at: task.createdAt.toISOString(),
+    updated_at: task.updatedAt.toISOString(),
+    blocked_by_task_ids: [],
+    is_blocked: false,
+    tags: [],
+    custom_field_values: {},
+    assignee: extra.assignee,
+    approvals_count: extra.approvalsCount,
+    approvals_pending_count: extra.approvalsPendingCount,
+  };
+}
+
+/** `task_ids` / `task_titles` list the approval's one task (upstream links several; we keep one). */
+function toApprovalRead(approval: Approval, taskTitle: string | null): ApprovalRead {
+  return {
+    action_type: approval.actionType,
+    task_id: approval.taskId,
+    task_ids: approval.taskId ? [approval.taskId] : [],
+    payload: approval.payload,
+    confidence: approval.confidence,
+    rubric_scores: approval.rubricScores,
+    status: approval.status,
+    id: approval.id,
+    board_id: approval.boardId,
+    task_titles: approval.taskId && taskTitle !== null ? [taskTitle] : [],
+    agent_id: approval.agentId,
+    created_at: approval.createdAt.toISOString(),
+    resolved_at: approval.resolvedAt ? approval.resolvedAt.toISOString() : null,
+  };
+}

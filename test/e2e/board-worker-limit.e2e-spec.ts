@@ -1,0 +1,133 @@
+/**
+ * A board's `max_agents` caps the workers its lead creates (POST /agent/agents), as upstream:
+ * the lead itself does not count, users are not limited, workers users created do count, and
+ * concurrent lead creates cannot overshoot (the board row is locked while counting and
+ * inserting). On real PostgreSQL and the in-process OpenClaw fake.
+ */
+import { randomUUID } from 'node:crypto';
+import { workerLimitReached } from '../../src/agents/agents.service';
+import { Agent } from '../../src/agents/entities/agent.entity';
+import {
+  buildAgent,
+  buildBoard,
+  buildGateway,
+  buildOrganization,
+  signInMember,
+  SignedInUser,
+} from '../support/builders';
+import { type FakeGateway } from '../support/fake-gateway';
+import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
+import { createTestApp, TestApp } from '../support/test-app';
+import { REQUEST_ID } from '../support/expectations';
+
+const API = '/api/v1';
+
+describe('board max_agents: the workers a lead may create', () => {
+  let t: TestApp;
+  let fake: FakeGateway;
+  let orgId: string;
+  let gatewayId: string;
+  let admin: SignedInUser;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    ({ fake } = await startOpenClawFake());
+    orgId = (await buildOrganization(t.dataSource)).id;
+    gatewayId = (await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake))).id;
+    admin = await signInMember(t.http, t.dataSource, orgId, {
+      role: 'admin',
+      allBoardsWrite: true,
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.stop();
+  });
+
+  const uniqueName = (prefix = 'Worker') => `${prefix} ${randomUUID().slice(0, 8)}`;
+
+  /** A board with the given cap and its lead (a row with a working token). */
+  async function boardWithLead(maxAgents: number) {
+    const board = await buildBoard(t.dataSource, orgId, gatewayId, { maxAgents });
+    const { agent: lead, token } = await buildAgent(t.dataSource, gatewayId, board.id, {
+      isBoardLead: true,
+      name: uniqueName('Lead'),
+    });
+    return { board, lead, token };
+  }
+  const leadCreates = (token: string, name = uniqueName()) =>
+    t.http.post(`${API}/agent/agents`).set('X-Agent-Token', token).send({ name });
+  const userCreates = (boardId: string, name = uniqueName()) =>
+    t.http.post(`${API}/agents`).set(admin.headers).send({ name, board_id: boardId });
+  const workersOn = (boardId: string) =>
+    t.dataSource.getRepository(Agent).countBy({ boardId, isBoardLead: false });
+
+  it('the lead creates up to max_agents workers (itself not counted), then 409 with the upstream text', async () => {
+    const { board, token } = await boardWithLead(2);
+    await leadCreates(token).expect(200);
+    await leadCreates(token).expect(200);
+    const refused = await leadCreates(token).expect(409);
+    expect(refused.body).toEqual({
+      detail:
+        'Board worker-agent limit reached: max_agents=2 (excluding the lead); ' +
+        'cannot create more than 2 agents.',
+      request_id: REQUEST_ID,
+    });
+    expect(await workersOn(board.id)).toBe(2);
+  });
+
+  it('names one agent in the singular at max_agents=1 (the default)', async () => {
+    expect(workerLimitReached(1)).toBe(
+      'Board worker-agent limit reached: max_agents=1 (excluding the lead); ' +
+        'cannot create more than 1 agent.',
+    );
+    const board = await buildBoard(t.dataSource, orgId, gatewayId);
+    expect(board.maxAgents).toBe(1);
+    const { token } = await buildAgent(t.dataSource, gatewayId, board.id, {
+      isBoardLead: true,
+      name: uniqueName('Lead'),
+    });
+    await leadCreates(token).expect(200);
+    const refused = await leadCreates(token).expect(409);
+    expect(refused.body.detail).toBe(workerLimitReached(1));
+  });
+
+  it('users are not limited, and the workers they create count against the lead', async () => {
+    const { board, token } = await boardWithLead(1);
+    await userCreates(board.id).expect(200);
+    await userCreates(board.id).expect(200);
+    expect(await workersOn(board.id)).toBe(2);
+    const refused = await leadCreates(token).expect(409);
+    expect(refused.body.detail).toBe(workerLimitReached(1));
+    expect(await workersOn(board.id)).toBe(2);
+  });
+
+  it('raising max_agents (PATCH) lets the lead create again; workers of other boards do not count', async () => {
+    const { board, token } = await boardWithLead(1);
+    const other = await buildBoard(t.dataSource, orgId, gatewayId, { maxAgents: 5 });
+    await buildAgent(t.dataSource, gatewayId, other.id, { name: uniqueName() });
+    await buildAgent(t.dataSource, gatewayId, other.id, { name: uniqueName() });
+    await leadCreates(token).expect(200);
+    await leadCreates(token).expect(409);
+    await t.http
+      .patch(`${API}/boards/${board.id}`)
+      .set(admin.headers)
+      .send({ max_agents: 2 })
+      .expect(200);
+    await leadCreates(token).expect(200);
+    expect(await workersOn(board.id)).toBe(2);
+  });
+
+  it('five concurrent lead creates at max_agents=2: exactly two created, three 409', async () => {
+    const { board, token } = await boardWithLead(2);
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => leadCreates(token, `Racer ${i} ${randomUUID()}`)),
+    );
+    const statuses = answers.map((res) => res.status).sort();
+    expect(statuses).toEqual([200, 200, 409, 409, 409]);
+    for (const res of answers.filter((r) => r.status === 409)) {
+      expect(res.body.detail).toBe(workerLimitReached(2));
+    }
+    expect(await workersOn(board.id)).toBe(2);
+  });
+});
