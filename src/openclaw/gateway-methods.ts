@@ -253,7 +253,7 @@ const CONFIG_CONFLICT_RETRY: RetryProfile = {
  * waits at most a third of it (see {@link chatSendAttemptMs}), so a send that is never answered
  * is resent before the budget is spent, whatever the client's request timeout.
  */
-const CHAT_SEND_RETRY: RetryProfile = {
+export const CHAT_SEND_RETRY: RetryProfile = {
   timeoutMs: 15_000,
   baseDelayMs: 250,
   maxDelayMs: 2_000,
@@ -461,6 +461,14 @@ export class GatewayMethods {
   async agentFilesGet(agentId: string, name: string, options?: CallOptions) {
     const payload = await this.transport.call('agents.files.get', { agentId, name }, options);
     return expectObject<AgentFileResult>('agents.files.get', payload, 'file');
+  }
+
+  /**
+   * `agents.files.get` as the gateway answered it, unchecked: for callers that accept the older
+   * payload shapes too (a bare string, `{content}`) besides today's `{file: {content}}`.
+   */
+  agentFilesGetPayload(agentId: string, name: string, options?: CallOptions): Promise<unknown> {
+    return this.transport.call('agents.files.get', { agentId, name }, options);
   }
 
   async agentFilesSet(params: AgentFilesSetParams, options?: CallOptions) {
