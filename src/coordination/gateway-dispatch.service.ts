@@ -6,6 +6,9 @@ import { OpenClawGatewayService, type GatewayRecord } from '../openclaw/openclaw
 import { COORDINATION_RETRY, withGatewayRetry, type RetryProfile } from '../openclaw/retry';
 import { uniqueSessionLabel } from '../openclaw/session-label';
 
+/** A retry is not started with less than this left of the dispatch budget. */
+const MIN_ATTEMPT_MS = 250;
+
 /** One message for one gateway session. */
 export interface DispatchRequest {
   sessionKey: string;
@@ -71,7 +74,18 @@ export class GatewayDispatchService {
       remainingMs: () => Math.max(1, deadline - Date.now()),
       callTimeoutMs: () => Math.max(1, Math.min(this.requestTimeoutMs, deadline - Date.now())),
     };
-    return withGatewayRetry(this.profile, () => unit(budget));
+    let lastError: unknown = null;
+    return withGatewayRetry(this.profile, async () => {
+      // A retry with (almost) nothing left of the budget could only time itself out, and its
+      // "did not answer within 1 ms" would replace the real last error in the timeout text.
+      if (lastError !== null && deadline - Date.now() < MIN_ATTEMPT_MS) throw lastError;
+      try {
+        return await unit(budget);
+      } catch (error) {
+        lastError = error;
+        throw error;
+      }
+    });
   }
 
   /**

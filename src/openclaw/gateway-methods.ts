@@ -261,6 +261,9 @@ export const CHAT_SEND_RETRY: RetryProfile = {
   context: 'chat send',
 };
 
+/** A chat.send is not resent with less than this left of its budget. */
+const MIN_RESEND_MS = 250;
+
 /** Admission is quick; one attempt may wait a third of the budget, never less than 1 s. */
 function chatSendAttemptMs(budgetMs: number): number {
   return Math.max(1_000, Math.floor(budgetMs / 3));
@@ -365,14 +368,24 @@ export class GatewayMethods {
       chatSendAttemptMs(retry.timeoutMs),
     );
     const deadline = Date.now() + retry.timeoutMs;
+    let lastError: unknown = null;
     const payload = await new GatewayBackoff(retry).run(
-      (attempt) =>
-        this.transport.call('chat.send', body, {
-          ...callOptions,
-          // The first attempt gets its full time; a resend only what is left of the budget.
-          timeoutMs:
-            attempt === 1 ? attemptMs : Math.max(1, Math.min(attemptMs, deadline - Date.now())),
-        }),
+      async (attempt) => {
+        const left = deadline - Date.now();
+        // A resend with (almost) nothing left of the budget could only time itself out, and
+        // its "did not answer within 1 ms" would hide the real error from the caller.
+        if (attempt > 1 && lastError !== null && left < MIN_RESEND_MS) throw lastError;
+        try {
+          return await this.transport.call('chat.send', body, {
+            ...callOptions,
+            // The first attempt gets its full time; a resend only what is left of the budget.
+            timeoutMs: attempt === 1 ? attemptMs : Math.max(1, Math.min(attemptMs, left)),
+          });
+        } catch (error) {
+          lastError = error;
+          throw error;
+        }
+      },
       { exhausted: 'last' },
     );
     return expectObject<ChatSendResult>('chat.send', payload);
