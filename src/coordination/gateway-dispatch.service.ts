@@ -74,7 +74,7 @@ export class GatewayDispatchService {
       remainingMs: () => Math.max(1, deadline - Date.now()),
       callTimeoutMs: () => Math.max(1, Math.min(this.requestTimeoutMs, deadline - Date.now())),
     };
-    let lastError: unknown = null;
+    let lastError: Error | null = null;
     return withGatewayRetry(this.profile, async () => {
       // A retry with (almost) nothing left of the budget could only time itself out, and its
       // "did not answer within 1 ms" would replace the real last error in the timeout text.
@@ -82,7 +82,7 @@ export class GatewayDispatchService {
       try {
         return await unit(budget);
       } catch (error) {
-        lastError = error;
+        lastError = error instanceof Error ? error : new Error(String(error));
         throw error;
       }
     });

@@ -368,7 +368,7 @@ export class GatewayMethods {
       chatSendAttemptMs(retry.timeoutMs),
     );
     const deadline = Date.now() + retry.timeoutMs;
-    let lastError: unknown = null;
+    let lastError: Error | null = null;
     const payload = await new GatewayBackoff(retry).run(
       async (attempt) => {
         const left = deadline - Date.now();
@@ -382,7 +382,7 @@ export class GatewayMethods {
             timeoutMs: attempt === 1 ? attemptMs : Math.max(1, Math.min(attemptMs, left)),
           });
         } catch (error) {
-          lastError = error;
+          lastError = error instanceof Error ? error : new Error(String(error));
           throw error;
         }
       },
