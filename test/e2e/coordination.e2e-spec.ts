@@ -28,6 +28,7 @@ import {
   serveOpenClawState,
   startOpenClawFake,
 } from '../support/fake-openclaw-state';
+import { waitUntil } from '../support/eventually';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const API = '/api/v1';
@@ -720,6 +721,39 @@ describe('coordination (in-process gateway)', () => {
           }),
         ]);
       } finally {
+        await own.fake.stop();
+      }
+    });
+  });
+
+  describe('broadcast bound (C9)', () => {
+    it('dispatches to at most COORDINATION_BROADCAST_CONCURRENCY (4) boards at once', async () => {
+      const own = await startOpenClawFake();
+      try {
+        const gw = await buildGateway(t.dataSource, organizationId, gatewayFieldsFor(own.fake));
+        const gwMain = await buildMainAgent(t.dataSource, gw.id);
+        const leadKeys: string[] = [];
+        for (let index = 0; index < 6; index += 1) {
+          const board = await buildBoard(t.dataSource, organizationId, gw.id);
+          leadKeys.push((await buildLead(t.dataSource, gw.id, board.id)).agent.openclawSessionId!);
+        }
+        own.state.gate.close('chat.send');
+        const pending = t.http.post(BROADCAST).set(as(gwMain.token)).send({ content: 'bounded' });
+        const response = pending.then((res) => res);
+        await waitUntil(() => own.state.gate.held === 4);
+        // Each dispatch patches its session before its (held) send: with four sends held, no
+        // fifth board has started.
+        const patched = own.fake.requests.filter(
+          (r) => r.method === 'sessions.patch' && leadKeys.includes(String(r.params.key)),
+        );
+        expect(patched).toHaveLength(4);
+        own.state.gate.open();
+        const res = await response;
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ sent: 6, failed: 0 });
+        for (const key of leadKeys) expect(own.state.chats.get(key)).toHaveLength(1);
+      } finally {
+        own.state.gate.open();
         await own.fake.stop();
       }
     });
