@@ -7,6 +7,7 @@ import { AuthModule } from './auth/auth.module';
 import { BoardsModule } from './boards/boards.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { CoordinationModule } from './coordination/coordination.module';
 import { DatabaseModule } from './database/database.module';
 import { GatewaysModule } from './gateways/gateways.module';
 import { HealthModule } from './health/health.module';
@@ -39,6 +40,7 @@ export class AppModule {
         ActivityModule,
         AgentsModule,
         AgentApiModule,
+        CoordinationModule,
         ProvisioningModule,
         // After the sessions module (its static /gateways/status, /sessions, /commands routes
         // must be registered before /gateways/:gatewayId).

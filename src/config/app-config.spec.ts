@@ -43,6 +43,37 @@ describe('loadConfig', () => {
     expect(config.auth).toMatchObject({ mode: 'jwt', jwtSecret: 's'.repeat(32) });
   });
 
+  it('refuses a BASE_URL that is not an absolute http(s) URL', () => {
+    for (const value of ['mc.example.com', 'ftp://mc.example.com', '/relative']) {
+      expect(problemsOf({ ...base, BASE_URL: value })).toEqual([
+        expect.stringContaining('BASE_URL'),
+      ]);
+    }
+    expect(loadConfig({ ...base, BASE_URL: 'http://mc.internal:8000//' }).baseUrl).toBe(
+      'http://mc.internal:8000',
+    );
+  });
+
+  it('coordination budget and broadcast concurrency: defaults and bounds', () => {
+    expect(loadConfig(base).coordination).toEqual({
+      retryTimeoutMs: 45_000,
+      broadcastConcurrency: 4,
+    });
+    expect(
+      loadConfig({
+        ...base,
+        COORDINATION_RETRY_TIMEOUT_MS: '2000',
+        COORDINATION_BROADCAST_CONCURRENCY: '2',
+      }).coordination,
+    ).toEqual({ retryTimeoutMs: 2_000, broadcastConcurrency: 2 });
+    expect(problemsOf({ ...base, COORDINATION_RETRY_TIMEOUT_MS: '10' })).toEqual([
+      expect.stringContaining('COORDINATION_RETRY_TIMEOUT_MS'),
+    ]);
+    expect(problemsOf({ ...base, COORDINATION_BROADCAST_CONCURRENCY: '0' })).toEqual([
+      expect.stringContaining('COORDINATION_BROADCAST_CONCURRENCY'),
+    ]);
+  });
+
   it('lists every problem at once and never echoes secret values', () => {
     const problems = problemsOf({
       PORT: 'eighty',

@@ -113,7 +113,8 @@ class EnvironmentVariables {
 
   @IsOptional()
   @Transform(trimmedOrUndefined)
-  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  // Absolute: agents are told to call it verbatim (coordination messages, workspace files).
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   BASE_URL?: string;
 
   @IsOptional()
@@ -182,6 +183,20 @@ class EnvironmentVariables {
   @Min(1)
   @Max(32)
   TEMPLATE_SYNC_CONCURRENCY: number = 4;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1_000)
+  @Max(600_000)
+  COORDINATION_RETRY_TIMEOUT_MS: number = 45_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(32)
+  COORDINATION_BROADCAST_CONCURRENCY: number = 4;
 
   @IsOptional()
   @Transform(trimmedOrUndefined)
@@ -286,6 +301,13 @@ export interface AppConfig {
   };
   /** Gateway template sync: agents synced at once. */
   readonly templateSync: { readonly concurrency: number };
+  /** Coordination dispatches (src/coordination). */
+  readonly coordination: {
+    /** Budget of one dispatch under the coordination retry profile (upstream: 45 s). */
+    readonly retryTimeoutMs: number;
+    /** Boards one lead broadcast dispatches to at once. */
+    readonly broadcastConcurrency: number;
+  };
   /**
    * The 32-byte key that encrypts gateway tokens at rest (SECRETS_KEY). Required in production;
    * elsewhere a missing key is replaced by a random one for this process (`ephemeral`), so
@@ -416,6 +438,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       lockStatementTimeoutMs: raw.PROVISION_LOCK_STATEMENT_TIMEOUT_MS,
     },
     templateSync: { concurrency: raw.TEMPLATE_SYNC_CONCURRENCY },
+    coordination: {
+      retryTimeoutMs: raw.COORDINATION_RETRY_TIMEOUT_MS,
+      broadcastConcurrency: raw.COORDINATION_BROADCAST_CONCURRENCY,
+    },
     secrets: secretsKey
       ? { key: secretsKey, ephemeral: false }
       : { key: randomBytes(32), ephemeral: true },

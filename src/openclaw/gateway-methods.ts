@@ -253,13 +253,16 @@ const CONFIG_CONFLICT_RETRY: RetryProfile = {
  * waits at most a third of it (see {@link chatSendAttemptMs}), so a send that is never answered
  * is resent before the budget is spent, whatever the client's request timeout.
  */
-const CHAT_SEND_RETRY: RetryProfile = {
+export const CHAT_SEND_RETRY: RetryProfile = {
   timeoutMs: 15_000,
   baseDelayMs: 250,
   maxDelayMs: 2_000,
   jitter: 0.2,
   context: 'chat send',
 };
+
+/** A chat.send is not resent with less than this left of its budget. */
+const MIN_RESEND_MS = 250;
 
 /** Admission is quick; one attempt may wait a third of the budget, never less than 1 s. */
 function chatSendAttemptMs(budgetMs: number): number {
@@ -365,14 +368,24 @@ export class GatewayMethods {
       chatSendAttemptMs(retry.timeoutMs),
     );
     const deadline = Date.now() + retry.timeoutMs;
+    let lastError: Error | null = null;
     const payload = await new GatewayBackoff(retry).run(
-      (attempt) =>
-        this.transport.call('chat.send', body, {
-          ...callOptions,
-          // The first attempt gets its full time; a resend only what is left of the budget.
-          timeoutMs:
-            attempt === 1 ? attemptMs : Math.max(1, Math.min(attemptMs, deadline - Date.now())),
-        }),
+      async (attempt) => {
+        const left = deadline - Date.now();
+        // A resend with (almost) nothing left of the budget could only time itself out, and
+        // its "did not answer within 1 ms" would hide the real error from the caller.
+        if (attempt > 1 && lastError !== null && left < MIN_RESEND_MS) throw lastError;
+        try {
+          return await this.transport.call('chat.send', body, {
+            ...callOptions,
+            // The first attempt gets its full time; a resend only what is left of the budget.
+            timeoutMs: attempt === 1 ? attemptMs : Math.max(1, Math.min(attemptMs, left)),
+          });
+        } catch (error) {
+          lastError = error instanceof Error ? error : new Error(String(error));
+          throw error;
+        }
+      },
       { exhausted: 'last' },
     );
     return expectObject<ChatSendResult>('chat.send', payload);
@@ -461,6 +474,14 @@ export class GatewayMethods {
   async agentFilesGet(agentId: string, name: string, options?: CallOptions) {
     const payload = await this.transport.call('agents.files.get', { agentId, name }, options);
     return expectObject<AgentFileResult>('agents.files.get', payload, 'file');
+  }
+
+  /**
+   * `agents.files.get` as the gateway answered it, unchecked: for callers that accept the older
+   * payload shapes too (a bare string, `{content}`) besides today's `{file: {content}}`.
+   */
+  agentFilesGetPayload(agentId: string, name: string, options?: CallOptions): Promise<unknown> {
+    return this.transport.call('agents.files.get', { agentId, name }, options);
   }
 
   async agentFilesSet(params: AgentFilesSetParams, options?: CallOptions) {

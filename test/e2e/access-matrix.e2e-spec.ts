@@ -54,6 +54,7 @@ import {
   buildAgent,
   buildBoard,
   buildGateway,
+  buildMainAgent,
   buildMember,
   grantBoard,
   signIn,
@@ -495,6 +496,32 @@ const HANDLER_RULES: Record<string, (caller: Caller) => Outcome | undefined> = {
     isAgent(caller) && caller !== 'lead'
       ? deny(403, 'Only board leads can delete agents')
       : undefined,
+  // Coordination (C4–C7): only a lead nudges, writes a SOUL, reads another agent's SOUL
+  // (the target is another agent) and asks the user.
+  ...Object.fromEntries(
+    [
+      'POST /api/v1/agent/boards/{boardId}/agents/{agentId}/nudge',
+      'GET /api/v1/agent/boards/{boardId}/agents/{agentId}/soul',
+      'PUT /api/v1/agent/boards/{boardId}/agents/{agentId}/soul',
+      'POST /api/v1/agent/boards/{boardId}/gateway/main/ask-user',
+    ].map((key) => [
+      key,
+      (caller: Caller) => (isAgent(caller) && caller !== 'lead' ? FORBIDDEN : undefined),
+    ]),
+  ),
+  // C8/C9: only the gateway's main agent talks to leads.
+  ...Object.fromEntries(
+    [
+      'POST /api/v1/agent/gateway/boards/{boardId}/lead/message',
+      'POST /api/v1/agent/gateway/leads/broadcast',
+    ].map((key) => [
+      key,
+      (caller: Caller) =>
+        isAgent(caller) && caller !== 'main'
+          ? deny(403, 'Only the dedicated gateway agent may call this endpoint.')
+          : undefined,
+    ]),
+  ),
 };
 
 function expectedOutcome(route: RouteInfo, caller: Caller): Outcome {
@@ -572,7 +599,8 @@ describe('access matrix (generated from the routes)', () => {
       name: 'matrix lead',
       isBoardLead: true,
     });
-    const main = await buildAgent(ds, gatewayA, null, { name: 'matrix main' });
+    // Keyed as the gateway's main agent (its session key), as the coordination routes require.
+    const main = await buildMainAgent(ds, gatewayA, { name: 'matrix main' });
     // The sessions routes read gateway A's sessions: it lists its main session and its history.
     const sessionKey = mainSessionKey(gatewayA);
     fake.methods['sessions.list'] = () => ({

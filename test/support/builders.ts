@@ -13,6 +13,11 @@ import { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { OrganizationBoardAccess } from '../../src/organizations/entities/organization-board-access.entity';
 import { OrganizationMember } from '../../src/organizations/entities/organization-member.entity';
 import { Organization } from '../../src/organizations/entities/organization.entity';
+import {
+  boardAgentSessionKey,
+  leadSessionKey,
+  mainSessionKey,
+} from '../../src/provisioning/agent-identity';
 import { User } from '../../src/users/entities/user.entity';
 import { bearer, newIdentity, TestIdentity, userToken } from './auth';
 
@@ -168,6 +173,52 @@ export async function buildAgent(
     ...fields,
   });
   return { agent, token };
+}
+
+/**
+ * A board agent (worker) as the engine keys it: id chosen up front, session key
+ * `agent:mc-<id>:main`.
+ */
+export async function buildWorker(
+  dataSource: DataSource,
+  gatewayId: string,
+  boardId: string,
+  fields: Partial<Agent> = {},
+): Promise<{ agent: Agent; token: string }> {
+  const id = randomUUID();
+  return buildAgent(dataSource, gatewayId, boardId, {
+    id,
+    openclawSessionId: boardAgentSessionKey(id),
+    ...fields,
+  });
+}
+
+/** The board's lead, keyed as the engine keys it (`agent:lead-<board>:main`). */
+export async function buildLead(
+  dataSource: DataSource,
+  gatewayId: string,
+  boardId: string,
+  fields: Partial<Agent> = {},
+): Promise<{ agent: Agent; token: string }> {
+  return buildAgent(dataSource, gatewayId, boardId, {
+    name: `Lead ${randomUUID().slice(0, 8)}`,
+    isBoardLead: true,
+    openclawSessionId: leadSessionKey(boardId),
+    ...fields,
+  });
+}
+
+/** The gateway's main agent (no board), keyed `agent:mc-gateway-<gateway>:main`. */
+export async function buildMainAgent(
+  dataSource: DataSource,
+  gatewayId: string,
+  fields: Partial<Agent> = {},
+): Promise<{ agent: Agent; token: string }> {
+  return buildAgent(dataSource, gatewayId, null, {
+    name: `Gateway Agent ${randomUUID().slice(0, 8)}`,
+    openclawSessionId: mainSessionKey(gatewayId),
+    ...fields,
+  });
 }
 
 /**

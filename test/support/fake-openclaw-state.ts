@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Gateway } from '../../src/gateways/entities/gateway.entity';
 import { buildBoardOnGateway } from './builders';
-import { FakeGateway, FakeRpcError } from './fake-gateway';
+import { FakeGateway, FakeRpcError, type FakeWireError } from './fake-gateway';
 
 /** The token the fake gateways of these tests require. */
 export const FAKE_GATEWAY_TOKEN = 'fake-token';
@@ -73,8 +73,10 @@ function mergePatch(target: Params, patch: Params): Params {
  * with "config changed since last load", and answers `{noop: true}` when nothing changed;
  * `chat.send` answers with the idempotency key as run id.
  *
- * For faults: `failures` makes a method answer an UNAVAILABLE error when its predicate holds;
- * a write of a file named in `loseAnswer` is applied and then the socket drops (no answer);
+ * For faults: `failures` makes a method answer an UNAVAILABLE error when its predicate holds,
+ * `rejections` a non-transient error of the test's choosing; a write of a file named in
+ * `loseAnswer`, and the next `dropAnswers` calls of a method, are applied and then the socket
+ * drops (no answer); `chats` keeps the admitted messages per session (deduplicated by key);
  * the `gate` holds calls of chosen methods until opened (pass one gate to several gateways to
  * hold them all). Every call is recorded in `fake.requests`.
  */
@@ -84,11 +86,23 @@ export function serveOpenClawState(fake: FakeGateway, options: { gate?: Gate } =
   const state = {
     agents,
     files,
+    /**
+     * Messages admitted per session key, as the real gateway keeps them: a `chat.send` whose
+     * idempotency key was already admitted answers `in_flight` and adds nothing.
+     */
+    chats: new Map<string, { message: string; deliver: boolean; idempotencyKey: string }[]>(),
     config: { agents: { entries: {} } } as Params,
     /** `config.patch` calls refused for a stale base hash. */
     staleRefusals: 0,
     failures: new Map<string, (params: Params) => boolean>(),
+    /** Non-transient refusals: a method answers this error when the function returns one. */
+    rejections: new Map<string, (params: Params) => FakeWireError | null>(),
     loseAnswer: new Set<string>(),
+    /**
+     * The next N calls of a method are applied and then lose their answer (the socket drops),
+     * as a gateway restarting right after admitting a request.
+     */
+    dropAnswers: new Map<string, number>(),
     gate: options.gate ?? new Gate(),
     hash(): string {
       return createHash('sha256').update(JSON.stringify(state.config)).digest('hex');
@@ -169,7 +183,19 @@ export function serveOpenClawState(fake: FakeGateway, options: { gate?: Gate } =
     'sessions.patch': (p: Params) => ({ ok: true, key: p.key }),
     'sessions.reset': (p: Params) => ({ ok: true, key: p.key }),
     'sessions.delete': (p: Params) => ({ ok: true, key: p.key }),
-    'chat.send': (p: Params) => ({ runId: p.idempotencyKey, status: 'started' }),
+    'chat.send': (p: Params) => {
+      const key = String(p.sessionKey);
+      const idempotencyKey = String(p.idempotencyKey);
+      const history = state.chats.get(key) ?? [];
+      state.chats.set(key, history);
+      if (
+        [...state.chats.values()].some((h) => h.some((m) => m.idempotencyKey === idempotencyKey))
+      ) {
+        return { runId: idempotencyKey, status: 'in_flight' };
+      }
+      history.push({ message: String(p.message), deliver: p.deliver === true, idempotencyKey });
+      return { runId: idempotencyKey, status: 'started' };
+    },
   });
   for (const [method, handler] of Object.entries(fake.methods)) {
     fake.methods[method] = async (params, socket) => {
@@ -177,7 +203,15 @@ export function serveOpenClawState(fake: FakeGateway, options: { gate?: Gate } =
       if (state.failures.get(method)?.(params)) {
         throw new FakeRpcError({ code: 'UNAVAILABLE', message: `${method} injected failure` });
       }
-      return handler(params, socket);
+      const rejection = state.rejections.get(method)?.(params);
+      if (rejection) throw new FakeRpcError(rejection);
+      const answer = await handler(params, socket);
+      const drops = state.dropAnswers.get(method) ?? 0;
+      if (drops > 0) {
+        state.dropAnswers.set(method, drops - 1);
+        return { close: 1012, reason: 'service restart' };
+      }
+      return answer;
     };
   }
   return state;
