@@ -1,3 +1,4 @@
+import { BoardMemoryTenancy1796200000000 } from './1796200000000-BoardMemoryTenancy';
 import { ChangeLog1796031066627 } from './1796031066627-ChangeLog';
 import { AgentNameUniqueness1796040000000 } from './1796040000000-AgentNameUniqueness';
 import { TenantColumnsOnAgentsAndActivity1796030682839 } from './1796030682839-TenantColumnsOnAgentsAndActivity';
@@ -19,4 +20,5 @@ export const MIGRATIONS: (new () => unknown)[] = [
   TenantColumnsOnAgentsAndActivity1796030682839,
   ChangeLog1796031066627,
   AgentNameUniqueness1796040000000,
+  BoardMemoryTenancy1796200000000,
 ];
