@@ -102,7 +102,15 @@ export function streamStart(
 
 /** May a grant read this board (owners/admins and all-boards members: every board)? */
 export function mayReadBoard(grant: StreamGrant, boardId: string): boolean {
-  return grant.isAdmin || grant.allBoards || grant.boardIds.has(boardId);
+  return grant.isAdmin || hasBoardGrant(grant, boardId);
+}
+
+/**
+ * The board routes' own rule (`@BoardAccess('read')`, upstream require_board_access): the
+ * all-boards flags or a grant for the board; the admin role alone does not open a board.
+ */
+export function hasBoardGrant(grant: StreamGrant, boardId: string): boolean {
+  return grant.allBoards || grant.boardIds.has(boardId);
 }
 
 /**

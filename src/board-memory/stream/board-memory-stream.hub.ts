@@ -5,7 +5,7 @@ import { ChangeLogListener } from '../../change-log/change-log.listener';
 import type { ChangeRow } from '../../change-log/change-log.types';
 import {
   ChangeStreamHub,
-  mayReadBoard,
+  hasBoardGrant,
   type CatchUp,
   type CatchUpRange,
   type StreamClient,
@@ -68,8 +68,9 @@ export class BoardMemoryStreamHub extends ChangeStreamHub<BoardMemoryStreamClien
   }
 
   protected override admits(grant: StreamGrant, client: BoardMemoryStreamClient): boolean {
-    // The stream is the board's: without read access there is nothing left to stream.
-    return mayReadBoard(grant, client.boardId);
+    // The stream is the board's: without read access (the rule its route checked when it
+    // opened) there is nothing left to stream.
+    return hasBoardGrant(grant, client.boardId);
   }
 
   protected canSee(
@@ -80,7 +81,7 @@ export class BoardMemoryStreamHub extends ChangeStreamHub<BoardMemoryStreamClien
     return (
       event.organizationId === client.organizationId &&
       event.boardId === client.boardId &&
-      mayReadBoard(grant, event.boardId) &&
+      hasBoardGrant(grant, event.boardId) &&
       (client.isChat === null || event.isChat === client.isChat)
     );
   }
