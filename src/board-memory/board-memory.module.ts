@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ChangeLogModule } from '../change-log/change-log.module';
+import { BoardChatNotifier } from './board-chat-notifier';
 import { AgentBoardMemoryController, BoardMemoryController } from './board-memory.controller';
 import { BoardMemoryService } from './board-memory.service';
 import { BoardMemoryStreamHub } from './stream/board-memory-stream.hub';
@@ -11,7 +12,7 @@ import { BoardMemoryStreamHub } from './stream/board-memory-stream.hub';
 @Module({
   imports: [ChangeLogModule],
   controllers: [BoardMemoryController, AgentBoardMemoryController],
-  providers: [BoardMemoryService, BoardMemoryStreamHub],
+  providers: [BoardMemoryService, BoardMemoryStreamHub, BoardChatNotifier],
   exports: [BoardMemoryService],
 })
 export class BoardMemoryModule {}

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import type { Actor } from '../auth/auth-context';
 import type { Board } from '../boards/entities/board.entity';
 import { page, type Page } from '../common/pagination/pagination';
+import { BoardChatNotifier } from './board-chat-notifier';
 import type { BoardMemoryCreate, BoardMemoryListQuery } from './dto/board-memory.dto';
 import { toBoardMemoryRead, type BoardMemoryRead } from './dto/board-memory-read.dto';
 import { BoardMemory } from './entities/board-memory.entity';
@@ -20,7 +21,10 @@ export function actorDisplayName(actor: Actor): string {
 /** Board memory: the board's notes and chat, written by its users and agents. */
 @Injectable()
 export class BoardMemoryService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly chat: BoardChatNotifier,
+  ) {}
 
   /**
    * The board's items, newest first. Items whose content is blank (older rows) are left out, as
@@ -47,13 +51,14 @@ export class BoardMemoryService {
 
   /**
    * Records an item. `is_chat` follows the tags; a chat item without a source records the
-   * poster (agent name; user preferred name, name, or "User"), as upstream does.
+   * poster (agent name; user preferred name, name, or "User"), as upstream does. Once it is
+   * committed, a chat item is sent to the board's agents in the background (BoardChatNotifier).
    */
   async create(board: Board, actor: Actor, body: BoardMemoryCreate): Promise<BoardMemory> {
     const tags = body.tags ?? null;
     const isChat = tags !== null && tags.includes(CHAT_TAG);
     const source = body.source || (isChat ? actorDisplayName(actor) : (body.source ?? null));
-    return this.dataSource.getRepository(BoardMemory).save({
+    const memory = await this.dataSource.getRepository(BoardMemory).save({
       organizationId: board.organizationId,
       boardId: board.id,
       content: body.content,
@@ -61,5 +66,7 @@ export class BoardMemoryService {
       isChat,
       source,
     });
+    if (isChat) this.chat.notify(board, memory, actor, actorDisplayName(actor));
+    return memory;
   }
 }
