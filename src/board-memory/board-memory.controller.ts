@@ -63,7 +63,9 @@ export class BoardMemoryController {
   @ApiHeader({
     name: 'Last-Event-ID',
     required: false,
-    description: 'Resume after this event id: exactly the items missed since',
+    description:
+      'Resume after this event id: exactly the items missed since. An id the change log no ' +
+      'longer holds (or not an id we issued): every item the log still holds for the board.',
   })
   // `content` spelled out: @ApiProduces alone adds no media type to a response without a type.
   @ApiOkResponse({

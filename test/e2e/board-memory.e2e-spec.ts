@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { pausedBoardIds, PAUSED_BOARDS_SQL } from '../../src/board-memory/board-pause';
 import { BoardMemory } from '../../src/board-memory/entities/board-memory.entity';
+import { BoardMemoryTenancy1796200000000 } from '../../src/database/migrations/1796200000000-BoardMemoryTenancy';
 import { User } from '../../src/users/entities/user.entity';
 import {
   buildAgent,
@@ -336,6 +337,35 @@ describe('board memory routes', () => {
           .map((row) => `${row.op}:${row.entity_id}`)
           .sort(),
       ).toEqual([`delete:${first.id}`, `delete:${second.id}`].sort());
+    });
+  });
+
+  describe('migration BoardMemoryTenancy', () => {
+    it('backfills organization_id of existing items from their boards, then logs new ones', async () => {
+      const runner = t.dataSource.createQueryRunner();
+      try {
+        await new BoardMemoryTenancy1796200000000().down(runner);
+        const board = (await buildBoard(t.dataSource, orgId, gatewayId)).id;
+        const { rows } = await sql.query<{ id: string }>(
+          `INSERT INTO board_memory (board_id, content) VALUES ($1, 'before'), ($1, 'also')
+           RETURNING id`,
+          [board],
+        );
+        await new BoardMemoryTenancy1796200000000().up(runner);
+        const backfilled = await sql.query<{ organization_id: string }>(
+          'SELECT organization_id FROM board_memory WHERE id = ANY($1)',
+          [rows.map((row) => row.id)],
+        );
+        expect(backfilled.rows).toEqual([{ organization_id: orgId }, { organization_id: orgId }]);
+        const logged = await post(board, { content: 'after' }).expect(200);
+        const changes = await sql.query(
+          `SELECT 1 FROM change_log WHERE kind = 'board_memory' AND entity_id = $1`,
+          [logged.body.id],
+        );
+        expect(changes.rowCount).toBe(1);
+      } finally {
+        await runner.release();
+      }
     });
   });
 
