@@ -239,6 +239,36 @@ describe('GET /boards/{board_id}/memory/stream', () => {
     expect(contents(rest)).toEqual(['m4', 'm5', 'after']);
   });
 
+  it('closes a client that stopped reading (bounded buffer); it resumes by id from what it got', async () => {
+    const board = await newBoard();
+    const slow = await stream(urlB, owner, board);
+    await say(board, 'read');
+    await received([slow], 'read');
+    slow.pause();
+    // 400 items of 40 KB: far more than the socket buffers hold.
+    await sql.query(
+      `INSERT INTO board_memory (organization_id, board_id, content)
+       SELECT $1, $2, 'big ' || lpad(i::text, 3, '0') || repeat('x', 40000)
+         FROM generate_series(1, 400) AS i`,
+      [orgId, board],
+    );
+    const hub = b.app.get(BoardMemoryStreamHub);
+    const behindBefore = hub.closed.behind;
+    await say(board, 'next');
+    await waitUntil(() => hub.closed.behind > behindBefore, { timeoutMs: 10_000 });
+    const lastId = slow.lastEventId as string;
+    slow.close();
+
+    const resumed = await stream(urlB, owner, board, '', { 'Last-Event-ID': lastId });
+    await resumed.waitForEnd();
+    const got = contents(resumed).map((content) => content.slice(0, 7));
+    const seen = contents(slow).length;
+    // Exactly the items after the last one the slow client received, bounded per connection.
+    expect(got).toEqual(
+      Array.from({ length: B_MAX_PENDING }, (_, i) => `big ${String(seen + i).padStart(3, '0')}`),
+    );
+  });
+
   it('?since= (as upstream) sends the items created since then, then live', async () => {
     const board = await newBoard();
     await say(board, 'before');
