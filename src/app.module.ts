@@ -4,6 +4,7 @@ import { AgentApiModule } from './agent-api/agent-api.module';
 import { AgentsModule } from './agents/agents.module';
 import { AgentStreamModule } from './agents/stream/agent-stream.module';
 import { AuthModule } from './auth/auth.module';
+import { BoardMemoryModule } from './board-memory/board-memory.module';
 import { BoardsModule } from './boards/boards.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -33,6 +34,7 @@ export class AppModule {
         UsersModule,
         OrganizationsModule,
         BoardsModule,
+        BoardMemoryModule,
         // Before GatewaysModule: /gateways/status|sessions|commands must not reach /gateways/:id.
         SessionsModule,
         // Before AgentsModule: GET /agents/stream must match before GET /agents/:agentId.

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, IsNull } from 'typeorm';
 import { Agent } from '../agents/entities/agent.entity';
-import { BoardMemory } from '../board-memory/entities/board-memory.entity';
+import { pausedBoardIds } from '../board-memory/board-pause';
 import { Board } from '../boards/entities/board.entity';
 import { withDeadline } from '../common/async/deadline';
 import {
@@ -41,12 +41,6 @@ interface SyncJob {
 }
 
 type JobOutcome = GatewayTemplatesSyncEvent['outcome'];
-
-/**
- * A chat entry's command as upstream reads it (Python `strip().lower()`): every leading and
- * trailing whitespace character goes, newlines and tabs included (`btrim` only drops spaces).
- */
-const COMMAND = "lower(regexp_replace(memory.content, '^\\s+|\\s+$', '', 'g'))";
 
 export const SYNC_TEXT = {
   noUrl: 'Gateway URL is not configured for this gateway.',
@@ -199,7 +193,7 @@ export class TemplateSyncService {
     const boardIds = boards
       .map((board) => board.id)
       .filter((id) => !options.board_id || id === options.board_id);
-    const paused = await this.pausedBoards(boardIds);
+    const paused = await pausedBoardIds(this.dataSource, gateway.organizationId, boardIds);
     const repo = this.dataSource.getRepository(Agent);
     const boardAgents =
       boardIds.length === 0
@@ -231,24 +225,6 @@ export class TemplateSyncService {
       if (main) jobs.push({ agent: main, main: true, paused: false });
     }
     return jobs;
-  }
-
-  /** Boards whose latest `/pause` or `/resume` chat entry is `/pause`. */
-  private async pausedBoards(boardIds: string[]): Promise<Set<string>> {
-    if (boardIds.length === 0) return new Set();
-    const rows = await this.dataSource
-      .getRepository(BoardMemory)
-      .createQueryBuilder('memory')
-      .select('DISTINCT ON (memory.board_id) memory.board_id', 'board_id')
-      .addSelect(COMMAND, 'command')
-      .where('memory.board_id IN (:...boardIds)', { boardIds })
-      .andWhere('memory.is_chat = true')
-      .andWhere(`${COMMAND} IN ('/pause', '/resume')`)
-      .orderBy('memory.board_id')
-      .addOrderBy('memory.created_at', 'DESC')
-      .addOrderBy('memory.id', 'DESC')
-      .getRawMany<{ board_id: string; command: string }>();
-    return new Set(rows.filter((row) => row.command === '/pause').map((row) => row.board_id));
   }
 
   private async syncOne(

@@ -767,6 +767,11 @@ describe('access matrix (generated from the routes)', () => {
         'POST /api/v1/agent/heartbeat',
         'GET /api/v1/boards/{boardId}',
         'GET /api/v1/organizations/me',
+        'GET /api/v1/boards/{boardId}/memory',
+        'POST /api/v1/boards/{boardId}/memory',
+        'GET /api/v1/boards/{boardId}/memory/stream',
+        'GET /api/v1/agent/boards/{boardId}/memory',
+        'POST /api/v1/agent/boards/{boardId}/memory',
       ]),
     );
     expect(new Set(keys).size).toBe(keys.length);
@@ -781,9 +786,12 @@ describe('access matrix (generated from the routes)', () => {
         'GET /api/v1/gateways/commands',
       ]),
     );
-    expect(routes.filter((r) => r.eventStream).map((r) => r.key)).toEqual([
-      'GET /api/v1/agents/stream',
-    ]);
+    expect(routes.filter((r) => r.eventStream).map((r) => r.key)).toEqual(
+      expect.arrayContaining([
+        'GET /api/v1/agents/stream',
+        'GET /api/v1/boards/{boardId}/memory/stream',
+      ]),
+    );
   });
 
   async function call(

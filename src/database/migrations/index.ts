@@ -1,4 +1,5 @@
 import { BoardSettings1796300000000 } from './1796300000000-BoardSettings';
+import { BoardMemoryTenancy1796200000000 } from './1796200000000-BoardMemoryTenancy';
 import { ChangeLog1796031066627 } from './1796031066627-ChangeLog';
 import { AgentNameUniqueness1796040000000 } from './1796040000000-AgentNameUniqueness';
 import { TenantColumnsOnAgentsAndActivity1796030682839 } from './1796030682839-TenantColumnsOnAgentsAndActivity';
@@ -20,5 +21,6 @@ export const MIGRATIONS: (new () => unknown)[] = [
   TenantColumnsOnAgentsAndActivity1796030682839,
   ChangeLog1796031066627,
   AgentNameUniqueness1796040000000,
+  BoardMemoryTenancy1796200000000,
   BoardSettings1796300000000,
 ];
