@@ -151,36 +151,43 @@ export class CoordinationService {
     body: SoulUpdateRequest,
   ): Promise<void> {
     requireLead(caller);
-    const target = await this.boardAgentOr404(board, targetId);
+    await this.boardAgentOr404(board, targetId);
     const content = body.content.trim();
     if (!content) throw new InvalidRequestError(CONTENT_REQUIRED);
     const gateway = await this.boardGateway(board);
-    const agentId = agentGatewayIdentity(target, gateway).gatewayAgentId;
-    const methods = this.dispatcher.methods(gateway);
-    await gatewayOperation('soulUpdate', () =>
-      this.dispatcher.withRetry((budget) =>
-        // Writing the whole file again is harmless, so a write whose answer was lost is retried.
-        methods.agentFilesSet(
-          { agentId, name: SOUL_FILE, content },
-          { timeoutMs: budget.callTimeoutMs(), idempotent: true },
+    // Under the agent's run lock, the gateway write and the row write happen as one step: two
+    // writes (or a write and a provision run, which renders SOUL.md from the row) interleaved
+    // could leave the gateway with one SOUL and the row with the other.
+    await this.provisioning.underAgentRunLock(targetId, async () => {
+      // Read again under the lock: the agent may have been removed or moved meanwhile.
+      const target = await this.boardAgentOr404(board, targetId);
+      const agentId = agentGatewayIdentity(target, gateway).gatewayAgentId;
+      const methods = this.dispatcher.methods(gateway);
+      await gatewayOperation('soulUpdate', () =>
+        this.dispatcher.withRetry((budget) =>
+          // Writing the whole file again is harmless, so a write whose answer was lost is retried.
+          methods.agentFilesSet(
+            { agentId, name: SOUL_FILE, content },
+            { timeoutMs: budget.callTimeoutMs(), idempotent: true },
+          ),
         ),
-      ),
-    );
-    await this.dataSource.transaction(async (manager) => {
-      await manager
-        .getRepository(Agent)
-        .update(
-          { id: target.id, organizationId: target.organizationId },
-          { soulTemplate: content, updatedAt: new Date() },
-        );
-      await this.record(
-        {
-          ...this.activityOn(board, caller),
-          eventType: 'agent.soul.updated',
-          message: soulUpdatedNote(target.name, body.reason, body.source_url),
-        },
-        manager,
       );
+      await this.dataSource.transaction(async (manager) => {
+        await manager
+          .getRepository(Agent)
+          .update(
+            { id: target.id, organizationId: target.organizationId },
+            { soulTemplate: content, updatedAt: new Date() },
+          );
+        await this.record(
+          {
+            ...this.activityOn(board, caller),
+            eventType: 'agent.soul.updated',
+            message: soulUpdatedNote(target.name, body.reason, body.source_url),
+          },
+          manager,
+        );
+      });
     });
   }
 

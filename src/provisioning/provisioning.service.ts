@@ -225,6 +225,15 @@ export class ProvisioningService {
     });
   }
 
+  /**
+   * Runs `work` under the agent's run lock (the one provision runs and removal take, across
+   * instances): for a write of one of the agent's workspace files that must not interleave with
+   * another such write, a provision run rendering the file from the row, or the agent's removal.
+   */
+  underAgentRunLock<T>(agentId: string, work: () => Promise<T>): Promise<T> {
+    return this.runLock.run(agentId, () => work());
+  }
+
   /** Removes the agent (its files and session) from its gateway; "already gone" is success. */
   cleanupAgent(agent: Agent, gateway: Gateway): Promise<void> {
     return this.cleanup.cleanupAgent(agent, gateway);

@@ -405,6 +405,46 @@ describe('coordination (in-process gateway)', () => {
       expect(events.map((e) => e.message)).not.toContain('SOUL.md updated for Soulful.');
     });
 
+    it('two concurrent writes of one SOUL leave the gateway and the database holding the same one', async () => {
+      const target = await buildWorker(t.dataSource, gateway.id, boardX.id, { name: 'Contested' });
+      setSoulOnGateway(target.agent, '# Stock soul');
+      const original = fake.methods['agents.files.set'];
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let firstApplied = false;
+      // The first write is applied on the gateway, then its answer is slow to come back.
+      fake.methods['agents.files.set'] = async (params, socket) => {
+        const answer = await original(params, socket);
+        if (params.content === '# First') {
+          firstApplied = true;
+          await released;
+        }
+        return answer;
+      };
+      try {
+        const put = (content: string) =>
+          t.http.put(soulPath(boardX.id, target.agent.id)).set(as(lead.token)).send({ content });
+        const first = put('# First').then((res) => res);
+        await waitUntil(() => firstApplied);
+        let secondDone = false;
+        const second = put('# Second').then((res) => {
+          secondDone = true;
+          return res;
+        });
+        // Unserialised, the second write overtakes the first one's answer; serialised, it waits.
+        await waitUntil(() => secondDone, { timeoutMs: 500 }).catch(() => undefined);
+        release();
+        expect((await first).status).toBe(200);
+        expect((await second).status).toBe(200);
+        const onGateway = state.files.get(gatewayAgentOf(target.agent))?.get('SOUL.md');
+        expect(onGateway).toBe('# Second');
+        expect((await reload(target.agent.id)).soulTemplate).toBe(onGateway);
+      } finally {
+        release();
+        fake.methods['agents.files.set'] = original;
+      }
+    });
+
     it('blank content → 422 "content is required"; only a lead writes', async () => {
       const blank = await t.http
         .put(soulPath(boardX.id, worker.agent.id))
