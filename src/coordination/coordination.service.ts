@@ -43,7 +43,7 @@ import type {
   GatewayMainAskUserResponse,
   SoulUpdateRequest,
 } from './dto/coordination.dto';
-import { GatewayDispatchService } from './gateway-dispatch.service';
+import { GatewayDispatchService, type DispatchOptions } from './gateway-dispatch.service';
 
 /** Contract §1.4 texts. */
 export const ONLY_GATEWAY_AGENT = 'Only the dedicated gateway agent may call this endpoint.';
@@ -302,6 +302,9 @@ export class CoordinationService {
       order: { createdAt: 'DESC', id: 'ASC' },
     });
     const results: GatewayLeadBroadcastBoardResult[] = new Array(boards.length);
+    // One budget for the whole broadcast: a board queued behind the bound gets its attempt, but
+    // no retry budget of its own once the broadcast's is spent.
+    const retryUntil = Date.now() + this.dispatcher.retryProfile.timeoutMs;
     await forEachConcurrently(
       boards.map((board, index) => ({ board, index })),
       this.broadcastConcurrency,
@@ -310,6 +313,7 @@ export class CoordinationService {
           board,
           gateway,
           this.leadText(board, caller, kind, body),
+          retryUntil,
         );
       },
     );
@@ -330,9 +334,10 @@ export class CoordinationService {
     board: Board,
     gateway: Gateway,
     message: string,
+    retryUntil: number,
   ): Promise<GatewayLeadBroadcastBoardResult> {
     try {
-      const { lead } = await this.ensureAndMessageLead(board, gateway, message);
+      const { lead } = await this.ensureAndMessageLead(board, gateway, message, { retryUntil });
       return {
         board_id: board.id,
         lead_agent_id: lead.id,
@@ -392,18 +397,18 @@ export class CoordinationService {
     board: Board,
     gateway: Gateway,
     message: string,
+    options: DispatchOptions = {},
   ): Promise<{ lead: Agent; created: boolean }> {
     const { lead, created } = await this.provisioning.ensureBoardLead(
       { organizationId: board.organizationId, boardId: board.id },
       { action: 'provision' },
     );
     if (!lead.openclawSessionId) throw new InvalidRequestError(LEAD_NO_SESSION_KEY);
-    await this.dispatcher.dispatch(gateway, {
-      sessionKey: lead.openclawSessionId,
-      agentName: lead.name,
-      message,
-      deliver: false,
-    });
+    await this.dispatcher.dispatch(
+      gateway,
+      { sessionKey: lead.openclawSessionId, agentName: lead.name, message, deliver: false },
+      options,
+    );
     return { lead, created };
   }
 

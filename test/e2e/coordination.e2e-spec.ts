@@ -766,6 +766,47 @@ describe('coordination (in-process gateway)', () => {
     });
   });
 
+  describe('broadcast budget (C9)', () => {
+    it('boards queued behind the concurrency bound get no budget of their own: a gateway that stays down is retried for one budget per broadcast, not per round', async () => {
+      const own = await startOpenClawFake();
+      try {
+        const gw = await buildGateway(t.dataSource, organizationId, gatewayFieldsFor(own.fake));
+        const gwMain = await buildMainAgent(t.dataSource, gw.id);
+        const leadKeys: string[] = [];
+        for (let index = 0; index < 6; index += 1) {
+          const board = await buildBoard(t.dataSource, organizationId, gw.id);
+          leadKeys.unshift(
+            (await buildLead(t.dataSource, gw.id, board.id)).agent.openclawSessionId!,
+          );
+        }
+        // Every send fails transiently: the gateway is down for the whole broadcast.
+        own.state.failures.set('chat.send', () => true);
+        const res = await t.http
+          .post(BROADCAST)
+          .set(as(gwMain.token))
+          .send({ content: 'anyone?' })
+          .expect(200);
+        const timeout =
+          'Gateway lead broadcast dispatch failed: Gateway unreachable after 2 seconds ' +
+          '(gateway coordination timeout). Last error: chat.send injected failure';
+        expect(res.body).toMatchObject({ sent: 0, failed: 6 });
+        expect(res.body.results.map((r: { error: string }) => r.error)).toEqual(
+          Array(6).fill(timeout),
+        );
+        const attempts = (key: string) =>
+          own.fake.requests.filter((r) => r.method === 'chat.send' && r.params.sessionKey === key)
+            .length;
+        // Newest first: the first four boards were retried within the budget; the two queued
+        // behind them started once it was spent, so each is tried once and not retried for a
+        // whole budget of its own (which would make the broadcast last a budget per round).
+        for (const key of leadKeys.slice(0, 4)) expect(attempts(key)).toBeGreaterThan(1);
+        for (const key of leadKeys.slice(4)) expect(attempts(key)).toBe(1);
+      } finally {
+        await own.fake.stop();
+      }
+    });
+  });
+
   describe('broadcast bound (C9)', () => {
     it('dispatches to at most COORDINATION_BROADCAST_CONCURRENCY (4) boards at once', async () => {
       const own = await startOpenClawFake();
