@@ -148,7 +148,13 @@ export class ProvisioningService {
       const outcome = await this.moveLead(found.id, board, gateway, wantedName, options);
       if (outcome) return { lead: outcome.agent, created: false, outcome };
     }
-    const lead = await this.rows.repairLead(found, board, gateway, wantedName);
+    let lead = await this.rows.repairLead(found, board, gateway, wantedName);
+    if (lead.agentTokenHash === null && lead.lastProvisionError === null) {
+      // Never provisioned and no failure recorded: the caller that created it is running (or
+      // about to run) its first provision. Wait for that run (the agent's run lock) and read the
+      // row again, so no caller messages a lead the gateway does not have yet.
+      lead = (await this.runLock.run(lead.id, () => this.rows.findLead(board.id))) ?? lead;
+    }
     if (lead.lastProvisionError === null) return { lead, created: false, outcome: null };
 
     const outcome = await this.provisionAgent(ref(lead.id), {

@@ -623,6 +623,31 @@ describe('coordination (in-process gateway)', () => {
       expect(messages.at(-1)?.split('\n')[0]).toBe('GATEWAY MAIN QUESTION');
     });
 
+    it('two concurrent messages to a board without a lead: one creates it, both reach it once it is on the gateway', async () => {
+      const board = await buildBoard(t.dataSource, organizationId, gateway.id, { name: 'Racy' });
+      const leadKey = leadSessionKey(board.id);
+      // As the real gateway does: a send to an agent it does not have is refused.
+      state.rejections.set('chat.send', (p) =>
+        p.sessionKey === leadKey && !state.agents.has(`lead-${board.id}`)
+          ? {
+              code: 'INVALID_REQUEST',
+              message: `Agent "lead-${board.id}" no longer exists in configuration`,
+            }
+          : null,
+      );
+      const send = (content: string) =>
+        t.http.post(leadMessagePath(board.id)).set(as(main.token)).send({ content });
+      const [first, second] = await Promise.all([send('One'), send('Two')]);
+      expect([first.status, second.status]).toEqual([200, 200]);
+      expect([first.body.lead_created, second.body.lead_created].sort()).toEqual([false, true]);
+      expect(second.body.lead_agent_id).toBe(first.body.lead_agent_id);
+      const delivered = (state.chats.get(leadKey) ?? [])
+        .map((m) => m.message.split('\n'))
+        .filter((lines) => lines[0] === 'GATEWAY MAIN QUESTION')
+        .map((lines) => lines[5]);
+      expect(delivered.sort()).toEqual(['One', 'Two']);
+    });
+
     it('a failed dispatch: activity gateway.main.lead_message.failed, then 502', async () => {
       state.rejections.set('chat.send', (p) =>
         p.sessionKey === lead.agent.openclawSessionId
