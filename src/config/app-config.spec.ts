@@ -54,6 +54,21 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses a BASE_URL with a query, a fragment or credentials: agents append /api/v1/… to it', () => {
+    for (const value of [
+      'https://mc.example.com/?tenant=a',
+      'https://mc.example.com/#top',
+      'https://admin:secret@mc.example.com',
+    ]) {
+      expect(problemsOf({ ...base, BASE_URL: value })).toEqual([
+        expect.stringContaining('BASE_URL'),
+      ]);
+    }
+    expect(loadConfig({ ...base, BASE_URL: 'https://mc.example.com/mission/' }).baseUrl).toBe(
+      'https://mc.example.com/mission',
+    );
+  });
+
   it('coordination budget and broadcast concurrency: defaults and bounds', () => {
     expect(loadConfig(base).coordination).toEqual({
       retryTimeoutMs: 45_000,

@@ -362,6 +362,24 @@ export function localTokenProblem(token: string | undefined): string | null {
  * Validates the environment once and returns the typed configuration.
  * Throws {@link ConfigError} listing every problem; secret values are never echoed.
  */
+/**
+ * Agents are told `${BASE_URL}/api/v1/…` verbatim (coordination messages, workspace files), so
+ * BASE_URL is an origin with an optional path: a query or fragment would swallow the appended
+ * path, and credentials would be handed to every agent. A URL that does not parse is left to
+ * the absolute-URL check.
+ */
+function baseUrlShapeProblem(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  if (value.includes('?') || value.includes('#')) return 'must not have a query or a fragment';
+  if (url.username || url.password) return 'must not carry credentials';
+  return null;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const raw = plainToInstance(EnvironmentVariables, { ...env }, { exposeDefaultValues: true });
   const problems = validateSync(raw, { whitelist: false }).flatMap((error) =>
@@ -369,6 +387,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   );
 
   if (!raw.DATABASE_URL) problems.push('DATABASE_URL is required');
+  const baseUrlProblem = raw.BASE_URL === undefined ? null : baseUrlShapeProblem(raw.BASE_URL);
+  if (baseUrlProblem) problems.push(`BASE_URL: ${baseUrlProblem}`);
 
   let auth: AppConfig['auth'];
   if (raw.AUTH_MODE === 'jwt') {

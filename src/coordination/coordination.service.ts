@@ -43,7 +43,7 @@ import type {
   GatewayMainAskUserResponse,
   SoulUpdateRequest,
 } from './dto/coordination.dto';
-import { GatewayDispatchService } from './gateway-dispatch.service';
+import { GatewayDispatchService, type DispatchOptions } from './gateway-dispatch.service';
 
 /** Contract §1.4 texts. */
 export const ONLY_GATEWAY_AGENT = 'Only the dedicated gateway agent may call this endpoint.';
@@ -151,36 +151,43 @@ export class CoordinationService {
     body: SoulUpdateRequest,
   ): Promise<void> {
     requireLead(caller);
-    const target = await this.boardAgentOr404(board, targetId);
+    await this.boardAgentOr404(board, targetId);
     const content = body.content.trim();
     if (!content) throw new InvalidRequestError(CONTENT_REQUIRED);
     const gateway = await this.boardGateway(board);
-    const agentId = agentGatewayIdentity(target, gateway).gatewayAgentId;
-    const methods = this.dispatcher.methods(gateway);
-    await gatewayOperation('soulUpdate', () =>
-      this.dispatcher.withRetry((budget) =>
-        // Writing the whole file again is harmless, so a write whose answer was lost is retried.
-        methods.agentFilesSet(
-          { agentId, name: SOUL_FILE, content },
-          { timeoutMs: budget.callTimeoutMs(), idempotent: true },
+    // Under the agent's run lock, the gateway write and the row write happen as one step: two
+    // writes (or a write and a provision run, which renders SOUL.md from the row) interleaved
+    // could leave the gateway with one SOUL and the row with the other.
+    await this.provisioning.underAgentRunLock(targetId, async () => {
+      // Read again under the lock: the agent may have been removed or moved meanwhile.
+      const target = await this.boardAgentOr404(board, targetId);
+      const agentId = agentGatewayIdentity(target, gateway).gatewayAgentId;
+      const methods = this.dispatcher.methods(gateway);
+      await gatewayOperation('soulUpdate', () =>
+        this.dispatcher.withRetry((budget) =>
+          // Writing the whole file again is harmless, so a write whose answer was lost is retried.
+          methods.agentFilesSet(
+            { agentId, name: SOUL_FILE, content },
+            { timeoutMs: budget.callTimeoutMs(), idempotent: true },
+          ),
         ),
-      ),
-    );
-    await this.dataSource.transaction(async (manager) => {
-      await manager
-        .getRepository(Agent)
-        .update(
-          { id: target.id, organizationId: target.organizationId },
-          { soulTemplate: content, updatedAt: new Date() },
-        );
-      await this.record(
-        {
-          ...this.activityOn(board, caller),
-          eventType: 'agent.soul.updated',
-          message: soulUpdatedNote(target.name, body.reason, body.source_url),
-        },
-        manager,
       );
+      await this.dataSource.transaction(async (manager) => {
+        await manager
+          .getRepository(Agent)
+          .update(
+            { id: target.id, organizationId: target.organizationId },
+            { soulTemplate: content, updatedAt: new Date() },
+          );
+        await this.record(
+          {
+            ...this.activityOn(board, caller),
+            eventType: 'agent.soul.updated',
+            message: soulUpdatedNote(target.name, body.reason, body.source_url),
+          },
+          manager,
+        );
+      });
     });
   }
 
@@ -295,6 +302,9 @@ export class CoordinationService {
       order: { createdAt: 'DESC', id: 'ASC' },
     });
     const results: GatewayLeadBroadcastBoardResult[] = new Array(boards.length);
+    // One budget for the whole broadcast: a board queued behind the bound gets its attempt, but
+    // no retry budget of its own once the broadcast's is spent.
+    const retryUntil = Date.now() + this.dispatcher.retryProfile.timeoutMs;
     await forEachConcurrently(
       boards.map((board, index) => ({ board, index })),
       this.broadcastConcurrency,
@@ -303,6 +313,7 @@ export class CoordinationService {
           board,
           gateway,
           this.leadText(board, caller, kind, body),
+          retryUntil,
         );
       },
     );
@@ -323,9 +334,10 @@ export class CoordinationService {
     board: Board,
     gateway: Gateway,
     message: string,
+    retryUntil: number,
   ): Promise<GatewayLeadBroadcastBoardResult> {
     try {
-      const { lead } = await this.ensureAndMessageLead(board, gateway, message);
+      const { lead } = await this.ensureAndMessageLead(board, gateway, message, { retryUntil });
       return {
         board_id: board.id,
         lead_agent_id: lead.id,
@@ -385,18 +397,18 @@ export class CoordinationService {
     board: Board,
     gateway: Gateway,
     message: string,
+    options: DispatchOptions = {},
   ): Promise<{ lead: Agent; created: boolean }> {
     const { lead, created } = await this.provisioning.ensureBoardLead(
       { organizationId: board.organizationId, boardId: board.id },
       { action: 'provision' },
     );
     if (!lead.openclawSessionId) throw new InvalidRequestError(LEAD_NO_SESSION_KEY);
-    await this.dispatcher.dispatch(gateway, {
-      sessionKey: lead.openclawSessionId,
-      agentName: lead.name,
-      message,
-      deliver: false,
-    });
+    await this.dispatcher.dispatch(
+      gateway,
+      { sessionKey: lead.openclawSessionId, agentName: lead.name, message, deliver: false },
+      options,
+    );
     return { lead, created };
   }
 

@@ -3,7 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { CHAT_SEND_RETRY, type GatewayMethods } from '../openclaw/gateway-methods';
 import { OpenClawGatewayService, type GatewayRecord } from '../openclaw/openclaw-gateway.service';
-import { COORDINATION_RETRY, withGatewayRetry, type RetryProfile } from '../openclaw/retry';
+import {
+  COORDINATION_RETRY,
+  isTransientGatewayError,
+  retryBudgetSpent,
+  withGatewayRetry,
+  type RetryProfile,
+} from '../openclaw/retry';
 import { uniqueSessionLabel } from '../openclaw/session-label';
 
 /** A retry is not started with less than this left of the dispatch budget. */
@@ -19,9 +25,20 @@ export interface DispatchRequest {
   deliver: boolean;
 }
 
+/** Options of one unit of work under the coordination profile. */
+export interface DispatchOptions {
+  /**
+   * Epoch ms after which no retry starts: work that shares one budget (a broadcast's boards, of
+   * which those queued behind the concurrency bound start late) gets its first attempt, and
+   * retries only while that budget lasts; without it every unit would have a whole budget of
+   * its own, so a broadcast to a gateway that stays down would last a budget per round.
+   */
+  retryUntil?: number;
+}
+
 /** What a unit of gateway work run under {@link GatewayDispatchService.withRetry} is given. */
 export interface DispatchBudget {
-  /** Milliseconds left of the whole dispatch budget (at least 1). */
+  /** Milliseconds left in which a retry (or an inner resend) may start (at least 1). */
   remainingMs(): number;
   /** A per-call timeout: the client's request timeout, cut to what is left of the budget. */
   callTimeoutMs(): number;
@@ -66,23 +83,39 @@ export class GatewayDispatchService {
    * Runs `unit` under the coordination profile. The unit gets the budget that is left, so no
    * single call (or inner retry) runs past the dispatch deadline: the backoff checks its
    * deadline only between attempts, and an attempt started just before it would otherwise add
-   * a whole request timeout on top.
+   * a whole request timeout on top. With `options.retryUntil` (a budget shared with other
+   * units) no retry starts past it; the first attempt always runs, with its own call timeout.
    */
-  withRetry<T>(unit: (budget: DispatchBudget) => Promise<T>): Promise<T> {
+  withRetry<T>(
+    unit: (budget: DispatchBudget) => Promise<T>,
+    options: DispatchOptions = {},
+  ): Promise<T> {
     const deadline = Date.now() + this.profile.timeoutMs;
+    const retryDeadline = Math.min(deadline, options.retryUntil ?? deadline);
     const budget: DispatchBudget = {
-      remainingMs: () => Math.max(1, deadline - Date.now()),
+      remainingMs: () => Math.max(1, retryDeadline - Date.now()),
+      // An attempt (the first one of a late unit too) gets its own time, within its budget.
       callTimeoutMs: () => Math.max(1, Math.min(this.requestTimeoutMs, deadline - Date.now())),
     };
     let lastError: Error | null = null;
     return withGatewayRetry(this.profile, async () => {
-      // A retry with (almost) nothing left of the budget could only time itself out, and its
-      // "did not answer within 1 ms" would replace the real last error in the timeout text.
-      if (lastError !== null && deadline - Date.now() < MIN_ATTEMPT_MS) throw lastError;
+      if (lastError !== null && retryDeadline - Date.now() < MIN_ATTEMPT_MS) {
+        // The shared budget is spent: this unit's failure is final, with the profile's text.
+        if (retryDeadline < deadline) throw retryBudgetSpent(this.profile, lastError);
+        // A retry with (almost) nothing left of the budget could only time itself out, and its
+        // "did not answer within 1 ms" would replace the real last error in the timeout text.
+        throw lastError;
+      }
       try {
         return await unit(budget);
       } catch (error) {
         lastError = error instanceof Error ? error : new Error(String(error));
+        // Once a shared budget is spent, a transient failure is final at once (no backoff first).
+        const sharedBudgetSpent =
+          retryDeadline < deadline && retryDeadline - Date.now() < MIN_ATTEMPT_MS;
+        if (sharedBudgetSpent && isTransientGatewayError(error)) {
+          throw retryBudgetSpent(this.profile, error);
+        }
         throw error;
       }
     });
@@ -100,7 +133,11 @@ export class GatewayDispatchService {
    * `sessions.patch` with the same key and label is idempotent, so its lost answer is retried
    * too.
    */
-  async dispatch(gateway: GatewayRecord, request: DispatchRequest): Promise<void> {
+  async dispatch(
+    gateway: GatewayRecord,
+    request: DispatchRequest,
+    options: DispatchOptions = {},
+  ): Promise<void> {
     const methods = this.gateways.methods(gateway);
     const idempotencyKey = randomUUID();
     const label = uniqueSessionLabel(request.agentName, request.sessionKey);
@@ -124,6 +161,6 @@ export class GatewayDispatchService {
           },
         },
       );
-    });
+    }, options);
   }
 }

@@ -68,6 +68,15 @@ export function describeTimeout(timeoutMs: number): string {
   return seconds >= 120 ? `${Math.floor(seconds / 60)} minutes` : `${seconds} seconds`;
 }
 
+/** "Gateway unreachable after N seconds ({context} timeout). Last error: …" (not retryable). */
+export function retryBudgetSpent(profile: RetryProfile, lastError: unknown): GatewayTimeoutError {
+  return new GatewayTimeoutError(
+    `Gateway unreachable after ${describeTimeout(profile.timeoutMs)} ` +
+      `(${profile.context} timeout). Last error: ${(lastError as Error).message}`,
+    { cause: lastError, retryable: false },
+  );
+}
+
 export interface RetryClock {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -137,13 +146,7 @@ export class GatewayBackoff {
             : Math.min(this.delayMs, Math.max(0, remaining)) *
               (1 + (this.clock.random() * 2 - 1) * this.profile.jitter);
         if (rethrowLast && step >= remaining) throw error;
-        if (remaining <= 0) {
-          throw new GatewayTimeoutError(
-            `Gateway unreachable after ${describeTimeout(this.profile.timeoutMs)} ` +
-              `(${this.profile.context} timeout). Last error: ${(error as Error).message}`,
-            { cause: error, retryable: false },
-          );
-        }
+        if (remaining <= 0) throw retryBudgetSpent(this.profile, error);
         await this.clock.sleep(Math.min(remaining, Math.max(0, step)));
         if (hinted === null) this.delayMs = Math.min(this.delayMs * 2, this.profile.maxDelayMs);
       }

@@ -148,7 +148,13 @@ export class ProvisioningService {
       const outcome = await this.moveLead(found.id, board, gateway, wantedName, options);
       if (outcome) return { lead: outcome.agent, created: false, outcome };
     }
-    const lead = await this.rows.repairLead(found, board, gateway, wantedName);
+    let lead = await this.rows.repairLead(found, board, gateway, wantedName);
+    if (lead.agentTokenHash === null && lead.lastProvisionError === null) {
+      // Never provisioned and no failure recorded: the caller that created it is running (or
+      // about to run) its first provision. Wait for that run (the agent's run lock) and read the
+      // row again, so no caller messages a lead the gateway does not have yet.
+      lead = (await this.runLock.run(lead.id, () => this.rows.findLead(board.id))) ?? lead;
+    }
     if (lead.lastProvisionError === null) return { lead, created: false, outcome: null };
 
     const outcome = await this.provisionAgent(ref(lead.id), {
@@ -223,6 +229,15 @@ export class ProvisioningService {
       await this.dataSource.transaction(removeRows);
       return true;
     });
+  }
+
+  /**
+   * Runs `work` under the agent's run lock (the one provision runs and removal take, across
+   * instances): for a write of one of the agent's workspace files that must not interleave with
+   * another such write, a provision run rendering the file from the row, or the agent's removal.
+   */
+  underAgentRunLock<T>(agentId: string, work: () => Promise<T>): Promise<T> {
+    return this.runLock.run(agentId, () => work());
   }
 
   /** Removes the agent (its files and session) from its gateway; "already gone" is success. */

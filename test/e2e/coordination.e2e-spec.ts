@@ -405,6 +405,46 @@ describe('coordination (in-process gateway)', () => {
       expect(events.map((e) => e.message)).not.toContain('SOUL.md updated for Soulful.');
     });
 
+    it('two concurrent writes of one SOUL leave the gateway and the database holding the same one', async () => {
+      const target = await buildWorker(t.dataSource, gateway.id, boardX.id, { name: 'Contested' });
+      setSoulOnGateway(target.agent, '# Stock soul');
+      const original = fake.methods['agents.files.set'];
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let firstApplied = false;
+      // The first write is applied on the gateway, then its answer is slow to come back.
+      fake.methods['agents.files.set'] = async (params, socket) => {
+        const answer = await original(params, socket);
+        if (params.content === '# First') {
+          firstApplied = true;
+          await released;
+        }
+        return answer;
+      };
+      try {
+        const put = (content: string) =>
+          t.http.put(soulPath(boardX.id, target.agent.id)).set(as(lead.token)).send({ content });
+        const first = put('# First').then((res) => res);
+        await waitUntil(() => firstApplied);
+        let secondDone = false;
+        const second = put('# Second').then((res) => {
+          secondDone = true;
+          return res;
+        });
+        // Unserialised, the second write overtakes the first one's answer; serialised, it waits.
+        await waitUntil(() => secondDone, { timeoutMs: 500 }).catch(() => undefined);
+        release();
+        expect((await first).status).toBe(200);
+        expect((await second).status).toBe(200);
+        const onGateway = state.files.get(gatewayAgentOf(target.agent))?.get('SOUL.md');
+        expect(onGateway).toBe('# Second');
+        expect((await reload(target.agent.id)).soulTemplate).toBe(onGateway);
+      } finally {
+        release();
+        fake.methods['agents.files.set'] = original;
+      }
+    });
+
     it('blank content → 422 "content is required"; only a lead writes', async () => {
       const blank = await t.http
         .put(soulPath(boardX.id, worker.agent.id))
@@ -583,6 +623,31 @@ describe('coordination (in-process gateway)', () => {
       expect(messages.at(-1)?.split('\n')[0]).toBe('GATEWAY MAIN QUESTION');
     });
 
+    it('two concurrent messages to a board without a lead: one creates it, both reach it once it is on the gateway', async () => {
+      const board = await buildBoard(t.dataSource, organizationId, gateway.id, { name: 'Racy' });
+      const leadKey = leadSessionKey(board.id);
+      // As the real gateway does: a send to an agent it does not have is refused.
+      state.rejections.set('chat.send', (p) =>
+        p.sessionKey === leadKey && !state.agents.has(`lead-${board.id}`)
+          ? {
+              code: 'INVALID_REQUEST',
+              message: `Agent "lead-${board.id}" no longer exists in configuration`,
+            }
+          : null,
+      );
+      const send = (content: string) =>
+        t.http.post(leadMessagePath(board.id)).set(as(main.token)).send({ content });
+      const [first, second] = await Promise.all([send('One'), send('Two')]);
+      expect([first.status, second.status]).toEqual([200, 200]);
+      expect([first.body.lead_created, second.body.lead_created].sort()).toEqual([false, true]);
+      expect(second.body.lead_agent_id).toBe(first.body.lead_agent_id);
+      const delivered = (state.chats.get(leadKey) ?? [])
+        .map((m) => m.message.split('\n'))
+        .filter((lines) => lines[0] === 'GATEWAY MAIN QUESTION')
+        .map((lines) => lines[5]);
+      expect(delivered.sort()).toEqual(['One', 'Two']);
+    });
+
     it('a failed dispatch: activity gateway.main.lead_message.failed, then 502', async () => {
       state.rejections.set('chat.send', (p) =>
         p.sessionKey === lead.agent.openclawSessionId
@@ -720,6 +785,47 @@ describe('coordination (in-process gateway)', () => {
             message: 'Broadcast question to 2 board leads (failed: 1).',
           }),
         ]);
+      } finally {
+        await own.fake.stop();
+      }
+    });
+  });
+
+  describe('broadcast budget (C9)', () => {
+    it('boards queued behind the concurrency bound get no budget of their own: a gateway that stays down is retried for one budget per broadcast, not per round', async () => {
+      const own = await startOpenClawFake();
+      try {
+        const gw = await buildGateway(t.dataSource, organizationId, gatewayFieldsFor(own.fake));
+        const gwMain = await buildMainAgent(t.dataSource, gw.id);
+        const leadKeys: string[] = [];
+        for (let index = 0; index < 6; index += 1) {
+          const board = await buildBoard(t.dataSource, organizationId, gw.id);
+          leadKeys.unshift(
+            (await buildLead(t.dataSource, gw.id, board.id)).agent.openclawSessionId!,
+          );
+        }
+        // Every send fails transiently: the gateway is down for the whole broadcast.
+        own.state.failures.set('chat.send', () => true);
+        const res = await t.http
+          .post(BROADCAST)
+          .set(as(gwMain.token))
+          .send({ content: 'anyone?' })
+          .expect(200);
+        const timeout =
+          'Gateway lead broadcast dispatch failed: Gateway unreachable after 2 seconds ' +
+          '(gateway coordination timeout). Last error: chat.send injected failure';
+        expect(res.body).toMatchObject({ sent: 0, failed: 6 });
+        expect(res.body.results.map((r: { error: string }) => r.error)).toEqual(
+          Array(6).fill(timeout),
+        );
+        const attempts = (key: string) =>
+          own.fake.requests.filter((r) => r.method === 'chat.send' && r.params.sessionKey === key)
+            .length;
+        // Newest first: the first four boards were retried within the budget; the two queued
+        // behind them started once it was spent, so each is tried once and not retried for a
+        // whole budget of its own (which would make the broadcast last a budget per round).
+        for (const key of leadKeys.slice(0, 4)) expect(attempts(key)).toBeGreaterThan(1);
+        for (const key of leadKeys.slice(4)) expect(attempts(key)).toBe(1);
       } finally {
         await own.fake.stop();
       }
