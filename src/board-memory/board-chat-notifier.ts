@@ -78,12 +78,20 @@ interface Dispatch {
  * committed and without holding up the POST: the board lead and the mentioned agents get
  * `BOARD CHAT` / `BOARD CHAT MENTION` with a snippet; `/pause` and `/resume` go verbatim to
  * every agent of the board. The poster (an agent) is never messaged. Best effort: a gateway
- * failure is logged and never fails the POST; bounded in concurrency and in time.
+ * failure is logged and never fails the POST. Bounded per instance: at most
+ * BOARD_CHAT_NOTIFY_CONCURRENCY items are being sent at once (each to at most
+ * NOTIFY_CONCURRENCY agents at a time), at most BOARD_CHAT_NOTIFY_QUEUE wait for a slot, and a
+ * burst past that is dropped and logged (the items are stored all the same). Nothing is kept
+ * that another instance would need: a notification lost to a restart is not resent.
  */
 @Injectable()
 export class BoardChatNotifier implements OnModuleDestroy {
   private readonly logger = new Logger('BoardChat');
   private readonly running = new Set<Promise<void>>();
+  private readonly waiting: (() => Promise<void>)[] = [];
+  private stopped = false;
+  /** Observability (and tests): notifications dropped because the queue was full. */
+  readonly stats = { dropped: 0 };
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -91,28 +99,67 @@ export class BoardChatNotifier implements OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Starts the notification in the background; never throws. */
+  /** Starts (or queues) the notification in the background; never throws. */
   notify(board: Board, memory: BoardMemory, actor: Actor, from: string): void {
-    const work = withDeadline(
-      this.send(board, memory, actor, from),
-      NOTIFY_BUDGET_MS,
-      () => new Error(`not done within ${NOTIFY_BUDGET_MS} ms`),
-    ).catch((error: unknown) =>
-      this.logger.warn(`board chat notification for ${memory.id} failed: ${describe(error)}`),
-    );
-    this.running.add(work);
-    void work.finally(() => this.running.delete(work));
+    if (this.stopped) return;
+    const job = () => this.notifyNow(board, memory, actor, from);
+    const { notifyConcurrency, notifyQueue } = this.config.boardChat;
+    if (this.running.size < notifyConcurrency) {
+      this.start(job);
+    } else if (this.waiting.length < notifyQueue) {
+      this.waiting.push(job);
+    } else {
+      this.stats.dropped++;
+      this.logger.warn(
+        `board chat notification for ${memory.id} dropped: ${this.waiting.length} notifications already waiting`,
+      );
+    }
   }
 
-  /** Notifications in flight (tests wait for them). */
-  idle(): Promise<unknown> {
-    return Promise.allSettled([...this.running]);
+  /** Notifications in flight or waiting (tests wait for them). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.waiting.length > 0) {
+      this.logger.warn(`${this.waiting.length} board chat notifications not sent: shutting down`);
+      this.waiting.length = 0;
+    }
     await withDeadline(this.idle(), SHUTDOWN_WAIT_MS, () => new Error('shutdown')).catch(
       () => undefined,
     );
+  }
+
+  /** Runs a job in a slot; when it ends, the slot goes to the next waiting job. */
+  private start(job: () => Promise<void>): void {
+    const work = job();
+    this.running.add(work);
+    void work.finally(() => {
+      this.running.delete(work);
+      const next = this.stopped ? undefined : this.waiting.shift();
+      if (next) this.start(next);
+    });
+  }
+
+  /**
+   * One item's notification; never rejects. Its slot is held until the sends really end (each
+   * bounded by the chat-send budget), not just until the deadline: work past the deadline still
+   * counts against the bound.
+   */
+  private async notifyNow(board: Board, memory: BoardMemory, actor: Actor, from: string) {
+    const sending = this.send(board, memory, actor, from);
+    try {
+      await withDeadline(
+        sending,
+        NOTIFY_BUDGET_MS,
+        () => new Error(`not done within ${NOTIFY_BUDGET_MS} ms`),
+      );
+    } catch (error) {
+      this.logger.warn(`board chat notification for ${memory.id} failed: ${describe(error)}`);
+    }
+    await sending.catch(() => undefined);
   }
 
   private async send(board: Board, memory: BoardMemory, actor: Actor, from: string) {

@@ -10,10 +10,16 @@ import {
 } from '../../src/board-memory/board-chat-notifier';
 import { BoardMemory } from '../../src/board-memory/entities/board-memory.entity';
 import { Board } from '../../src/boards/entities/board.entity';
+import { Like } from 'typeorm';
 import { buildAgent, signInMember, type SignedInUser } from '../support/builders';
+import { waitUntil } from '../support/eventually';
 import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
 import { boardOnOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, type TestApp } from '../support/test-app';
+
+/** Chat items notified at once, and waiting, by this suite's instance. */
+const NOTIFY_CONCURRENCY = 2;
+const NOTIFY_QUEUE = 3;
 
 describe('board chat notifications (POST …/memory with the chat tag)', () => {
   let t: TestApp;
@@ -33,7 +39,11 @@ describe('board chat notifications (POST …/memory with the chat tag)', () => {
   const settled = () => t.app.get(BoardChatNotifier).idle();
 
   beforeAll(async () => {
-    t = await createTestApp({ BASE_URL: 'https://mc.example.com/' });
+    t = await createTestApp({
+      BASE_URL: 'https://mc.example.com/',
+      BOARD_CHAT_NOTIFY_CONCURRENCY: String(NOTIFY_CONCURRENCY),
+      BOARD_CHAT_NOTIFY_QUEUE: String(NOTIFY_QUEUE),
+    });
     const setup = await boardOnOpenClawFake(t.dataSource);
     fake = setup.fake;
     boardId = setup.boardId;
@@ -164,6 +174,53 @@ describe('board chat notifications (POST …/memory with the chat tag)', () => {
       fake.methods['chat.send'] = original;
     }
   });
+
+  it('background work is bounded: BOARD_CHAT_NOTIFY_CONCURRENCY items at once, BOARD_CHAT_NOTIFY_QUEUE waiting, later ones dropped (logged)', async () => {
+    const notifier = t.app.get(BoardChatNotifier);
+    const original = fake.methods['chat.send'];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const messages: string[] = [];
+    fake.methods['chat.send'] = async (params, socket) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      messages.push((params as { message: string }).message);
+      try {
+        await held;
+        return await original(params, socket);
+      } finally {
+        inFlight--;
+      }
+    };
+    const dropped = () => notifier.stats.dropped;
+    const droppedBefore = dropped();
+    try {
+      // Each item goes to the lead only (no mention): one send per item.
+      const total = NOTIFY_CONCURRENCY + NOTIFY_QUEUE + 3;
+      for (let i = 0; i < total; i++) await chat(`burst ${i}`);
+      await waitUntil(() => inFlight >= NOTIFY_CONCURRENCY, {
+        what: () => `${inFlight} sends in flight`,
+      });
+      expect(dropped() - droppedBefore).toBe(3);
+      release();
+      await settled();
+      expect(maxInFlight).toBe(NOTIFY_CONCURRENCY);
+      // The first ones, in order of arrival; the 3 past the queue are dropped (best effort).
+      expect(messages.map((message) => message.split('\n')[4]).sort()).toEqual(
+        Array.from({ length: NOTIFY_CONCURRENCY + NOTIFY_QUEUE }, (_, i) => `burst ${i}`).sort(),
+      );
+      // The items themselves are all stored.
+      const stored = await t.dataSource
+        .getRepository(BoardMemory)
+        .countBy({ boardId, content: Like('burst %') });
+      expect(stored).toBe(total);
+    } finally {
+      release();
+      fake.methods['chat.send'] = original;
+    }
+  }, 30_000);
 
   it('mention rules as upstream', () => {
     expect(extractMentions('hi @Alice-B and @lead, not @1x or a@b')).toEqual(
