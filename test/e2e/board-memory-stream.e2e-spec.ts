@@ -354,6 +354,28 @@ describe('GET /boards/{board_id}/memory/stream', () => {
     expect((await SseClient.open(urlA, path(board), revoked.headers)).status).toBe(403);
   });
 
+  it('ends when its board is deleted (with or without memory), on every instance; reopening is 404', async () => {
+    const empty = await newBoard();
+    const withItems = await newBoard();
+    const survivor = await newBoard();
+    await say(withItems, 'will go');
+    const onEmptyA = await stream(urlA, owner, empty);
+    const onEmptyB = await stream(urlB, owner, empty);
+    const onItems = await stream(urlB, owner, withItems);
+    const onSurvivor = await stream(urlA, owner, survivor);
+
+    await a.http.delete(`/api/v1/boards/${empty}`).set(owner.headers).expect(200);
+    await a.http.delete(`/api/v1/boards/${withItems}`).set(owner.headers).expect(200);
+    await onEmptyA.waitForEnd();
+    await onEmptyB.waitForEnd();
+    await onItems.waitForEnd();
+    // Other boards' streams go on.
+    await say(survivor, 'still here');
+    await received([onSurvivor], 'still here');
+    expect(onSurvivor.ended).toBe(false);
+    expect((await SseClient.open(urlA, path(empty), owner.headers)).status).toBe(404);
+  });
+
   it('does the same database work per item with 1 and with 20 connected clients', async () => {
     const board = await newBoard();
     const reader = await signInMember(a.http, a.dataSource, orgId, { allBoardsRead: true });
