@@ -323,8 +323,14 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
         return after ? { after } : 'snapshot';
       }
       case 'since': {
+        // Older than the retention window: the log may have lost changes since then, so a hub
+        // with a snapshot sends the current state. One without catches up with what the log
+        // still holds, still only what was created since then (rows past the window wait for
+        // the next prune: they can be older than `since`).
         const retentionStart = Date.now() - this.config.changeLog.retentionSeconds * 1000;
-        return start.since.getTime() < retentionStart ? 'snapshot' : { createdSince: start.since };
+        return start.since.getTime() < retentionStart && this.sendSnapshot
+          ? 'snapshot'
+          : { createdSince: start.since };
       }
     }
   }

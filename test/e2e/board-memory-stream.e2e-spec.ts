@@ -286,6 +286,32 @@ describe('GET /boards/{board_id}/memory/stream', () => {
     expect(contents(client)).toEqual(['from here', 'next', 'live']);
   });
 
+  it('?since= older than the retention window: the items created since then that the log still holds, never older ones', async () => {
+    const board = await newBoard();
+    const before = await say(board, 'before since');
+    const after = await say(board, 'after since');
+    // As if the log had not been pruned yet: an item (and its change) from 3 days ago, past
+    // the retention window (1 day) and before `since` (2 days ago), and one from an hour ago.
+    const age = (id: string, interval: string) =>
+      Promise.all(
+        ['board_memory', 'change_log'].map((table) =>
+          sql.query(
+            `UPDATE ${table} SET created_at = now() - $2::interval
+              WHERE ${table === 'board_memory' ? 'id' : 'entity_id'} = $1`,
+            [id, interval],
+          ),
+        ),
+      );
+    await age(before.id, '3 days');
+    await age(after.id, '1 hour');
+    const since = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    const client = await stream(urlB, owner, board, `?since=${encodeURIComponent(since)}`);
+    await received([client], 'after since');
+    await say(board, 'live');
+    await received([client], 'live');
+    expect(contents(client)).toEqual(['after since', 'live']);
+  });
+
   it('?is_chat= filters live items and the catch-up', async () => {
     const board = await newBoard();
     const chatOnly = await stream(urlA, owner, board, '?is_chat=true');
