@@ -312,6 +312,29 @@ describe('GET /boards/{board_id}/memory/stream', () => {
     expect(contents(client)).toEqual(['after since', 'live']);
   });
 
+  it('blank items (older rows) follow the list’s rule live and on resume alike: only spaces is blank, a tab is not', async () => {
+    const board = await newBoard();
+    const live = await stream(urlA, owner, board);
+    await say(board, 'start');
+    await received([live], 'start');
+    const startId = live.lastEventId as string;
+    await sql.query(
+      `INSERT INTO board_memory (organization_id, board_id, content) VALUES ($1, $2, '   '), ($1, $2, E'\t')`,
+      [orgId, board],
+    );
+    await say(board, 'end');
+    await received([live], 'end');
+    const resumed = await stream(urlB, owner, board, '', { 'Last-Event-ID': startId });
+    await received([resumed], 'end');
+    const listed = await a.http.get(`/api/v1/boards/${board}/memory`).set(owner.headers);
+    const listedContents = (listed.body as { items: MemoryRead[] }).items
+      .map((item) => item.content)
+      .reverse();
+    expect(listedContents).toEqual(['start', '\t', 'end']);
+    expect(contents(live)).toEqual(listedContents);
+    expect(contents(resumed)).toEqual(['\t', 'end']);
+  });
+
   it('?is_chat= filters live items and the catch-up', async () => {
     const board = await newBoard();
     const chatOnly = await stream(urlA, owner, board, '?is_chat=true');

@@ -43,9 +43,13 @@ interface RawCatchUpRow {
   created_at: Date;
 }
 
-/** Upstream leaves out items whose content is blank (older rows): so do the streams. */
+/**
+ * Upstream leaves out items whose content is blank (older rows): so do the streams, by the
+ * list's and the catch-up's own rule, `length(btrim(content)) > 0`: btrim drops spaces only (a
+ * tab or a newline is content), so a live client and a resuming one get the same items.
+ */
 function hasContent(memory: Pick<BoardMemory, 'content'>): boolean {
-  return memory.content.trim().length > 0;
+  return memory.content.replace(/^ +| +$/g, '').length > 0;
 }
 
 /**
