@@ -73,22 +73,40 @@ interface Dispatch {
   deliver: boolean;
 }
 
+/** One chat item to notify. */
+interface Notification {
+  readonly board: Board;
+  readonly memory: BoardMemory;
+  readonly actor: Actor;
+  readonly from: string;
+}
+
 /**
  * Tells the board's agents about a new chat item, as upstream does, after the item is
  * committed and without holding up the POST: the board lead and the mentioned agents get
  * `BOARD CHAT` / `BOARD CHAT MENTION` with a snippet; `/pause` and `/resume` go verbatim to
  * every agent of the board. The poster (an agent) is never messaged. Best effort: a gateway
- * failure is logged and never fails the POST. Bounded per instance: at most
- * BOARD_CHAT_NOTIFY_CONCURRENCY items are being sent at once (each to at most
- * NOTIFY_CONCURRENCY agents at a time), at most BOARD_CHAT_NOTIFY_QUEUE wait for a slot, and a
- * burst past that is dropped and logged (the items are stored all the same). Nothing is kept
- * that another instance would need: a notification lost to a restart is not resent.
+ * failure is logged and never fails the POST.
+ *
+ * A board's items are sent one after the other, in the order they were posted (upstream sends
+ * them within the POST): a `/resume` never overtakes the `/pause` before it, even when that
+ * send is retried. Bounded per instance: at most BOARD_CHAT_NOTIFY_CONCURRENCY boards are being
+ * notified at once (each item to at most NOTIFY_CONCURRENCY agents at a time), at most
+ * BOARD_CHAT_NOTIFY_QUEUE items wait, and a burst past that is dropped and logged (the items
+ * are stored all the same). Nothing is kept that another instance would need: a notification
+ * lost to a restart is not resent, and two instances do not order each other's items.
  */
 @Injectable()
 export class BoardChatNotifier implements OnModuleDestroy {
   private readonly logger = new Logger('BoardChat');
+  /** One worker per board being notified; it sends that board's items in order. */
   private readonly running = new Set<Promise<void>>();
-  private readonly waiting: (() => Promise<void>)[] = [];
+  /** Items not started yet, per board; a board is here while it has a worker or awaits one. */
+  private readonly pending = new Map<string, Notification[]>();
+  /** Boards with items waiting for a worker, in order of arrival. */
+  private readonly waitingBoards: string[] = [];
+  /** Items in `pending` (bounded by BOARD_CHAT_NOTIFY_QUEUE). */
+  private waiting = 0;
   private stopped = false;
   /** Observability (and tests): notifications dropped because the queue was full. */
   readonly stats = { dropped: 0 };
@@ -102,17 +120,25 @@ export class BoardChatNotifier implements OnModuleDestroy {
   /** Starts (or queues) the notification in the background; never throws. */
   notify(board: Board, memory: BoardMemory, actor: Actor, from: string): void {
     if (this.stopped) return;
-    const job = () => this.notifyNow(board, memory, actor, from);
+    const item: Notification = { board, memory, actor, from };
     const { notifyConcurrency, notifyQueue } = this.config.boardChat;
-    if (this.running.size < notifyConcurrency) {
-      this.start(job);
-    } else if (this.waiting.length < notifyQueue) {
-      this.waiting.push(job);
-    } else {
+    const queue = this.pending.get(board.id);
+    if (!queue && this.running.size < notifyConcurrency) {
+      this.pending.set(board.id, []);
+      this.startWorker(board.id, item);
+    } else if (this.waiting >= notifyQueue) {
       this.stats.dropped++;
       this.logger.warn(
-        `board chat notification for ${memory.id} dropped: ${this.waiting.length} notifications already waiting`,
+        `board chat notification for ${memory.id} dropped: ${this.waiting} notifications already waiting`,
       );
+    } else if (queue) {
+      // After the board's earlier items (its worker, or its turn for one, takes it).
+      queue.push(item);
+      this.waiting++;
+    } else {
+      this.pending.set(board.id, [item]);
+      this.waiting++;
+      this.waitingBoards.push(board.id);
     }
   }
 
@@ -123,32 +149,47 @@ export class BoardChatNotifier implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    if (this.waiting.length > 0) {
-      this.logger.warn(`${this.waiting.length} board chat notifications not sent: shutting down`);
-      this.waiting.length = 0;
+    if (this.waiting > 0) {
+      this.logger.warn(`${this.waiting} board chat notifications not sent: shutting down`);
     }
     await withDeadline(this.idle(), SHUTDOWN_WAIT_MS, () => new Error('shutdown')).catch(
       () => undefined,
     );
   }
 
-  /** Runs a job in a slot; when it ends, the slot goes to the next waiting job. */
-  private start(job: () => Promise<void>): void {
-    const work = job();
+  /**
+   * Sends the board's items one after the other, then gives its slot to the next waiting
+   * board. Never rejects (notifyNow does not).
+   */
+  private startWorker(boardId: string, first: Notification): void {
+    const work = (async () => {
+      let item: Notification | undefined = first;
+      while (item && !this.stopped) {
+        await this.notifyNow(item);
+        item = this.pending.get(boardId)?.shift();
+        if (item) this.waiting--;
+      }
+      this.pending.delete(boardId);
+    })();
     this.running.add(work);
     void work.finally(() => {
       this.running.delete(work);
-      const next = this.stopped ? undefined : this.waiting.shift();
-      if (next) this.start(next);
+      if (this.stopped) return;
+      const next = this.waitingBoards.shift();
+      const nextItem = next === undefined ? undefined : this.pending.get(next)?.shift();
+      if (next !== undefined && nextItem) {
+        this.waiting--;
+        this.startWorker(next, nextItem);
+      }
     });
   }
 
   /**
-   * One item's notification; never rejects. Its slot is held until the sends really end (each
-   * bounded by the chat-send budget), not just until the deadline: work past the deadline still
-   * counts against the bound.
+   * One item's notification; never rejects. It ends when the sends really end (each bounded by
+   * the chat-send budget), not just at the deadline, so the board's next item and the slot
+   * wait for it: work past the deadline still counts against the bound.
    */
-  private async notifyNow(board: Board, memory: BoardMemory, actor: Actor, from: string) {
+  private async notifyNow({ board, memory, actor, from }: Notification): Promise<void> {
     const sending = this.send(board, memory, actor, from);
     try {
       await withDeadline(

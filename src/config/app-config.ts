@@ -324,7 +324,7 @@ export interface AppConfig {
   };
   /** Board chat notifications (src/board-memory/board-chat-notifier.ts), per instance. */
   readonly boardChat: {
-    /** Chat items whose agents are being messaged at once. */
+    /** Boards whose agents are being messaged at once (a board's items go one at a time). */
     readonly notifyConcurrency: number;
     /** Chat items waiting for a slot; past it a notification is dropped (logged). */
     readonly notifyQueue: number;
