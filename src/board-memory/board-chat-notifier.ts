@@ -73,17 +73,43 @@ interface Dispatch {
   deliver: boolean;
 }
 
+/** One chat item to notify. */
+interface Notification {
+  readonly board: Board;
+  readonly memory: BoardMemory;
+  readonly actor: Actor;
+  readonly from: string;
+}
+
 /**
  * Tells the board's agents about a new chat item, as upstream does, after the item is
  * committed and without holding up the POST: the board lead and the mentioned agents get
  * `BOARD CHAT` / `BOARD CHAT MENTION` with a snippet; `/pause` and `/resume` go verbatim to
  * every agent of the board. The poster (an agent) is never messaged. Best effort: a gateway
- * failure is logged and never fails the POST; bounded in concurrency and in time.
+ * failure is logged and never fails the POST.
+ *
+ * A board's items are sent one after the other, in the order they were posted (upstream sends
+ * them within the POST): a `/resume` never overtakes the `/pause` before it, even when that
+ * send is retried. Bounded per instance: at most BOARD_CHAT_NOTIFY_CONCURRENCY boards are being
+ * notified at once (each item to at most NOTIFY_CONCURRENCY agents at a time), at most
+ * BOARD_CHAT_NOTIFY_QUEUE items wait, and a burst past that is dropped and logged (the items
+ * are stored all the same). Nothing is kept that another instance would need: a notification
+ * lost to a restart is not resent, and two instances do not order each other's items.
  */
 @Injectable()
 export class BoardChatNotifier implements OnModuleDestroy {
   private readonly logger = new Logger('BoardChat');
+  /** One worker per board being notified; it sends that board's items in order. */
   private readonly running = new Set<Promise<void>>();
+  /** Items not started yet, per board; a board is here while it has a worker or awaits one. */
+  private readonly pending = new Map<string, Notification[]>();
+  /** Boards with items waiting for a worker, in order of arrival. */
+  private readonly waitingBoards: string[] = [];
+  /** Items in `pending` (bounded by BOARD_CHAT_NOTIFY_QUEUE). */
+  private waiting = 0;
+  private stopped = false;
+  /** Observability (and tests): notifications dropped because the queue was full. */
+  readonly stats = { dropped: 0 };
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -91,28 +117,90 @@ export class BoardChatNotifier implements OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Starts the notification in the background; never throws. */
+  /** Starts (or queues) the notification in the background; never throws. */
   notify(board: Board, memory: BoardMemory, actor: Actor, from: string): void {
-    const work = withDeadline(
-      this.send(board, memory, actor, from),
-      NOTIFY_BUDGET_MS,
-      () => new Error(`not done within ${NOTIFY_BUDGET_MS} ms`),
-    ).catch((error: unknown) =>
-      this.logger.warn(`board chat notification for ${memory.id} failed: ${describe(error)}`),
-    );
-    this.running.add(work);
-    void work.finally(() => this.running.delete(work));
+    if (this.stopped) return;
+    const item: Notification = { board, memory, actor, from };
+    const { notifyConcurrency, notifyQueue } = this.config.boardChat;
+    const queue = this.pending.get(board.id);
+    if (!queue && this.running.size < notifyConcurrency) {
+      this.pending.set(board.id, []);
+      this.startWorker(board.id, item);
+    } else if (this.waiting >= notifyQueue) {
+      this.stats.dropped++;
+      this.logger.warn(
+        `board chat notification for ${memory.id} dropped: ${this.waiting} notifications already waiting`,
+      );
+    } else if (queue) {
+      // After the board's earlier items (its worker, or its turn for one, takes it).
+      queue.push(item);
+      this.waiting++;
+    } else {
+      this.pending.set(board.id, [item]);
+      this.waiting++;
+      this.waitingBoards.push(board.id);
+    }
   }
 
-  /** Notifications in flight (tests wait for them). */
-  idle(): Promise<unknown> {
-    return Promise.allSettled([...this.running]);
+  /** Notifications in flight or waiting (tests wait for them). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.waiting > 0) {
+      this.logger.warn(`${this.waiting} board chat notifications not sent: shutting down`);
+    }
     await withDeadline(this.idle(), SHUTDOWN_WAIT_MS, () => new Error('shutdown')).catch(
       () => undefined,
     );
+  }
+
+  /**
+   * Sends the board's items one after the other, then gives its slot to the next waiting
+   * board. Never rejects (notifyNow does not).
+   */
+  private startWorker(boardId: string, first: Notification): void {
+    const work = (async () => {
+      let item: Notification | undefined = first;
+      while (item && !this.stopped) {
+        await this.notifyNow(item);
+        item = this.pending.get(boardId)?.shift();
+        if (item) this.waiting--;
+      }
+      this.pending.delete(boardId);
+    })();
+    this.running.add(work);
+    void work.finally(() => {
+      this.running.delete(work);
+      if (this.stopped) return;
+      const next = this.waitingBoards.shift();
+      const nextItem = next === undefined ? undefined : this.pending.get(next)?.shift();
+      if (next !== undefined && nextItem) {
+        this.waiting--;
+        this.startWorker(next, nextItem);
+      }
+    });
+  }
+
+  /**
+   * One item's notification; never rejects. It ends when the sends really end (each bounded by
+   * the chat-send budget), not just at the deadline, so the board's next item and the slot
+   * wait for it: work past the deadline still counts against the bound.
+   */
+  private async notifyNow({ board, memory, actor, from }: Notification): Promise<void> {
+    const sending = this.send(board, memory, actor, from);
+    try {
+      await withDeadline(
+        sending,
+        NOTIFY_BUDGET_MS,
+        () => new Error(`not done within ${NOTIFY_BUDGET_MS} ms`),
+      );
+    } catch (error) {
+      this.logger.warn(`board chat notification for ${memory.id} failed: ${describe(error)}`);
+    }
+    await sending.catch(() => undefined);
   }
 
   private async send(board: Board, memory: BoardMemory, actor: Actor, from: string) {

@@ -1,5 +1,8 @@
-/** The kinds of entity the change log records (later: 'board_memory', 'activity'). */
-export type ChangeKind = 'agent' | 'board_memory' | 'activity';
+/**
+ * The kinds of entity the change log records. `board`: only deletions (streams of a board end
+ * on it; see migration BoardDeletionChangeLog).
+ */
+export type ChangeKind = 'agent' | 'board_memory' | 'activity' | 'board';
 export type ChangeOp = 'upsert' | 'delete';
 
 /**

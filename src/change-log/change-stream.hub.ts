@@ -74,8 +74,11 @@ export interface CatchUp<E extends StreamEvent> {
   readonly complete: boolean;
 }
 
-/** Why a client was closed (tests and logs). `partial`: its catch-up was cut at the bound. */
-export type CloseReason = 'behind' | 'membership' | 'error' | 'partial';
+/**
+ * Why a client was closed (tests and logs). `partial`: its catch-up was cut at the bound;
+ * `gone`: what it streams was deleted (see {@link ChangeStreamHub.endsWith}).
+ */
+export type CloseReason = 'behind' | 'membership' | 'error' | 'partial' | 'gone';
 
 /** A batch's events, the clients of their organizations, and those clients' grants. */
 interface PreparedBatch<C, E> {
@@ -135,6 +138,7 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
     membership: 0,
     error: 0,
     partial: 0,
+    gone: 0,
   };
 
   protected constructor(
@@ -171,6 +175,22 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
   /** Whether the client may keep its stream at all (false: it is closed). */
   protected admits(_grant: StreamGrant, _client: C): boolean {
     return true;
+  }
+
+  /**
+   * Does this deletion end the client's stream (what it streams was deleted)? Asked for every
+   * deletion row of every batch, whatever its kind; such a client is closed (`gone`).
+   */
+  protected endsWith(_client: C, _row: ChangeRow): boolean {
+    return false;
+  }
+
+  /**
+   * Does what the client streams still exist when it starts? A deletion logged at or before
+   * the listener's cursor is not in any batch the client will see: this check covers it.
+   */
+  protected stillExists(_client: C): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
   onModuleInit(): void {
@@ -246,6 +266,10 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
       this.close(client, 'membership');
       return;
     }
+    if (!(await this.stillExists(client))) {
+      this.close(client, 'gone');
+      return;
+    }
     const resumeFrom = await this.resolveStart(start);
     if (resumeFrom === 'snapshot' && this.sendSnapshot) {
       // Rows up to the frontier are in the snapshot's state; later ones come live.
@@ -299,8 +323,14 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
         return after ? { after } : 'snapshot';
       }
       case 'since': {
+        // Older than the retention window: the log may have lost changes since then, so a hub
+        // with a snapshot sends the current state. One without catches up with what the log
+        // still holds, still only what was created since then (rows past the window wait for
+        // the next prune: they can be older than `since`).
         const retentionStart = Date.now() - this.config.changeLog.retentionSeconds * 1000;
-        return start.since.getTime() < retentionStart ? 'snapshot' : { createdSince: start.since };
+        return start.since.getTime() < retentionStart && this.sendSnapshot
+          ? 'snapshot'
+          : { createdSince: start.since };
       }
     }
   }
@@ -308,8 +338,15 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
   private async onBatch(rows: readonly ChangeRow[]): Promise<void> {
     if (this.clients.size === 0) return;
     // The clients this batch is for: a client opened while it loads starts after it (its
-    // catch-up ran at the listener's cursor), so it is neither written to nor moved on.
-    const clients = [...this.clients];
+    // catch-up ran at the listener's cursor), so it is neither written to nor moved on. A
+    // client whose subject the batch deletes ends here (nothing later can be for it).
+    const deletions = rows.filter((row) => row.op === 'delete');
+    const clients = [...this.clients].filter((client) => {
+      if (!deletions.some((row) => this.endsWith(client, row))) return true;
+      this.close(client, 'gone');
+      return false;
+    });
+    if (clients.length === 0) return;
     const organizations = new Set(clients.map((client) => client.organizationId));
     const relevant = rows.filter(
       (row) => row.kind === this.kind && organizations.has(row.organizationId),

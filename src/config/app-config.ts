@@ -199,6 +199,20 @@ class EnvironmentVariables {
   COORDINATION_BROADCAST_CONCURRENCY: number = 4;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  BOARD_CHAT_NOTIFY_CONCURRENCY: number = 8;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
+  BOARD_CHAT_NOTIFY_QUEUE: number = 1_000;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsString()
   SECRETS_KEY?: string;
@@ -307,6 +321,13 @@ export interface AppConfig {
     readonly retryTimeoutMs: number;
     /** Boards one lead broadcast dispatches to at once. */
     readonly broadcastConcurrency: number;
+  };
+  /** Board chat notifications (src/board-memory/board-chat-notifier.ts), per instance. */
+  readonly boardChat: {
+    /** Boards whose agents are being messaged at once (a board's items go one at a time). */
+    readonly notifyConcurrency: number;
+    /** Chat items waiting for a slot; past it a notification is dropped (logged). */
+    readonly notifyQueue: number;
   };
   /**
    * The 32-byte key that encrypts gateway tokens at rest (SECRETS_KEY). Required in production;
@@ -461,6 +482,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     coordination: {
       retryTimeoutMs: raw.COORDINATION_RETRY_TIMEOUT_MS,
       broadcastConcurrency: raw.COORDINATION_BROADCAST_CONCURRENCY,
+    },
+    boardChat: {
+      notifyConcurrency: raw.BOARD_CHAT_NOTIFY_CONCURRENCY,
+      notifyQueue: raw.BOARD_CHAT_NOTIFY_QUEUE,
     },
     secrets: secretsKey
       ? { key: secretsKey, ephemeral: false }

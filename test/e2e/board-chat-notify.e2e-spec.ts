@@ -10,15 +10,23 @@ import {
 } from '../../src/board-memory/board-chat-notifier';
 import { BoardMemory } from '../../src/board-memory/entities/board-memory.entity';
 import { Board } from '../../src/boards/entities/board.entity';
-import { buildAgent, signInMember, type SignedInUser } from '../support/builders';
+import { Like } from 'typeorm';
+import { buildAgent, buildBoard, signInMember, type SignedInUser } from '../support/builders';
+import { waitUntil } from '../support/eventually';
 import { FakeGateway, FakeRpcError } from '../support/fake-gateway';
 import { boardOnOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, type TestApp } from '../support/test-app';
+
+/** Chat items notified at once, and waiting, by this suite's instance. */
+const NOTIFY_CONCURRENCY = 2;
+const NOTIFY_QUEUE = 3;
 
 describe('board chat notifications (POST …/memory with the chat tag)', () => {
   let t: TestApp;
   let fake: FakeGateway;
   let boardId: string;
+  let organizationId: string;
+  let gatewayId: string;
   let boardName: string;
   let user: SignedInUser;
   let lead: { id: string; session: string };
@@ -33,10 +41,16 @@ describe('board chat notifications (POST …/memory with the chat tag)', () => {
   const settled = () => t.app.get(BoardChatNotifier).idle();
 
   beforeAll(async () => {
-    t = await createTestApp({ BASE_URL: 'https://mc.example.com/' });
+    t = await createTestApp({
+      BASE_URL: 'https://mc.example.com/',
+      BOARD_CHAT_NOTIFY_CONCURRENCY: String(NOTIFY_CONCURRENCY),
+      BOARD_CHAT_NOTIFY_QUEUE: String(NOTIFY_QUEUE),
+    });
     const setup = await boardOnOpenClawFake(t.dataSource);
     fake = setup.fake;
     boardId = setup.boardId;
+    organizationId = setup.organizationId;
+    gatewayId = setup.gatewayId;
     boardName = (await t.dataSource.getRepository(Board).findOneByOrFail({ id: boardId })).name;
     user = await signInMember(t.http, t.dataSource, setup.organizationId, {
       allBoardsRead: true,
@@ -164,6 +178,103 @@ describe('board chat notifications (POST …/memory with the chat tag)', () => {
       fake.methods['chat.send'] = original;
     }
   });
+
+  it('background work is bounded: BOARD_CHAT_NOTIFY_CONCURRENCY items at once, BOARD_CHAT_NOTIFY_QUEUE waiting, later ones dropped (logged)', async () => {
+    const notifier = t.app.get(BoardChatNotifier);
+    const original = fake.methods['chat.send'];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const messages: string[] = [];
+    fake.methods['chat.send'] = async (params, socket) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      messages.push((params as { message: string }).message);
+      try {
+        await held;
+        return await original(params, socket);
+      } finally {
+        inFlight--;
+      }
+    };
+    const dropped = () => notifier.stats.dropped;
+    const droppedBefore = dropped();
+    // One item per board (a board's items are sent one after the other): boards with a lead.
+    const total = NOTIFY_CONCURRENCY + NOTIFY_QUEUE + 3;
+    const boards: string[] = [];
+    for (let i = 0; i < total; i++) {
+      const board = (await buildBoard(t.dataSource, organizationId, gatewayId)).id;
+      const built = await buildAgent(t.dataSource, gatewayId, board, {
+        name: `Burst Lead ${i}`,
+        isBoardLead: true,
+      });
+      await t.dataSource.query('UPDATE agents SET openclaw_session_id = $2 WHERE id = $1', [
+        built.agent.id,
+        `agent:mc-${built.agent.id}:main`,
+      ]);
+      boards.push(board);
+    }
+    try {
+      // Each item goes to its board's lead only (no mention): one send per item.
+      for (let i = 0; i < total; i++) {
+        await t.http
+          .post(`/api/v1/boards/${boards[i]}/memory`)
+          .set(user.headers)
+          .send({ content: `burst ${i}`, tags: ['chat'] })
+          .expect(200);
+      }
+      await waitUntil(() => inFlight >= NOTIFY_CONCURRENCY, {
+        what: () => `${inFlight} sends in flight`,
+      });
+      expect(dropped() - droppedBefore).toBe(3);
+      release();
+      await settled();
+      expect(maxInFlight).toBe(NOTIFY_CONCURRENCY);
+      // The first ones, in order of arrival; the 3 past the queue are dropped (best effort).
+      expect(messages.map((message) => message.split('\n')[4]).sort()).toEqual(
+        Array.from({ length: NOTIFY_CONCURRENCY + NOTIFY_QUEUE }, (_, i) => `burst ${i}`).sort(),
+      );
+      // The items themselves are all stored.
+      const stored = await t.dataSource
+        .getRepository(BoardMemory)
+        .countBy({ content: Like('burst %') });
+      expect(stored).toBe(total);
+    } finally {
+      release();
+      fake.methods['chat.send'] = original;
+    }
+  }, 30_000);
+
+  it('one board’s chat items reach each agent in the order they were posted, also when a send is retried', async () => {
+    const original = fake.methods['chat.send'];
+    const refusedOnce = new Set<string>();
+    const applied: string[][] = [];
+    fake.methods['chat.send'] = async (params, socket) => {
+      const { sessionKey, message } = params as { sessionKey: string; message: string };
+      // The gateway is briefly busy for the first command: the send is retried after a backoff.
+      if (message === '/pause' && !refusedOnce.has(sessionKey)) {
+        refusedOnce.add(sessionKey);
+        throw new FakeRpcError({ code: 'UNAVAILABLE', message: 'busy', retryable: true });
+      }
+      const answer = await original(params, socket);
+      applied.push([sessionKey, message]);
+      return answer;
+    };
+    try {
+      await chat('/pause');
+      await chat('/resume');
+      await settled();
+      for (const session of [lead.session, alice.session, bob.session]) {
+        expect(applied.filter(([key]) => key === session).map(([, message]) => message)).toEqual([
+          '/pause',
+          '/resume',
+        ]);
+      }
+    } finally {
+      fake.methods['chat.send'] = original;
+    }
+  }, 30_000);
 
   it('mention rules as upstream', () => {
     expect(extractMentions('hi @Alice-B and @lead, not @1x or a@b')).toEqual(

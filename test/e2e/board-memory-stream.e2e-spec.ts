@@ -286,6 +286,55 @@ describe('GET /boards/{board_id}/memory/stream', () => {
     expect(contents(client)).toEqual(['from here', 'next', 'live']);
   });
 
+  it('?since= older than the retention window: the items created since then that the log still holds, never older ones', async () => {
+    const board = await newBoard();
+    const before = await say(board, 'before since');
+    const after = await say(board, 'after since');
+    // As if the log had not been pruned yet: an item (and its change) from 3 days ago, past
+    // the retention window (1 day) and before `since` (2 days ago), and one from an hour ago.
+    const age = (id: string, interval: string) =>
+      Promise.all(
+        ['board_memory', 'change_log'].map((table) =>
+          sql.query(
+            `UPDATE ${table} SET created_at = now() - $2::interval
+              WHERE ${table === 'board_memory' ? 'id' : 'entity_id'} = $1`,
+            [id, interval],
+          ),
+        ),
+      );
+    await age(before.id, '3 days');
+    await age(after.id, '1 hour');
+    const since = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    const client = await stream(urlB, owner, board, `?since=${encodeURIComponent(since)}`);
+    await received([client], 'after since');
+    await say(board, 'live');
+    await received([client], 'live');
+    expect(contents(client)).toEqual(['after since', 'live']);
+  });
+
+  it('blank items (older rows) follow the list’s rule live and on resume alike: only spaces is blank, a tab is not', async () => {
+    const board = await newBoard();
+    const live = await stream(urlA, owner, board);
+    await say(board, 'start');
+    await received([live], 'start');
+    const startId = live.lastEventId as string;
+    await sql.query(
+      `INSERT INTO board_memory (organization_id, board_id, content) VALUES ($1, $2, '   '), ($1, $2, E'\t')`,
+      [orgId, board],
+    );
+    await say(board, 'end');
+    await received([live], 'end');
+    const resumed = await stream(urlB, owner, board, '', { 'Last-Event-ID': startId });
+    await received([resumed], 'end');
+    const listed = await a.http.get(`/api/v1/boards/${board}/memory`).set(owner.headers);
+    const listedContents = (listed.body as { items: MemoryRead[] }).items
+      .map((item) => item.content)
+      .reverse();
+    expect(listedContents).toEqual(['start', '\t', 'end']);
+    expect(contents(live)).toEqual(listedContents);
+    expect(contents(resumed)).toEqual(['\t', 'end']);
+  });
+
   it('?is_chat= filters live items and the catch-up', async () => {
     const board = await newBoard();
     const chatOnly = await stream(urlA, owner, board, '?is_chat=true');
@@ -352,6 +401,28 @@ describe('GET /boards/{board_id}/memory/stream', () => {
     expect(contents(removedClient)).toEqual(['visible']);
     // And it cannot reopen.
     expect((await SseClient.open(urlA, path(board), revoked.headers)).status).toBe(403);
+  });
+
+  it('ends when its board is deleted (with or without memory), on every instance; reopening is 404', async () => {
+    const empty = await newBoard();
+    const withItems = await newBoard();
+    const survivor = await newBoard();
+    await say(withItems, 'will go');
+    const onEmptyA = await stream(urlA, owner, empty);
+    const onEmptyB = await stream(urlB, owner, empty);
+    const onItems = await stream(urlB, owner, withItems);
+    const onSurvivor = await stream(urlA, owner, survivor);
+
+    await a.http.delete(`/api/v1/boards/${empty}`).set(owner.headers).expect(200);
+    await a.http.delete(`/api/v1/boards/${withItems}`).set(owner.headers).expect(200);
+    await onEmptyA.waitForEnd();
+    await onEmptyB.waitForEnd();
+    await onItems.waitForEnd();
+    // Other boards' streams go on.
+    await say(survivor, 'still here');
+    await received([onSurvivor], 'still here');
+    expect(onSurvivor.ended).toBe(false);
+    expect((await SseClient.open(urlA, path(empty), owner.headers)).status).toBe(404);
   });
 
   it('does the same database work per item with 1 and with 20 connected clients', async () => {

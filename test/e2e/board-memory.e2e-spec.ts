@@ -399,9 +399,11 @@ describe('board memory routes', () => {
       expect(await pausedBoardIds(t.dataSource, randomUUID(), boards)).toEqual(new Set());
       expect(untouched).toBeDefined();
 
+      // A sync of a gateway with many boards: still one index probe per board, no scan.
+      const manyBoards = [...boards, ...Array.from({ length: 500 }, () => randomUUID())];
       const plan = await sql.query<{ 'QUERY PLAN': unknown }>(
         `EXPLAIN (FORMAT JSON) ${PAUSED_BOARDS_SQL}`,
-        [orgId, boards],
+        [orgId, manyBoards],
       );
       const text = JSON.stringify(plan.rows[0]['QUERY PLAN']);
       expect(text).toContain('"Index Name":"ix_board_memory_pause_commands"');

@@ -14,6 +14,7 @@ import {
 } from '../../change-log/change-stream.hub';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { toBoardMemoryRead } from '../dto/board-memory-read.dto';
+import { Board } from '../../boards/entities/board.entity';
 import { BoardMemory } from '../entities/board-memory.entity';
 
 export interface BoardMemoryStreamClient extends StreamClient {
@@ -42,9 +43,13 @@ interface RawCatchUpRow {
   created_at: Date;
 }
 
-/** Upstream leaves out items whose content is blank (older rows): so do the streams. */
+/**
+ * Upstream leaves out items whose content is blank (older rows): so do the streams, by the
+ * list's and the catch-up's own rule, `length(btrim(content)) > 0`: btrim drops spaces only (a
+ * tab or a newline is content), so a live client and a resuming one get the same items.
+ */
 function hasContent(memory: Pick<BoardMemory, 'content'>): boolean {
-  return memory.content.trim().length > 0;
+  return memory.content.replace(/^ +| +$/g, '').length > 0;
 }
 
 /**
@@ -55,7 +60,9 @@ function hasContent(memory: Pick<BoardMemory, 'content'>): boolean {
  * holds (pruned, or not an id we issued) gets every item the log still holds for the board, so
  * those since the retention start. A catch-up is bounded (STREAM_MAX_PENDING_EVENTS items):
  * past the bound the client gets the first ones and is closed, and resumes from the last id.
- * Deletions are logged but not streamed (upstream's stream has no deletion event).
+ * Deletions are logged but not streamed (upstream's stream has no deletion event). The stream
+ * ends when its board is deleted (the board's logged deletion; a board already gone at the
+ * start ends it at once); a reconnect is then answered 404.
  */
 @Injectable()
 export class BoardMemoryStreamHub extends ChangeStreamHub<BoardMemoryStreamClient, MemoryEvent> {
@@ -71,6 +78,17 @@ export class BoardMemoryStreamHub extends ChangeStreamHub<BoardMemoryStreamClien
     // The stream is the board's: without read access (the rule its route checked when it
     // opened) there is nothing left to stream.
     return hasBoardGrant(grant, client.boardId);
+  }
+
+  /** Its board's deletion (kind `board`, logged by migration BoardDeletionChangeLog). */
+  protected override endsWith(client: BoardMemoryStreamClient, row: ChangeRow): boolean {
+    return row.kind === 'board' && row.op === 'delete' && row.entityId === client.boardId;
+  }
+
+  protected override stillExists(client: BoardMemoryStreamClient): Promise<boolean> {
+    return this.dataSource
+      .getRepository(Board)
+      .existsBy({ id: client.boardId, organizationId: client.organizationId });
   }
 
   protected canSee(

@@ -1,5 +1,6 @@
 import { BoardSettings1796300000000 } from './1796300000000-BoardSettings';
 import { BoardMemoryTenancy1796200000000 } from './1796200000000-BoardMemoryTenancy';
+import { BoardDeletionChangeLog1796210000000 } from './1796210000000-BoardDeletionChangeLog';
 import { ChangeLog1796031066627 } from './1796031066627-ChangeLog';
 import { AgentNameUniqueness1796040000000 } from './1796040000000-AgentNameUniqueness';
 import { TenantColumnsOnAgentsAndActivity1796030682839 } from './1796030682839-TenantColumnsOnAgentsAndActivity';
@@ -22,5 +23,6 @@ export const MIGRATIONS: (new () => unknown)[] = [
   ChangeLog1796031066627,
   AgentNameUniqueness1796040000000,
   BoardMemoryTenancy1796200000000,
+  BoardDeletionChangeLog1796210000000,
   BoardSettings1796300000000,
 ];
