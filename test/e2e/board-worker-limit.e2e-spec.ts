@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { workerLimitReached } from '../../src/agents/agents.service';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { Board } from '../../src/boards/entities/board.entity';
 import {
   buildAgent,
   buildBoard,
@@ -119,6 +120,26 @@ describe('board max_agents: the workers a lead may create', () => {
       .expect(200);
     await leadCreates(token).expect(200);
     expect(await workersOn(board.id)).toBe(2);
+  });
+
+  it("checks the limit before the board's gateway, as upstream (409, not the gateway's 422)", async () => {
+    const unusable = await buildGateway(t.dataSource, orgId, {
+      ...gatewayFieldsFor(fake),
+      workspaceRoot: '',
+    });
+    const board = await buildBoard(t.dataSource, orgId, unusable.id, { maxAgents: 1 });
+    await buildAgent(t.dataSource, unusable.id, board.id, { name: uniqueName() });
+    const { token } = await buildAgent(t.dataSource, unusable.id, board.id, {
+      isBoardLead: true,
+      name: uniqueName('Lead'),
+    });
+    const refused = await leadCreates(token).expect(409);
+    expect(refused.body.detail).toBe(workerLimitReached(1));
+    // Below the limit, the gateway checks still answer.
+    await t.dataSource.getRepository(Board).update({ id: board.id }, { maxAgents: 2 });
+    const invalid = await leadCreates(token).expect(422);
+    expect(invalid.body.detail).toBe('Gateway workspace_root is required');
+    expect(await workersOn(board.id)).toBe(1);
   });
 
   it('five concurrent lead creates at max_agents=2: exactly two created, three 409', async () => {
