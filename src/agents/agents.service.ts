@@ -268,11 +268,12 @@ export class AgentsService {
       if (!own) throw new NotFoundError('Board not found');
       board = own;
     }
-    const gateway = await this.requireBoardGateway(board);
-    // A lead is held to its board's max_agents; users are not limited (as upstream).
-    const agent = await this.insertAgent(board, gateway, body, {
-      enforceWorkerLimit: caller.type === 'agent',
-    });
+    // A lead is held to its board's max_agents; users are not limited (as upstream, whose
+    // limit check comes before the gateway checks).
+    const agent =
+      caller.type === 'agent'
+        ? await this.insertWorkerForLead(board, body)
+        : await this.insertAgent(board, await this.requireBoardGateway(board), body);
     return toAgentRead(await this.provisionNew(agent, user));
   }
 
@@ -291,9 +292,12 @@ export class AgentsService {
   }
 
   /** §7.9: the board's gateway, configured enough to provision on (422 otherwise). */
-  private async requireBoardGateway(board: Board): Promise<Gateway> {
+  private async requireBoardGateway(
+    board: Board,
+    manager: EntityManager = this.manager,
+  ): Promise<Gateway> {
     if (!board.gatewayId) throw new InvalidRequestError('Board gateway_id is required');
-    const gateway = await this.manager.findOneBy(Gateway, {
+    const gateway = await manager.findOneBy(Gateway, {
       id: board.gatewayId,
       organizationId: board.organizationId,
     });
@@ -337,12 +341,7 @@ export class AgentsService {
     }
   }
 
-  /**
-   * Inserts a worker row. With `enforceWorkerLimit` (a lead creating), the board row is locked
-   * (`FOR NO KEY UPDATE`, which other inserts' foreign-key checks do not wait for) and its
-   * workers counted in the same transaction as the insert, so concurrent lead creates cannot
-   * pass the count together: exactly `max_agents` of them succeed, the others get 409.
-   */
+  /** Inserts a worker row (no worker limit: a user creating). */
   private async insertAgent(
     board: Board,
     gateway: Gateway,
@@ -350,12 +349,26 @@ export class AgentsService {
       AgentCreate,
       'name' | 'heartbeat_config' | 'identity_profile' | 'identity_template' | 'soul_template'
     >,
-    options: { enforceWorkerLimit?: boolean } = {},
   ): Promise<Agent> {
-    if (!options.enforceWorkerLimit)
-      return this.insertAgentWith(this.manager, board, gateway, body);
+    return this.insertAgentWith(this.manager, board, gateway, body);
+  }
+
+  /**
+   * A lead creating a worker: the board row is locked (`FOR NO KEY UPDATE`, which other inserts'
+   * foreign-key checks do not wait for) and its workers counted (409) before the gateway checks
+   * (422) and the insert, all in one transaction, so concurrent lead creates cannot pass the
+   * count together: exactly `max_agents` of them succeed, the others get 409.
+   */
+  private async insertWorkerForLead(
+    board: Board,
+    body: Pick<
+      AgentCreate,
+      'name' | 'heartbeat_config' | 'identity_profile' | 'identity_template' | 'soul_template'
+    >,
+  ): Promise<Agent> {
     return this.dataSource.transaction(async (manager) => {
       await this.requireWorkerSlot(manager, board);
+      const gateway = await this.requireBoardGateway(board, manager);
       return this.insertAgentWith(manager, board, gateway, body);
     });
   }

@@ -6,6 +6,7 @@ import { User } from '../users/entities/user.entity';
 import { AgentAuthService } from './agent-auth.service';
 import { ActorGuard } from './guards/actor.guard';
 import { AgentAuthGuard, AgentBoardGuard } from './guards/agent-auth.guard';
+import { BoardActorGuard } from './guards/board-actor.guard';
 import { BoardAccessGuard } from './guards/board-access.guard';
 import { OrgAccessGuard } from './guards/org-access.guard';
 import { UserAuthGuard } from './guards/user-auth.guard';
@@ -19,6 +20,7 @@ const GUARDS = [
   AgentAuthGuard,
   AgentBoardGuard,
   ActorGuard,
+  BoardActorGuard,
 ];
 
 /** Authentication (users and agents), membership resolution and the access guards. */

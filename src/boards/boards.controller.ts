@@ -1,6 +1,11 @@
 import { Body, Controller, Delete, Get, Patch, Post, Query } from '@nestjs/common';
 import { ApiConflictResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import { BoardAccess, OrgAdmin, OrgMember } from '../auth/decorators/access.decorators';
+import {
+  BoardAccess,
+  BoardActorAccess,
+  OrgAdmin,
+  OrgMember,
+} from '../auth/decorators/access.decorators';
 import { CurrentBoard, CurrentOrg } from '../auth/decorators/context.decorators';
 import { OkResponse } from '../common/dto/ok-response.dto';
 import type { Page } from '../common/pagination/pagination';
@@ -54,9 +59,12 @@ export class BoardsController {
     return toBoardRead(board);
   }
 
-  /** The board page: the board, its tasks, agents, approvals and latest chat messages. */
+  /**
+   * The board page: the board, its tasks, agents, approvals and latest chat messages. Users
+   * need board read; agents (as upstream) the agent board guard.
+   */
   @Get(':boardId/snapshot')
-  @BoardAccess('read')
+  @BoardActorAccess('read')
   @boardIdParam
   @ApiOkResponse({ type: BoardSnapshot })
   snapshot(@CurrentBoard() board: Board): Promise<BoardSnapshot> {

@@ -38,6 +38,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Response } from 'supertest';
 import { ActorGuard } from '../../src/auth/guards/actor.guard';
 import { AgentAuthGuard, AgentBoardGuard } from '../../src/auth/guards/agent-auth.guard';
+import { BoardActorGuard } from '../../src/auth/guards/board-actor.guard';
 import { BOARD_ACCESS_KEY, BoardAccessGuard } from '../../src/auth/guards/board-access.guard';
 import { ORG_ROLE_KEY, OrgAccessGuard } from '../../src/auth/guards/org-access.guard';
 import { UserAuthGuard } from '../../src/auth/guards/user-auth.guard';
@@ -104,6 +105,8 @@ type AccessKind =
   | { kind: 'orgMember' }
   | { kind: 'orgAdmin' }
   | { kind: 'board'; level: 'read' | 'write' }
+  /** A user with board access, or an agent under the agent board guard. */
+  | { kind: 'boardActor'; level: 'read' | 'write' }
   | { kind: 'agent' }
   | { kind: 'agentBoard' }
   | { kind: 'userOrAgent' };
@@ -157,6 +160,10 @@ function accessKindOf(controller: object, handler: object): AccessKind | null {
     ...((Reflect.getMetadata(GUARDS_METADATA, handler) as unknown[]) ?? []),
   ];
   const has = (guard: unknown) => guards.includes(guard);
+  if (has(ActorGuard) && has(BoardActorGuard)) {
+    const level = (Reflect.getMetadata(BOARD_ACCESS_KEY, handler) ?? 'read') as 'read' | 'write';
+    return { kind: 'boardActor', level };
+  }
   if (has(ActorGuard)) return { kind: 'userOrAgent' };
   if (has(AgentBoardGuard)) return { kind: 'agentBoard' };
   if (has(AgentAuthGuard)) return { kind: 'agent' };
@@ -392,14 +399,17 @@ function guardOutcome(access: AccessKind, caller: Caller): Outcome {
   if (access.kind === 'public') return 'allowed';
   if (caller === 'anonymous') return UNAUTHORIZED;
   const wantsAgent = access.kind === 'agent' || access.kind === 'agentBoard';
-  const wantsUser = !wantsAgent && access.kind !== 'userOrAgent';
+  const wantsUser = !wantsAgent && access.kind !== 'userOrAgent' && access.kind !== 'boardActor';
   // An agent token is no user token and the other way round.
   if ((wantsAgent && isUser(caller)) || (wantsUser && isAgent(caller))) return UNAUTHORIZED;
   switch (access.kind) {
     case 'orgAdmin':
       return ORG_ADMINS.has(caller) ? 'allowed' : FORBIDDEN;
-    case 'board': {
-      const grant = BOARD_X_ACCESS[caller as UserCaller];
+    case 'board':
+    case 'boardActor': {
+      // Every agent caller works on board X or on its gateway: the agent board guard passes.
+      if (isAgent(caller)) return 'allowed';
+      const grant = BOARD_X_ACCESS[caller];
       if (grant === null) return NO_ORG_ACCESS;
       if (grant === 'write' || (grant === 'read' && access.level === 'read')) return 'allowed';
       return BOARD_DENIED;
@@ -433,7 +443,12 @@ function targetOutcome(route: RouteInfo, caller: Caller): Outcome {
     if (!ok) return BOARD_DENIED;
   }
   const orgScoped = route.params.filter((p) => p !== 'boardId');
-  if (!isUser(caller) || orgScoped.length === 0 || route.access?.kind === 'board') {
+  if (
+    !isUser(caller) ||
+    orgScoped.length === 0 ||
+    route.access?.kind === 'board' ||
+    route.access?.kind === 'boardActor'
+  ) {
     return 'allowed';
   }
   if (caller === 'otherOrgOwner') {

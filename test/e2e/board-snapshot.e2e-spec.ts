@@ -20,6 +20,7 @@ import {
   buildAgent,
   buildBoard,
   buildGateway,
+  buildMainAgent,
   grantBoard,
   signIn,
   SignedInUser,
@@ -362,10 +363,39 @@ describe('GET /boards/{board_id}/snapshot', () => {
     expect(snapshotRoute.status).toBe(boardRoute.status);
     expect(snapshotRoute.body.detail).toBe(boardRoute.body.detail);
     expect(snapshotRoute.status).toBeGreaterThanOrEqual(403);
+  });
 
-    // Agents use their own routes: an agent token alone is not a user.
-    const { token } = await buildAgent(t.dataSource, gatewayId, board.id);
-    await t.http.get(`${API}/boards/${board.id}/snapshot`).set('X-Agent-Token', token).expect(401);
+  it("agents read it under the agent board guard (upstream's actor read): their own board, or a board of their gateway", async () => {
+    const board = await buildBoard(t.dataSource, orgId, gatewayId);
+    const byAgent = (token: string, boardId = board.id) =>
+      t.http.get(`${API}/boards/${boardId}/snapshot`).set('X-Agent-Token', token);
+    const { agent: worker, token: workerToken } = await buildAgent(
+      t.dataSource,
+      gatewayId,
+      board.id,
+    );
+    const mine = await byAgent(workerToken).expect(200);
+    expect(mine.body.board.id).toBe(board.id);
+    expect(mine.body.agents.map((a: { id: string }) => a.id)).toEqual([worker.id]);
+    const { token: mainToken } = await buildMainAgent(t.dataSource, gatewayId);
+    await byAgent(mainToken).expect(200);
+
+    // Another board's agent, another gateway's main agent, another organization's agent: 403.
+    const otherBoard = await buildBoard(t.dataSource, orgId, gatewayId);
+    const { token: elsewhere } = await buildAgent(t.dataSource, gatewayId, otherBoard.id);
+    const otherGateway = (await buildGateway(t.dataSource, orgId)).id;
+    const { token: otherMain } = await buildMainAgent(t.dataSource, otherGateway);
+    const outsider = await signIn(t.http, t.dataSource);
+    const outsiderGateway = (await buildGateway(t.dataSource, outsider.organizationId)).id;
+    const outsiderBoard = await buildBoard(t.dataSource, outsider.organizationId, outsiderGateway);
+    const { token: foreign } = await buildAgent(t.dataSource, outsiderGateway, outsiderBoard.id);
+    for (const token of [elsewhere, otherMain, foreign]) {
+      const denied = await byAgent(token).expect(403);
+      expect(denied.body).toEqual({ detail: 'Forbidden', request_id: REQUEST_ID });
+    }
+    // The board first (404), then the token (401 for an unknown one).
+    await byAgent(workerToken, randomUUID()).expect(404);
+    await byAgent('not-a-token').expect(401);
   });
 
   it('runs the same number of queries for 2 and for 40 agents and tasks', async () => {

@@ -5,8 +5,10 @@
  * inserting). On real PostgreSQL and the in-process OpenClaw fake.
  */
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { workerLimitReached } from '../../src/agents/agents.service';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { Board } from '../../src/boards/entities/board.entity';
 import {
   buildAgent,
   buildBoard,
@@ -18,6 +20,7 @@ import {
 import { type FakeGateway } from '../support/fake-gateway';
 import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
+import { waitUntil } from '../support/eventually';
 import { REQUEST_ID } from '../support/expectations';
 
 const API = '/api/v1';
@@ -30,7 +33,8 @@ describe('board max_agents: the workers a lead may create', () => {
   let admin: SignedInUser;
 
   beforeAll(async () => {
-    t = await createTestApp();
+    // Room in the pool for five creates waiting on the board row at once (the race test).
+    t = await createTestApp({ DATABASE_POOL_SIZE: '10' });
     ({ fake } = await startOpenClawFake());
     orgId = (await buildOrganization(t.dataSource)).id;
     gatewayId = (await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake))).id;
@@ -118,16 +122,70 @@ describe('board max_agents: the workers a lead may create', () => {
     expect(await workersOn(board.id)).toBe(2);
   });
 
+  it("checks the limit before the board's gateway, as upstream (409, not the gateway's 422)", async () => {
+    const unusable = await buildGateway(t.dataSource, orgId, {
+      ...gatewayFieldsFor(fake),
+      workspaceRoot: '',
+    });
+    const board = await buildBoard(t.dataSource, orgId, unusable.id, { maxAgents: 1 });
+    await buildAgent(t.dataSource, unusable.id, board.id, { name: uniqueName() });
+    const { token } = await buildAgent(t.dataSource, unusable.id, board.id, {
+      isBoardLead: true,
+      name: uniqueName('Lead'),
+    });
+    const refused = await leadCreates(token).expect(409);
+    expect(refused.body.detail).toBe(workerLimitReached(1));
+    // Below the limit, the gateway checks still answer.
+    await t.dataSource.getRepository(Board).update({ id: board.id }, { maxAgents: 2 });
+    const invalid = await leadCreates(token).expect(422);
+    expect(invalid.body.detail).toBe('Gateway workspace_root is required');
+    expect(await workersOn(board.id)).toBe(1);
+  });
+
   it('five concurrent lead creates at max_agents=2: exactly two created, three 409', async () => {
     const { board, token } = await boardWithLead(2);
-    const answers = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => leadCreates(token, `Racer ${i} ${randomUUID()}`)),
-    );
+    // Left alone, the five requests reach the database one after the other (each verifies the
+    // token first), so nothing would race. Holding the board row makes them meet: each one
+    // either waits for the board lock before counting (the fix) or counts and then waits in its
+    // insert's foreign-key check (no lock: all five count zero workers). Once all five wait,
+    // the row is released.
+    // (The holder is a connection of its own: the app's pool is left to the five requests.)
+    const holder = new Client({ connectionString: t.databaseUrl });
+    await holder.connect();
+    let answers: Awaited<ReturnType<typeof leadCreates>>[];
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM boards WHERE id = $1 FOR UPDATE', [board.id]);
+      const racing = Promise.all(
+        Array.from({ length: 5 }, (_, i) => leadCreates(token, `Racer ${i} ${randomUUID()}`)),
+      );
+      // Polled from the app's pool: inside the holder's transaction pg_stat_activity would stay
+      // the snapshot of its first read.
+      let waiting: { query: string }[] = [];
+      await waitUntil(
+        async () => {
+          waiting = await t.dataSource.query(
+            `SELECT left(query, 60) AS query FROM pg_stat_activity
+             WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0
+               AND query NOT LIKE '%change_log%'`,
+          );
+          return waiting.length === 5;
+        },
+        {
+          timeoutMs: 10_000,
+          what: () => `five creates waiting on the board row: ${JSON.stringify(waiting)}`,
+        },
+      );
+      await holder.query('COMMIT');
+      answers = await racing;
+    } finally {
+      await holder.end();
+    }
     const statuses = answers.map((res) => res.status).sort();
     expect(statuses).toEqual([200, 200, 409, 409, 409]);
     for (const res of answers.filter((r) => r.status === 409)) {
       expect(res.body.detail).toBe(workerLimitReached(2));
     }
     expect(await workersOn(board.id)).toBe(2);
-  });
+  }, 20_000);
 });

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { ActorGuard } from '../guards/actor.guard';
 import { AgentAuthGuard, AgentBoardGuard } from '../guards/agent-auth.guard';
+import { BoardActorGuard } from '../guards/board-actor.guard';
 import {
   BoardAccessGuard,
   BoardAccessLevel,
@@ -59,6 +60,21 @@ export const BoardAccess = (level: BoardAccessLevel) =>
     RequireBoardAccess(level),
     UseGuards(UserAuthGuard, BoardAccessGuard),
     ApiBearerAuth(USER_BEARER),
+    unauthorized,
+    ApiNotFoundResponse({ description: 'No such board' }),
+    forbidden,
+  );
+
+/**
+ * The `:boardId` board for a user (read or write access, as `@BoardAccess`) or an agent
+ * (`X-Agent-Token`, the agent board guard): upstream's `get_board_for_actor_read|write`.
+ */
+export const BoardActorAccess = (level: BoardAccessLevel) =>
+  applyDecorators(
+    RequireBoardAccess(level),
+    UseGuards(ActorGuard, BoardActorGuard),
+    ApiBearerAuth(USER_BEARER),
+    ApiSecurity(AGENT_TOKEN),
     unauthorized,
     ApiNotFoundResponse({ description: 'No such board' }),
     forbidden,
