@@ -532,6 +532,23 @@ describe('GET /agents/stream: live agent stream over the change log', () => {
     expect(summary(client.events)).toEqual([`agent:${agent.id}`]);
   });
 
+  it('a ?board_id= stream ends when its board is deleted, on every instance; others go on', async () => {
+    const doomed = (await buildBoard(a.dataSource, orgId, gatewayId)).id;
+    const agent = await newAgent(boardA);
+    const onA = await stream(urlA, owner, `?board_id=${doomed}`);
+    const onB = await stream(urlB, owner, `?board_id=${doomed}`);
+    const everything = await stream(urlA, owner);
+    await a.http.delete(`/api/v1/boards/${doomed}`).set(owner.headers).expect(200);
+    await onA.waitForEnd();
+    await onB.waitForEnd();
+    const marker = await touch(agent.id);
+    await barrier([everything], agent.id, marker);
+    expect(everything.ended).toBe(false);
+    expect((await SseClient.open(urlA, `${STREAM}?board_id=${doomed}`, owner.headers)).status).toBe(
+      403,
+    );
+  });
+
   it('an id older than the retained log gets the current state of every readable agent, then live', async () => {
     const { owner: soloOwner, orgId: soloOrg } = await signInOwnerOfNewOrganization(
       a.http,

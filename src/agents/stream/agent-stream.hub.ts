@@ -13,6 +13,7 @@ import {
   type StreamEvent,
   type StreamGrant,
 } from '../../change-log/change-stream.hub';
+import { Board } from '../../boards/entities/board.entity';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { toAgentRead } from '../dto/agent.dto';
 import { Agent } from '../entities/agent.entity';
@@ -43,6 +44,24 @@ export class AgentStreamHub extends ChangeStreamHub<AgentStreamClient, AgentEven
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     super(dataSource, listener, config, 'agent', 'AgentStream');
+  }
+
+  /** A `?board_id=` stream ends with its board (kind `board`, logged by BoardDeletionChangeLog). */
+  protected override endsWith(client: AgentStreamClient, row: ChangeRow): boolean {
+    return (
+      client.boardId !== null &&
+      row.kind === 'board' &&
+      row.op === 'delete' &&
+      row.entityId === client.boardId
+    );
+  }
+
+  /** A board deleted between the route's check and the start (its deletion is behind us). */
+  protected override stillExists(client: AgentStreamClient): Promise<boolean> {
+    if (client.boardId === null) return Promise.resolve(true);
+    return this.dataSource
+      .getRepository(Board)
+      .existsBy({ id: client.boardId, organizationId: client.organizationId });
   }
 
   protected async catchUp(
