@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsArray, IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
@@ -17,6 +18,35 @@ import {
 const MAX_REPLY_TAGS = 20;
 /** Boards one broadcast may name. */
 export const MAX_BROADCAST_BOARD_IDS = 1000;
+
+/** `reply_tags`: short keywords; empty means the route's default. */
+const ReplyTags = (defaults: readonly string[]) =>
+  applyDecorators(
+    ApiPropertyOptional({
+      type: [String],
+      default: defaults,
+      description: 'Empty means the default',
+    }),
+    IsOptional(),
+    IsArray(),
+    MaxItems(MAX_REPLY_TAGS),
+    IsString({ each: true }),
+    MaxLength(MAX_LENGTH.keyword, { each: true }),
+  );
+
+/** `reply_source`: a short keyword; null or empty means the route's default. */
+const ReplySource = (fallback: string) =>
+  applyDecorators(
+    ApiPropertyOptional({
+      type: String,
+      nullable: true,
+      default: fallback,
+      description: 'Null or empty means the default',
+    }),
+    IsOptional(),
+    IsString(),
+    MaxChars(MAX_LENGTH.keyword),
+  );
 
 /** C4 body. */
 export class AgentNudgeRequest {
@@ -69,27 +99,10 @@ export class GatewayMainAskUserRequest extends ReplyFields {
   @MaxChars(MAX_LENGTH.shortText)
   preferred_channel?: string | null;
 
-  @ApiPropertyOptional({
-    type: [String],
-    default: DEFAULT_ASK_USER_REPLY_TAGS,
-    description: 'Empty means the default',
-  })
-  @IsOptional()
-  @IsArray()
-  @MaxItems(MAX_REPLY_TAGS)
-  @IsString({ each: true })
-  @MaxLength(MAX_LENGTH.keyword, { each: true })
+  @ReplyTags(DEFAULT_ASK_USER_REPLY_TAGS)
   reply_tags?: string[];
 
-  @ApiPropertyOptional({
-    type: String,
-    nullable: true,
-    default: DEFAULT_ASK_USER_REPLY_SOURCE,
-    description: 'Null or empty means the default',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxChars(MAX_LENGTH.keyword)
+  @ReplySource(DEFAULT_ASK_USER_REPLY_SOURCE)
   reply_source?: string | null;
 }
 
@@ -108,27 +121,10 @@ export class GatewayLeadMessageRequest extends ReplyFields {
   @IsIn(LEAD_MESSAGE_KINDS)
   kind?: LeadMessageKind;
 
-  @ApiPropertyOptional({
-    type: [String],
-    default: DEFAULT_LEAD_REPLY_TAGS,
-    description: 'Empty means the default',
-  })
-  @IsOptional()
-  @IsArray()
-  @MaxItems(MAX_REPLY_TAGS)
-  @IsString({ each: true })
-  @MaxLength(MAX_LENGTH.keyword, { each: true })
+  @ReplyTags(DEFAULT_LEAD_REPLY_TAGS)
   reply_tags?: string[];
 
-  @ApiPropertyOptional({
-    type: String,
-    nullable: true,
-    default: DEFAULT_LEAD_REPLY_SOURCE,
-    description: 'Null or empty means the default',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxChars(MAX_LENGTH.keyword)
+  @ReplySource(DEFAULT_LEAD_REPLY_SOURCE)
   reply_source?: string | null;
 }
 
