@@ -1,4 +1,6 @@
 import { Logger } from '@nestjs/common';
+import { Client } from 'pg';
+import { waitUntil } from '../support/eventually';
 import { ProbeModule } from '../support/probe.module';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -52,6 +54,38 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       const res = await t.http.get('/api/v1/probe/boom').expect(500);
       expect(res.body).toEqual({ detail: 'Internal Server Error', request_id: expect.any(String) });
       expect(JSON.stringify(res.body)).not.toContain('hunter2');
+    });
+
+    it('a transaction PostgreSQL aborts as a deadlock is 503 "retry", not 500', async () => {
+      // A real deadlock: this connection holds lock 2 and then asks for lock 1 while the probe's
+      // transaction holds 1 and waits for 2. This side's deadlock_timeout is long, so the app's
+      // backend (1 s, the default) is the one that detects it and is aborted.
+      const other = new Client({ connectionString: t.databaseUrl });
+      await other.connect();
+      try {
+        await other.query(`SET deadlock_timeout = '60s'`);
+        await other.query('BEGIN');
+        await other.query('SELECT pg_advisory_xact_lock(912002)');
+        const answer = t.http.get('/api/v1/probe/deadlock').then((res) => res);
+        await waitUntil(async () => {
+          const { rows } = await other.query<{ waiting: number }>(
+            `SELECT count(*)::int AS waiting FROM pg_locks
+              WHERE locktype = 'advisory' AND NOT granted AND objid = 912002`,
+          );
+          return rows[0].waiting > 0;
+        });
+        const mine = other.query('SELECT pg_advisory_xact_lock(912001)');
+        const res = await answer;
+        await mine;
+        await other.query('COMMIT');
+        expect(res.status).toBe(503);
+        expect(res.headers['retry-after']).toBe('1');
+        expect(res.body.detail).toBe(
+          'The request conflicted with a concurrent change and was rolled back; retry it.',
+        );
+      } finally {
+        await other.end();
+      }
     });
 
     it('error logs name the route without its query string (it can carry a gateway token)', async () => {

@@ -3,6 +3,8 @@
  * not yet used by a feature route) through the real HTTP stack.
  */
 import { Body, Controller, Get, Module, Post } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { IsDefined, IsInt, IsString, Min, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
 import type { Actor } from '../../src/auth/auth-context';
@@ -28,6 +30,18 @@ export class ProbeBody {
 
 @Controller('probe')
 export class ProbeController {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Takes advisory lock 912001 then 912002 in one transaction (a test deadlocks it). */
+  @Get('deadlock')
+  async deadlock(): Promise<{ ok: true }> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock(912001)');
+      await manager.query('SELECT pg_advisory_xact_lock(912002)');
+    });
+    return { ok: true };
+  }
+
   @Get('boom')
   boom(): never {
     throw new Error('password=hunter2 at /srv/secret/path.ts:12');

@@ -7,8 +7,23 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { QueryFailedError } from 'typeorm';
 import { AppError, AppErrorKind, RequestValidationError } from '../errors/app-error';
 import { reasonPhrase, requestForLog, sendErrorEnvelope } from './error-envelope';
+
+/**
+ * PostgreSQL aborts a transaction that lost a deadlock (40P01) or a serialization check (40001):
+ * nothing of it was written and the same request may well succeed again, so it is a 503 with a
+ * Retry-After, not a 500.
+ */
+const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
+
+function isRetryableDatabaseAbort(exception: unknown): boolean {
+  if (!(exception instanceof QueryFailedError)) return false;
+  const code = (exception as QueryFailedError & { driverError?: { code?: unknown } }).driverError
+    ?.code;
+  return typeof code === 'string' && RETRYABLE_SQLSTATES.has(code);
+}
 
 const APP_ERROR_STATUS: Record<AppErrorKind, number> = {
   unauthorized: HttpStatus.UNAUTHORIZED,
@@ -48,6 +63,18 @@ export class AllExceptionsFilter implements ExceptionFilter {
       if (status >= 500) this.logger.error(exception.message, exception.stack);
       // Nest's own texts ("Cannot GET /x") name routes; the reason phrase is the upstream detail.
       sendErrorEnvelope(req, res, status, reasonPhrase(status));
+      return;
+    }
+
+    if (isRetryableDatabaseAbort(exception)) {
+      this.logger.warn(`${requestForLog(req)} rolled back: ${(exception as Error).message}`);
+      sendErrorEnvelope(
+        req,
+        res,
+        HttpStatus.SERVICE_UNAVAILABLE,
+        'The request conflicted with a concurrent change and was rolled back; retry it.',
+        { 'Retry-After': '1' },
+      );
       return;
     }
 
