@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, IsNull } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent } from '../agents/entities/agent.entity';
+import { requireBoardGateway } from '../boards/board-gateway';
 import { Board } from '../boards/entities/board.entity';
 import { forEachConcurrently } from '../common/async/concurrency';
 import {
@@ -51,8 +52,6 @@ export const TARGET_NO_SESSION_KEY = 'Target agent has no session key';
 export const LEAD_NO_SESSION_KEY = 'Lead agent has no session key';
 export const CONTENT_REQUIRED = 'content is required';
 export const INVALID_GATEWAY_RESPONSE = 'Invalid gateway response';
-export const BOARD_NOT_ATTACHED = 'Board is not attached to a gateway';
-export const GATEWAY_NOT_CONFIGURED = 'Gateway is not configured for this board';
 export const GATEWAY_URL_REQUIRED = 'Gateway url is required';
 export const BOARD_NOT_FOUND = 'Board not found';
 /** The session label of a gateway's main session when no main-agent row names it (upstream). */
@@ -446,13 +445,8 @@ export class CoordinationService {
   }
 
   /** The board's gateway (contract §5.2 texts). */
-  private async boardGateway(board: Board): Promise<Gateway> {
-    if (!board.gatewayId) throw new InvalidRequestError(BOARD_NOT_ATTACHED);
-    const gateway = await this.dataSource
-      .getRepository(Gateway)
-      .findOneBy({ id: board.gatewayId, organizationId: board.organizationId });
-    if (!gateway || !gateway.url.trim()) throw new InvalidRequestError(GATEWAY_NOT_CONFIGURED);
-    return gateway;
+  private boardGateway(board: Board): Promise<Gateway> {
+    return requireBoardGateway(this.dataSource, board);
   }
 
   private activityOn(board: Board, caller: Agent) {

@@ -3,9 +3,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, IsNull } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent, AGENT_STATUS } from '../agents/entities/agent.entity';
+import { requireBoardGateway } from '../boards/board-gateway';
 import { Board } from '../boards/entities/board.entity';
 import { mappingAgentConflicts, NAME_TAKEN_ON_BOARD } from '../agents/agent-conflicts';
-import { ConflictError, InvalidRequestError, NotFoundError } from '../common/errors/app-error';
+import { ConflictError, NotFoundError } from '../common/errors/app-error';
 import { Gateway } from '../gateways/entities/gateway.entity';
 import { leadSessionKey, mainSessionKey } from './agent-identity';
 import { agentPatch } from './agent-target';
@@ -78,14 +79,7 @@ export class AgentRowsService {
       .getRepository(Board)
       .findOneBy({ id: scope.boardId, organizationId: scope.organizationId });
     if (!board) throw new NotFoundError();
-    if (!board.gatewayId) throw new InvalidRequestError('Board is not attached to a gateway');
-    const gateway = await this.dataSource
-      .getRepository(Gateway)
-      .findOneBy({ id: board.gatewayId, organizationId: scope.organizationId });
-    if (!gateway || !gateway.url.trim()) {
-      throw new InvalidRequestError('Gateway is not configured for this board');
-    }
-    return { board, gateway };
+    return { board, gateway: await requireBoardGateway(this.dataSource, board) };
   }
 
   findGateway(id: string, organizationId: string): Promise<Gateway | null> {
