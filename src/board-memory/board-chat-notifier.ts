@@ -3,11 +3,11 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Agent } from '../agents/entities/agent.entity';
 import type { Actor } from '../auth/auth-context';
+import { findBoardGateway } from '../boards/board-gateway';
 import type { Board } from '../boards/entities/board.entity';
 import { forEachConcurrently } from '../common/async/concurrency';
 import { withDeadline } from '../common/async/deadline';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { Gateway } from '../gateways/entities/gateway.entity';
 import { OpenClawGatewayService } from '../openclaw/openclaw-gateway.service';
 import type { BoardMemory } from './entities/board-memory.entity';
 
@@ -204,12 +204,8 @@ export class BoardChatNotifier implements OnModuleDestroy {
   }
 
   private async send(board: Board, memory: BoardMemory, actor: Actor, from: string) {
-    if (!board.gatewayId) return;
-    const gateway = await this.dataSource.getRepository(Gateway).findOneBy({
-      id: board.gatewayId,
-      organizationId: board.organizationId,
-    });
-    if (!gateway?.url) return;
+    const gateway = await findBoardGateway(this.dataSource, board);
+    if (!gateway) return;
     const agents = await this.dataSource.getRepository(Agent).find({
       where: { organizationId: board.organizationId, boardId: board.id },
       order: { createdAt: 'ASC' },
