@@ -2,7 +2,7 @@
  * The kinds of entity the change log records. `board`: only deletions (streams of a board end
  * on it; see migration BoardDeletionChangeLog).
  */
-export type ChangeKind = 'agent' | 'board_memory' | 'activity' | 'board';
+export type ChangeKind = 'agent' | 'board_memory' | 'activity' | 'board' | 'board_onboarding';
 export type ChangeOp = 'upsert' | 'delete';
 
 /**

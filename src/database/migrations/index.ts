@@ -1,3 +1,4 @@
+import { OnboardingTenancy1796400000000 } from './1796400000000-OnboardingTenancy';
 import { BoardSettings1796300000000 } from './1796300000000-BoardSettings';
 import { BoardMemoryTenancy1796200000000 } from './1796200000000-BoardMemoryTenancy';
 import { BoardDeletionChangeLog1796210000000 } from './1796210000000-BoardDeletionChangeLog';
@@ -25,4 +26,5 @@ export const MIGRATIONS: (new () => unknown)[] = [
   BoardMemoryTenancy1796200000000,
   BoardDeletionChangeLog1796210000000,
   BoardSettings1796300000000,
+  OnboardingTenancy1796400000000,
 ];
