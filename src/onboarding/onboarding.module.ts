@@ -11,7 +11,9 @@ import { OnboardingService } from './onboarding.service';
  */
 @Module({
   imports: [CoordinationModule, ProvisioningModule],
-  controllers: [OnboardingController, AgentOnboardingController],
+  // The agent route first: confirm re-provisions the board's lead (a new token), so routes
+  // exercised in registration order (the access matrix) reach the lead's routes before it.
+  controllers: [AgentOnboardingController, OnboardingController],
   providers: [OnboardingService],
   exports: [OnboardingService],
 })

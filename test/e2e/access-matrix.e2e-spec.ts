@@ -524,6 +524,16 @@ const HANDLER_RULES: Record<string, (caller: Caller) => Outcome | undefined> = {
       (caller: Caller) => (isAgent(caller) && caller !== 'lead' ? FORBIDDEN : undefined),
     ]),
   ),
+  // O4/C10: only the gateway's main agent posts onboarding updates (board agents are refused).
+  ...Object.fromEntries(
+    [
+      'POST /api/v1/boards/{boardId}/onboarding/agent',
+      'POST /api/v1/agent/boards/{boardId}/onboarding',
+    ].map((key) => [
+      key,
+      (caller: Caller) => (isAgent(caller) && caller !== 'main' ? FORBIDDEN : undefined),
+    ]),
+  ),
   // C8/C9: only the gateway's main agent talks to leads.
   ...Object.fromEntries(
     [
@@ -556,6 +566,11 @@ function expectedOutcome(route: RouteInfo, caller: Caller): Outcome {
 const ALLOWED_NON_SUCCESS: Record<string, number[]> = {
   // A random invite token matches no invite.
   'POST /api/v1/organizations/invites/accept': [404, 403],
+  // Board X has no onboarding session when the matrix first reads it (404 Not Found).
+  'GET /api/v1/boards/{boardId}/onboarding': [404],
+  // The update body is a union (oneOf): the generated body is `{}`, which neither branch accepts.
+  'POST /api/v1/boards/{boardId}/onboarding/agent': [422],
+  'POST /api/v1/agent/boards/{boardId}/onboarding': [422],
 };
 
 /**
