@@ -49,7 +49,7 @@ import { onboardingStartPrompt } from './onboarding-prompt';
 /** The session label of a gateway's main session when no main-agent row names it (upstream). */
 export const GATEWAY_AGENT_LABEL = 'Gateway Agent';
 export const GOAL_SOURCE_ONBOARDING = 'lead_agent_onboarding';
-export const CONVERSATION_FULL = `The onboarding conversation is full (at most ${ONBOARDING_TEXT_LIMITS.messages} messages)`;
+export const CONVERSATION_FULL = `The onboarding conversation is full (at most ${ONBOARDING_TEXT_LIMITS.messages} messages, ${ONBOARDING_TEXT_LIMITS.messagesBytes} bytes)`;
 export const START_IN_PROGRESS = 'Another onboarding start for this board is still in progress';
 
 /** Starts of one board take this transaction-scoped advisory lock (try, never wait in it). */
@@ -295,10 +295,10 @@ export class OnboardingService {
     const session = await this.latest(this.dataSource.manager, board);
     if (!session) throw new NotFoundError();
     const gateway = await requireBoardGateway(this.dataSource, board);
-    if ((session.messages?.length ?? 0) >= ONBOARDING_TEXT_LIMITS.messages) {
+    const answerText = body.other_text ? `${body.answer}: ${body.other_text}` : body.answer;
+    if (!hasRoomFor(session.messages, message('user', answerText))) {
       throw new ConflictError(CONVERSATION_FULL);
     }
-    const answerText = body.other_text ? `${body.answer}: ${body.other_text}` : body.answer;
     const mainAgent = await this.mainAgentRow(gateway);
     await this.dispatchOrRecord(
       'onboardingAnswer',
@@ -492,16 +492,22 @@ export class OnboardingService {
     entry: OnboardingMessage,
     changes?: { draftGoal: Record<string, unknown>; status: 'completed' },
   ): Promise<BoardOnboardingSession> {
-    const params: unknown[] = [sessionId, JSON.stringify([entry]), ONBOARDING_TEXT_LIMITS.messages];
+    const params: unknown[] = [
+      sessionId,
+      JSON.stringify([entry]),
+      ONBOARDING_TEXT_LIMITS.messages,
+      ONBOARDING_TEXT_LIMITS.messagesBytes,
+    ];
     let extra = '';
     if (changes) {
       params.push(JSON.stringify(changes.draftGoal), changes.status);
-      extra = ', draft_goal = $4::jsonb, status = $5';
+      extra = ', draft_goal = $5::jsonb, status = $6';
     }
     const [rows] = await manager.query<[{ id: string }[], number]>(
       `UPDATE board_onboarding_sessions
           SET messages = COALESCE(messages, '[]'::jsonb) || $2::jsonb, updated_at = now()${extra}
         WHERE id = $1 AND jsonb_array_length(COALESCE(messages, '[]'::jsonb)) < $3
+          AND octet_length(COALESCE(messages, '[]'::jsonb)::text) + octet_length($2) <= $4
         RETURNING id`,
       params,
     );
@@ -551,6 +557,14 @@ function activityOn(board: Board): Pick<ActivityInput, 'organizationId' | 'board
 
 function message(role: OnboardingMessage['role'], content: string): OnboardingMessage {
   return { role, content, timestamp: new Date().toISOString() };
+}
+
+/** Whether one more message fits the conversation's bounds (count and JSON size). */
+function hasRoomFor(messages: OnboardingMessage[] | null, entry: OnboardingMessage): boolean {
+  const current = messages ?? [];
+  if (current.length >= ONBOARDING_TEXT_LIMITS.messages) return false;
+  const bytes = Buffer.byteLength(JSON.stringify([...current, entry]), 'utf8');
+  return bytes <= ONBOARDING_TEXT_LIMITS.messagesBytes;
 }
 
 function sleep(ms: number): Promise<void> {

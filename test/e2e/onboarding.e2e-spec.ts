@@ -494,7 +494,7 @@ describe('board onboarding (in-process gateway)', () => {
         .set(user.headers)
         .send({ answer: 'one more' })
         .expect(409);
-      expect(res.body.detail).toMatch(/at most 200 messages/);
+      expect(res.body.detail).toMatch(/at most 200 messages, 1000000 bytes/);
       expect(sent(main.agent.openclawSessionId!).length).toBe(count);
       await t.http
         .post(agentPath(board.id))
@@ -502,6 +502,33 @@ describe('board onboarding (in-process gateway)', () => {
         .send({ question: 'q?', options: [{ id: '1', label: 'l' }] })
         .expect(409);
     });
+  });
+
+  it('a conversation past its size bound is 409 too, for users and the agent', async () => {
+    const board = await newBoard();
+    const s = (await start(board.id).expect(200)).body as OnboardingBody;
+    // About 1 MB of messages: 101 in all, far below the count bound.
+    const big = Array.from({ length: 100 }, () => ({
+      role: 'user',
+      content: 'x'.repeat(9_950),
+      timestamp: new Date().toISOString(),
+    }));
+    await t.dataSource.query(
+      `UPDATE board_onboarding_sessions SET messages = messages || $2::jsonb WHERE id = $1`,
+      [s.id, JSON.stringify(big)],
+    );
+    await t.http
+      .post(path(board.id, '/answer'))
+      .set(user.headers)
+      .send({ answer: 'Other', other_text: 'y'.repeat(9_000) })
+      .expect(409);
+    await t.http
+      .post(agentPath(board.id))
+      .set(as(main.token))
+      .send({ ...COMPLETION, lead_agent: { custom_instructions: 'z'.repeat(15_000) } })
+      .expect(409);
+    const [session] = await sessionsOf(board.id);
+    expect(session.messages).toHaveLength(101);
   });
 
   describe('agent updates: validation', () => {

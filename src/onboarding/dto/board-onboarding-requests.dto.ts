@@ -30,8 +30,9 @@ export const ONBOARDING_TEXT_LIMITS = {
   options: 20,
   optionId: MAX_LENGTH.keyword,
   optionLabel: 500,
-  /** Messages of one session (prompt, questions, answers, completions). */
+  /** Messages of one session (prompt, questions, answers, completions), and their JSON size. */
   messages: 200,
+  messagesBytes: 1_000_000,
 } as const;
 
 /** O2 body: empty, but a JSON body is required (`{}`). */
