@@ -1,3 +1,4 @@
+import { toBoardOnboardingRead } from '../dto/board-onboarding-read.dto';
 import type { BoardOnboardingSession } from '../entities/board-onboarding-session.entity';
 
 /**
@@ -5,17 +6,5 @@ import type { BoardOnboardingSession } from '../entities/board-onboarding-sessio
  * the onboarding routes answer it.
  */
 export function onboardingEventData(session: BoardOnboardingSession): string {
-  // Provisional until the onboarding module's BoardOnboardingRead lands (then its mapper).
-  return JSON.stringify({
-    onboarding: {
-      id: session.id,
-      board_id: session.boardId,
-      session_key: session.sessionKey,
-      status: session.status,
-      messages: session.messages,
-      draft_goal: session.draftGoal,
-      created_at: session.createdAt.toISOString(),
-      updated_at: session.updatedAt.toISOString(),
-    },
-  });
+  return JSON.stringify({ onboarding: toBoardOnboardingRead(session) });
 }
