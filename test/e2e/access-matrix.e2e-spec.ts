@@ -785,6 +785,7 @@ describe('access matrix (generated from the routes)', () => {
         'GET /api/v1/boards/{boardId}/memory',
         'POST /api/v1/boards/{boardId}/memory',
         'GET /api/v1/boards/{boardId}/memory/stream',
+        'GET /api/v1/boards/{boardId}/onboarding/stream',
         'GET /api/v1/agent/boards/{boardId}/memory',
         'POST /api/v1/agent/boards/{boardId}/memory',
       ]),
@@ -805,6 +806,7 @@ describe('access matrix (generated from the routes)', () => {
       expect.arrayContaining([
         'GET /api/v1/agents/stream',
         'GET /api/v1/boards/{boardId}/memory/stream',
+        'GET /api/v1/boards/{boardId}/onboarding/stream',
       ]),
     );
   });
