@@ -323,6 +323,81 @@ describe('GET /boards/{board_id}/onboarding/stream', () => {
     expect(resumed.events.map((event) => event.id)).toEqual(ids.slice(-2));
   });
 
+  it('several changes of a session in one batch are one event: its latest state, with the last change id', async () => {
+    const board = await newBoard();
+    const client = await stream(urlA, owner, board);
+    const session = await start(board);
+    const labels = { [session]: 'S' };
+    await reached([client], labels, 'S:active:1');
+    // One transaction: its change rows become final together, so they arrive in one batch.
+    await a.dataSource.transaction(async (manager) => {
+      const repo = manager.getRepository(BoardOnboardingSession);
+      const stored = await repo.findOneByOrFail({ id: session });
+      await repo.update(
+        { id: session },
+        { messages: [...(stored.messages ?? []), message('assistant', 'Q1')] },
+      );
+      await repo.update({ id: session }, { status: 'completed' });
+    });
+    await reached([client], labels, 'S:completed:2');
+    expect(seen(client, labels)).toEqual(['S:active:1', 'S:completed:2']);
+    expect(client.lastEventId).toBe((await changeIds(session)).at(-1));
+  });
+
+  it('a live batch whose session already carries a later change (not final yet) leaves it to that change: the state arrives once', async () => {
+    const board = await newBoard();
+    const markerBoard = await newBoard();
+    const client = await stream(urlB, owner, board);
+    const markers = await stream(urlB, owner, markerBoard);
+    const session = await start(board);
+    const labels: Record<string, string> = { [session]: 'S' };
+    await reached([client], labels, 'S:active:1');
+    await logSettled();
+
+    const early = new Client({ connectionString: a.databaseUrl });
+    const blocker = new Client({ connectionString: a.databaseUrl });
+    await early.connect();
+    await blocker.connect();
+    try {
+      // `early` takes its transaction id before `blocker`, which takes one before the answer:
+      // once `early` commits, its change is final and read, while the answer (committed
+      // before it) waits for `blocker`. `early`'s write comes last, so the session's state
+      // when its change is read already carries the answer.
+      await early.query('BEGIN');
+      await early.query('SELECT pg_current_xact_id()');
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()');
+      await append(session, 'user', 'answer');
+      await early.query(
+        `UPDATE board_onboarding_sessions SET status = 'completed', updated_at = now() WHERE id = $1`,
+        [session],
+      );
+      // A marker in the same transaction: when it arrives, so did the batch with early's change.
+      const { rows } = await early.query<{ id: string }>(
+        `INSERT INTO board_onboarding_sessions (board_id, session_key) VALUES ($1, 'marker')
+         RETURNING id`,
+        [markerBoard],
+      );
+      labels[rows[0].id] = 'M';
+      await early.query('COMMIT');
+      await reached([markers], labels, 'M:active:0');
+      expect(seen(client, labels)).toEqual(['S:active:1']);
+      await blocker.query('COMMIT');
+      await reached([client], labels, 'S:completed:2');
+      await append(session, 'assistant', 'next');
+      await reached([client], labels, 'S:completed:3');
+      expect(seen(client, labels)).toEqual(['S:active:1', 'S:completed:2', 'S:completed:3']);
+      // The answer's change is after early's in the log: the state went out under its id.
+      const ids = await changeIds(session);
+      expect(client.events.map((event) => event.id)).toEqual([ids[0], ids[2], ids[3]]);
+    } finally {
+      for (const connection of [early, blocker]) {
+        await connection.query('ROLLBACK').catch(() => undefined);
+        await connection.end();
+      }
+    }
+  });
+
   it('a resume (or a snapshot) whose session already carries a change the log has not made final yet sends that state once, with that change, not twice', async () => {
     const board = await newBoard();
     const live = await stream(urlA, owner, board);
