@@ -541,6 +541,61 @@ describe('GET /boards/{board_id}/onboarding/stream', () => {
     expect((await SseClient.open(urlB, path(board), member.headers)).status).toBe(403);
   });
 
+  it('does the same database work per change with 1 and with 20 connected clients', async () => {
+    const board = await newBoard();
+    const reader = await signInMember(a.http, a.dataSource, orgId, { allBoardsRead: true });
+    const session = await start(board);
+    const labels = { [session]: 'S' };
+    const hub = a.app.get(OnboardingStreamHub);
+    // The streams of earlier tests are closed: wait until the hub saw them go.
+    await waitUntil(() => hub.clientCount === 0, { what: () => `${hub.clientCount} clients` });
+    let messages = 1;
+
+    /** Queries sent by every pg client in this process while one change reaches every stream. */
+    const queriesPerChange = async (clients: SseClient[]): Promise<number> => {
+      const counts: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound below
+        const original = Client.prototype.query;
+        let count = 0;
+        const counting = function (this: Client, ...args: unknown[]) {
+          count++;
+          return (original as (...a: unknown[]) => unknown).apply(this, args);
+        };
+        Client.prototype.query = counting as typeof original;
+        messages++;
+        try {
+          await sql.query(
+            `UPDATE board_onboarding_sessions
+                SET messages = messages || jsonb_build_array(jsonb_build_object(
+                      'role', 'assistant', 'content', $2::text, 'timestamp', '2026-01-01T00:00:00'))
+              WHERE id = $1`,
+            [session, `question ${messages}`],
+          );
+          await reached(clients, labels, `S:active:${messages}`);
+        } finally {
+          Client.prototype.query = original;
+        }
+        counts.push(count);
+      }
+      // Unrelated background work can only add: the minimum is the change's.
+      return Math.min(...counts);
+    };
+
+    const single = [await stream(urlA, owner, board)];
+    await waitUntil(() => hub.clientCount === 1, { what: () => `${hub.clientCount} clients` });
+    const withOne = await queriesPerChange(single);
+    const many: SseClient[] = [...single];
+    for (let i = 1; i < 20; i++) many.push(await stream(urlA, i % 2 ? reader : owner, board));
+    await waitUntil(() => hub.clientCount === 20, { what: () => `${hub.clientCount} clients` });
+    const withTwenty = await queriesPerChange(many);
+
+    expect(withOne).toBeGreaterThan(0);
+    expect(withTwenty).toBe(withOne);
+    for (const client of many) client.close();
+    await waitUntil(() => hub.clientCount === 0, { what: () => `${hub.clientCount} clients` });
+  });
+
   it('ends when its board is deleted (with or without sessions), on every instance; reopening is 404', async () => {
     const empty = await newBoard();
     const withSession = await newBoard();
