@@ -65,6 +65,7 @@ function newerChange(txidParam: string, idParam: string): string {
                    WHERE (n.txid, n.id) > (${txidParam}::xid8, ${idParam}::bigint)
                      AND n.kind = 'board_onboarding' AND n.entity_id = s.id)`;
 }
+/** The same with no position (a log without final rows, so a short one): any change. */
 const ANY_CHANGE = `EXISTS (SELECT 1 FROM change_log n
                      WHERE n.kind = 'board_onboarding' AND n.entity_id = s.id)`;
 
