@@ -14,12 +14,14 @@ import { OrganizationBoardAccess } from '../../src/organizations/entities/organi
 import {
   buildBoard,
   buildGateway,
+  buildMainAgent,
   grantBoard,
   signInMember,
   signInOwnerOfNewOrganization,
   type SignedInUser,
 } from '../support/builders';
 import { waitUntil } from '../support/eventually';
+import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
 import { listen, SseClient, type SseEvent } from '../support/sse-client';
 import { createTestApp, type TestApp } from '../support/test-app';
 
@@ -226,6 +228,66 @@ describe('GET /boards/{board_id}/onboarding/stream', () => {
       status: 'completed',
       draft_goal: { status: 'complete', board_type: 'general', objective: null },
     });
+  });
+
+  it("through the onboarding routes (in-process gateway): start, the agent's question, the answer and the completion reach viewers on both instances as the routes answer them", async () => {
+    const { fake } = await startOpenClawFake();
+    try {
+      const gateway = await buildGateway(a.dataSource, orgId, gatewayFieldsFor(fake));
+      const main = await buildMainAgent(a.dataSource, gateway.id);
+      const board = (await buildBoard(a.dataSource, orgId, gateway.id)).id;
+      const viewer = await signInMember(a.http, a.dataSource, orgId);
+      await grantBoard(a.dataSource, viewer.memberId, board);
+      const onA = await stream(urlA, viewer, board);
+      const onB = await stream(urlB, viewer, board);
+      const route = (tail: string) => `/api/v1/boards/${board}/onboarding${tail}`;
+      const answers: OnboardingRead[] = [];
+      const step = async (response: Promise<{ body: unknown }>) => {
+        const { resent: _resent, ...read } = (await response).body as OnboardingRead & {
+          resent?: boolean;
+        };
+        answers.push(read);
+        for (const client of [onA, onB]) {
+          await waitUntil(() => client.events.length === answers.length, {
+            timeoutMs: 10_000,
+            what: () => `${answers.length} events: ${JSON.stringify(seen(client, {}))}`,
+          });
+        }
+      };
+
+      // The user starts on A; the gateway agent asks on A (O4) and completes on B (C10).
+      await step(a.http.post(route('/start')).set(owner.headers).send({}).expect(200));
+      await step(
+        a.http
+          .post(route('/agent'))
+          .set('X-Agent-Token', main.token)
+          .send({ question: 'What is the goal?', options: [{ id: '1', label: 'Ship' }] })
+          .expect(200),
+      );
+      await step(
+        b.http.post(route('/answer')).set(owner.headers).send({ answer: 'Ship' }).expect(200),
+      );
+      await step(
+        b.http
+          .post(`/api/v1/agent/boards/${board}/onboarding`)
+          .set('X-Agent-Token', main.token)
+          .send({ status: 'complete', board_type: 'general' })
+          .expect(200),
+      );
+
+      for (const client of [onA, onB]) {
+        expect(client.events.map(onboardingOf)).toEqual(answers);
+      }
+      expect(answers.map((answer) => `${answer.status}:${answer.messages?.length}`)).toEqual([
+        'active:1',
+        'active:2',
+        'active:3',
+        'completed:4',
+      ]);
+      expect(onA.events[1].id).toBe((await changeIds(answers[0].id))[1]);
+    } finally {
+      await fake.stop();
+    }
   });
 
   it('clients of another board or another organization see nothing of it', async () => {
