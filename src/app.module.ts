@@ -13,6 +13,7 @@ import { DatabaseModule } from './database/database.module';
 import { GatewaysModule } from './gateways/gateways.module';
 import { HealthModule } from './health/health.module';
 import { OnboardingModule } from './onboarding/onboarding.module';
+import { OnboardingStreamModule } from './onboarding/stream/onboarding-stream.module';
 import { OpenClawGatewayModule } from './openclaw/openclaw-gateway.module';
 import { ProvisioningModule } from './provisioning/provisioning.module';
 import { SessionsModule } from './sessions/sessions.module';
@@ -36,6 +37,8 @@ export class AppModule {
         OrganizationsModule,
         BoardsModule,
         BoardMemoryModule,
+        // GET /boards/:boardId/onboarding/stream: a static segment, before any onboarding :id route.
+        OnboardingStreamModule,
         // Before GatewaysModule: /gateways/status|sessions|commands must not reach /gateways/:id.
         SessionsModule,
         // Before AgentsModule: GET /agents/stream must match before GET /agents/:agentId.

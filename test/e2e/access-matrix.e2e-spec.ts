@@ -800,6 +800,7 @@ describe('access matrix (generated from the routes)', () => {
         'GET /api/v1/boards/{boardId}/memory',
         'POST /api/v1/boards/{boardId}/memory',
         'GET /api/v1/boards/{boardId}/memory/stream',
+        'GET /api/v1/boards/{boardId}/onboarding/stream',
         'GET /api/v1/agent/boards/{boardId}/memory',
         'POST /api/v1/agent/boards/{boardId}/memory',
       ]),
@@ -820,6 +821,7 @@ describe('access matrix (generated from the routes)', () => {
       expect.arrayContaining([
         'GET /api/v1/agents/stream',
         'GET /api/v1/boards/{boardId}/memory/stream',
+        'GET /api/v1/boards/{boardId}/onboarding/stream',
       ]),
     );
   });
