@@ -12,6 +12,7 @@ import { CoordinationModule } from './coordination/coordination.module';
 import { DatabaseModule } from './database/database.module';
 import { GatewaysModule } from './gateways/gateways.module';
 import { HealthModule } from './health/health.module';
+import { OnboardingModule } from './onboarding/onboarding.module';
 import { OpenClawGatewayModule } from './openclaw/openclaw-gateway.module';
 import { ProvisioningModule } from './provisioning/provisioning.module';
 import { SessionsModule } from './sessions/sessions.module';
@@ -43,6 +44,7 @@ export class AppModule {
         AgentsModule,
         AgentApiModule,
         CoordinationModule,
+        OnboardingModule,
         ProvisioningModule,
         // After the sessions module (its static /gateways/status, /sessions, /commands routes
         // must be registered before /gateways/:gatewayId).

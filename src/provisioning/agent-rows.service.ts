@@ -91,16 +91,30 @@ export class AgentRowsService {
   }
 
   /** Inserts the board's lead; null when the board already has one (unique lead per board). */
+  /** The lead profile a new lead gets: the lead defaults overlaid with the non-blank given values. */
+  private leadIdentityProfile(overlay: Record<string, string> | null | undefined) {
+    const identityProfile = defaultIdentityProfile('lead');
+    for (const [key, value] of Object.entries(overlay ?? {})) {
+      if (typeof value === 'string' && value.trim()) identityProfile[key] = value.trim();
+    }
+    return identityProfile;
+  }
+
+  /** Replaces an existing lead's identity profile as a new lead with `overlay` would get it. */
+  async setLeadIdentity(lead: Agent, overlay: Record<string, string> | null | undefined) {
+    const identityProfile = this.leadIdentityProfile(overlay);
+    const repo = this.dataSource.getRepository(Agent);
+    await repo.update({ id: lead.id }, agentPatch({ identityProfile }));
+    return repo.findOneByOrFail({ id: lead.id });
+  }
+
   async insertLead(
     board: Board,
     gateway: Gateway,
     name: string | null,
     options: EnsureLeadOptions,
   ): Promise<string | null> {
-    const identityProfile = defaultIdentityProfile('lead');
-    for (const [key, value] of Object.entries(options.identityProfile ?? {})) {
-      if (typeof value === 'string' && value.trim()) identityProfile[key] = value.trim();
-    }
+    const identityProfile = this.leadIdentityProfile(options.identityProfile);
     const inserted = await this.dataSource
       .getRepository(Agent)
       .createQueryBuilder()

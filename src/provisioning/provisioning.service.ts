@@ -121,7 +121,9 @@ export class ProvisioningService {
    * existing lead is renamed only when a name is given, and provisioned again only when it is
    * not in order: its last provision failed or never finished (`last_provision_error`, which the
    * sweeper also sets for abandoned runs), or the board moved to another gateway (then it is
-   * provisioned on the new gateway and removed from the old one, best effort).
+   * provisioned on the new gateway and removed from the old one, best effort). With
+   * `reprovisionExisting` (onboarding confirm) an existing lead takes the given identity and is
+   * always provisioned again.
    */
   async ensureBoardLead(
     scope: { organizationId: string; boardId: string },
@@ -142,13 +144,25 @@ export class ProvisioningService {
       return { lead: outcome.agent, created: true, outcome };
     }
     // An existing lead, or one another instance created between our read and insert.
-    const found = existing ?? (await this.rows.findLead(board.id));
+    let found = existing ?? (await this.rows.findLead(board.id));
     if (!found) throw new Error(`board ${board.id} has no lead after a conflicting insert`);
+    if (options.reprovisionExisting) {
+      found = await this.rows.setLeadIdentity(found, options.identityProfile);
+    }
     if (found.gatewayId !== gateway.id) {
       const outcome = await this.moveLead(found.id, board, gateway, wantedName, options);
       if (outcome) return { lead: outcome.agent, created: false, outcome };
     }
     let lead = await this.rows.repairLead(found, board, gateway, wantedName);
+    if (options.reprovisionExisting) {
+      // The new name and identity reach the lead's files (the run lock orders this run after
+      // any run under way, e.g. the creator's first provision).
+      const outcome = await this.provisionAgent(ref(lead.id), {
+        action: 'update',
+        user: options.user,
+      });
+      return { lead: outcome.agent, created: false, outcome };
+    }
     if (lead.agentTokenHash === null && lead.lastProvisionError === null) {
       // Never provisioned and no failure recorded: the caller that created it is running (or
       // about to run) its first provision. Wait for that run (the agent's run lock) and read the

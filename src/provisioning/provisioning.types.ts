@@ -59,6 +59,12 @@ export interface EnsureLeadOptions {
   identityProfile?: Record<string, string> | null;
   action?: ProvisionAction;
   user?: User | null;
+  /**
+   * An existing lead is updated too (onboarding confirm): it takes the given name and identity
+   * profile (the lead defaults overlaid with `identityProfile`) and is provisioned again
+   * (`update`), so its files carry them. Without it (C8/C9) an existing lead is only repaired.
+   */
+  reprovisionExisting?: boolean;
 }
 
 export interface EnsureLeadResult {

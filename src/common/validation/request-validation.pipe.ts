@@ -36,6 +36,7 @@ const ISSUE_TYPES: [constraint: string, type: string, msg: string][] = [
   ['min', 'greater_than_equal', 'Input is too small'],
   ['max', 'less_than_equal', 'Input is too large'],
   ['arrayMaxSize', 'too_long', 'List has too many items'],
+  ['arrayMinSize', 'too_short', 'List has too few items'],
   ['isIn', 'enum', 'Input should be one of the allowed values'],
   ['isEmail', 'value_error', 'value is not a valid email address'],
 ];
