@@ -15,7 +15,12 @@
 #   OPENCLAW_PORT            gateway port (default: a random free port)
 #   OPENCLAW_TOKEN           gateway token (default: random)
 #   OPENCLAW_MODEL_BASE_URL  e.g. http://127.0.0.1:PORT/v1: use a fake OpenAI-compatible model there
-#   OPENCLAW_READY_TIMEOUT   seconds to wait for readiness (default 90)
+#   OPENCLAW_READY_TIMEOUT   seconds to wait for readiness (default 90); a gateway that exits
+#                            before it is ready is started once more
+#   OPENCLAW_STOP_GRACE      seconds halt/restart give a gateway to shut down cleanly after
+#                            SIGTERM before SIGKILL (default 20)
+#   OPENCLAW_LEASE_WAIT      most seconds a (re)start waits for state leases a killed gateway
+#                            left behind to expire (default 90)
 #   OPENCLAW_BIND            loopback (default) or lan: lan listens on 0.0.0.0 too, so a client can
 #                            reach it through a non-loopback address as a *remote* client (device
 #                            pairing); start then also prints OPENCLAW_GATEWAY_LAN_URL when the
@@ -230,10 +235,13 @@ run_pids() {
   done
 }
 
-# Terminates the gateway of RUN_DIR: SIGTERM (it shuts down cleanly in ~1-3 s), then SIGKILL for
-# whatever is left of its process group and run after GRACE seconds.
+# Terminates the gateway of RUN_DIR: SIGTERM, then SIGKILL for whatever is left of its process
+# group and run after GRACE seconds; returns once no process of the run is left (bounded).
+# SIGTERM makes the gateway drain its active work first (a model turn in flight, up to its own
+# 315 s budget) and release its state leases; SIGKILL is a crash and leaves those leases behind
+# (see wait_for_orphaned_leases), so the grace is generous: OPENCLAW_STOP_GRACE, default 20 s.
 terminate_run() {
-  local run_dir="$1" pid="$2" grace="${3:-10}" deadline pids
+  local run_dir="$1" pid="$2" grace="${3:-${OPENCLAW_STOP_GRACE:-20}}" deadline pids
   if pid_running "$pid" && [[ -r "/proc/$pid/environ" ]] &&
     ! { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null |
     grep -qxF -- "OPENCLAW_STATE_DIR=$run_dir/state"; then
@@ -251,13 +259,80 @@ terminate_run() {
     pid_running "$pid" && log "gateway pid $pid ignored SIGTERM for ${grace}s; sending SIGKILL"
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
-  mapfile -t pids < <(run_pids "$run_dir")
-  if ((${#pids[@]} > 0)); then
-    log "killing leftover processes of $run_dir: ${pids[*]}"
+  # Helpers outside the group (the spawn broker runs in its own session) are found by their
+  # environment. Waiting for all of them, not only the gateway PID: a new gateway must never
+  # start while a process of the old one still holds the state directory.
+  deadline=$(($(now_ms) + 15000))
+  while :; do
+    mapfile -t pids < <(run_pids "$run_dir" | while read -r p; do pid_running "$p" && echo "$p"; done)
+    ((${#pids[@]} > 0)) || break
+    if (($(now_ms) >= deadline)); then
+      log "warning: processes of $run_dir still alive after SIGKILL: ${pids[*]}"
+      break
+    fi
     kill -KILL "${pids[@]}" 2>/dev/null || true
-  fi
-  deadline=$(($(now_ms) + 5000))
-  while { [[ -n "$pid" ]] && pid_running "$pid"; } && (($(now_ms) < deadline)); do sleep 0.1; done
+    sleep 0.1
+  done
+}
+
+# openclaw keeps time-based leases in its state database (table state_leases: scope, owner,
+# expires_at) with no check that the holder is alive. A gateway killed while holding one (a
+# SIGKILL after the stop grace, a crash, a killed start) leaves it behind, and the next start
+# waits only 5 s for e.g. core:agent-database-maintenance (60 s lease), which its startup
+# migration "media-persistence" takes: it then refuses ("agent database maintenance lease ... is
+# held by ..."), every later migration step reports 'was not run because prior step
+# "media-persistence" refused execution', and the gateway exits before it is ready.
+# Called only once no process of the run is left, so every unexpired lease is orphaned; waits
+# (at most OPENCLAW_LEASE_WAIT seconds, default 90) until those expire. gateway-owner and
+# startup-migrations (300 s leases) are excluded: the next gateway takes them over itself
+# (verified: a restart right after a SIGKILL starts fine with both still unexpired).
+wait_for_orphaned_leases() {
+  local run_dir="$1" db wait_ms
+  db="$run_dir/state/state/openclaw.sqlite"
+  [[ -f "$db" ]] || return 0
+  wait_ms="$(OC_LEASE_DB="$db" "$OC_NODE" -e '
+    const { DatabaseSync } = require("node:sqlite");
+    try {
+      const db = new DatabaseSync(process.env.OC_LEASE_DB, { readOnly: true });
+      const row = db.prepare(
+        "SELECT max(expires_at) AS until, group_concat(scope) AS scopes FROM state_leases " +
+        "WHERE expires_at > ? AND scope NOT IN (?, ?)",
+      ).get(Date.now(), "gateway-owner", "startup-migrations");
+      db.close();
+      if (row && row.until) process.stdout.write(`${row.until - Date.now()} ${row.scopes}`);
+    } catch {}
+  ' 2>/dev/null || true)"
+  [[ -n "$wait_ms" ]] || return 0
+  local ms="${wait_ms%% *}" scopes="${wait_ms#* }" cap=$((${OPENCLAW_LEASE_WAIT:-90} * 1000))
+  [[ "$ms" =~ ^[0-9]+$ ]] || return 0
+  ((ms <= cap)) || ms=$cap
+  log "the previous gateway left unexpired state leases ($scopes); waiting $((ms / 1000 + 1)) s for them to expire"
+  sleep "$((ms / 1000 + 1))"
+}
+
+# Waits (bounded) until nothing listens on 127.0.0.1:PORT any more.
+wait_for_port_free() {
+  local port="$1" deadline
+  deadline=$(($(now_ms) + 15000))
+  while (($(now_ms) < deadline)); do
+    node -e '
+      const server = require("node:net").createServer();
+      server.once("error", () => process.exit(1));
+      server.listen({ host: "127.0.0.1", port: Number(process.argv[1]) }, () => server.close());
+    ' "$port" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  log "warning: port $port is still in use"
+}
+
+# Closes every descriptor of the current (sub)shell above 2. Used right before exec-ing the gateway.
+close_inherited_fds() {
+  local fd_path fd
+  for fd_path in /proc/"$BASHPID"/fd/*; do
+    fd="${fd_path##*/}"
+    [[ "$fd" =~ ^[0-9]+$ ]] && ((fd > 2)) || continue
+    eval "exec $fd>&-" 2>/dev/null || true
+  done
 }
 
 # Reads KEY=VALUE from an env file without executing it.
@@ -272,6 +347,37 @@ env_file_value() {
   done <"$file"
 }
 
+# Starts the gateway of RUN_DIR in the background, its output to LOG_FILE; sets LAUNCHED_PID.
+LAUNCHED_PID=''
+launch_gateway() {
+  local run_dir="$1" log_file="$2"
+  # env -i: nothing from the caller's environment (API keys, proxies, another OPENCLAW_*) leaks
+  # into the gateway. The switches keep it offline and quiet: no channels, mDNS, update checks,
+  # tool downloads or login-shell probing; NO_RESPAWN keeps restarts in-process so the PID stays
+  # valid. setsid gives it its own process group so stop can reap its helper children too.
+  # The subshell first closes every inherited descriptor above stderr: the gateway outlives this
+  # script, and a descriptor it inherited stays open as long as it runs. One such is the lock fd
+  # of `flock LOCK npm run test:gateway`: a gateway holding it would keep every later locked
+  # command waiting until the gateway is stopped.
+  (
+    close_inherited_fds
+    exec env -i \
+      PATH="$(dirname "$OC_NODE"):/usr/local/bin:/usr/bin:/bin" \
+      HOME="$run_dir/home" \
+      OPENCLAW_HOME="$run_dir/home" \
+      OPENCLAW_STATE_DIR="$run_dir/state" \
+      OPENCLAW_CONFIG_PATH="$run_dir/state/openclaw.json" \
+      OPENCLAW_SKIP_CHANNELS=1 \
+      OPENCLAW_DISABLE_BONJOUR=1 \
+      OPENCLAW_NO_RESPAWN=1 \
+      OPENCLAW_NO_AUTO_UPDATE=1 \
+      OPENCLAW_OFFLINE=1 \
+      OPENCLAW_EXEC_SHELL_SNAPSHOT=0 \
+      setsid "$OC_NODE" "$OC_ENTRY" gateway run
+  ) </dev/null >"$log_file" 2>&1 &
+  LAUNCHED_PID=$!
+}
+
 START_RUN_DIR=''
 START_PID=''
 abort_start() {
@@ -282,7 +388,7 @@ abort_start() {
 cmd_start() {
   cmd_install
 
-  local run_dir port token log_file pid started_ms ready_ms timeout bind lan_ip
+  local run_dir port token log_file pid started_ms ready_ms timeout bind lan_ip attempt
   if [[ -n "${OPENCLAW_RUN_DIR:-}" ]]; then
     run_dir="$OPENCLAW_RUN_DIR"
     mkdir -p "$run_dir"
@@ -315,42 +421,48 @@ cmd_start() {
     write_config "$run_dir/state/openclaw.json" "$port" "$token" "$run_dir/openclaw.log" "$bind"
   fi
 
-  log "starting gateway on $bind port $port (run dir $run_dir)"
-  started_ms="$(now_ms)"
-  # env -i: nothing from the caller's environment (API keys, proxies, another OPENCLAW_*) leaks
-  # into the gateway. The switches keep it offline and quiet: no channels, mDNS, update checks,
-  # tool downloads or login-shell probing; NO_RESPAWN keeps restarts in-process so the PID stays
-  # valid. setsid gives it its own process group so stop can reap its helper children too.
-  env -i \
-    PATH="$(dirname "$OC_NODE"):/usr/local/bin:/usr/bin:/bin" \
-    HOME="$run_dir/home" \
-    OPENCLAW_HOME="$run_dir/home" \
-    OPENCLAW_STATE_DIR="$run_dir/state" \
-    OPENCLAW_CONFIG_PATH="$run_dir/state/openclaw.json" \
-    OPENCLAW_SKIP_CHANNELS=1 \
-    OPENCLAW_DISABLE_BONJOUR=1 \
-    OPENCLAW_NO_RESPAWN=1 \
-    OPENCLAW_NO_AUTO_UPDATE=1 \
-    OPENCLAW_OFFLINE=1 \
-    OPENCLAW_EXEC_SHELL_SNAPSHOT=0 \
-    setsid "$OC_NODE" "$OC_ENTRY" gateway run </dev/null >"$log_file" 2>&1 &
-  pid=$!
-  printf '%s\n' "$pid" >"$run_dir/gateway.pid"
-
   # If anything below fails (or we are interrupted), do not leave a 1 GB gateway behind.
   START_RUN_DIR="$run_dir"
-  START_PID="$pid"
+  START_PID=''
   trap abort_start EXIT
   trap 'exit 130' INT TERM
 
   timeout="${OPENCLAW_READY_TIMEOUT:-90}"
-  if ! OPENCLAW_GATEWAY_URL="ws://127.0.0.1:$port" OPENCLAW_GATEWAY_TOKEN="$token" \
-    OPENCLAW_PROBE_TIMEOUT_MS="$((timeout * 1000))" OPENCLAW_PROBE_PID="$pid" \
-    node "$PROBE"; then
+  attempt=1
+  while :; do
+    # A state dir that a gateway used before may hold leases of a killed one.
+    [[ ! -f "$run_dir/state/state/openclaw.sqlite" ]] || wait_for_orphaned_leases "$run_dir"
+    [[ ! -f "$log_file" ]] || mv -f -- "$log_file" "$run_dir/gateway.previous.log"
+    log "starting gateway on $bind port $port (run dir $run_dir, attempt $attempt)"
+    started_ms="$(now_ms)"
+    launch_gateway "$run_dir" "$log_file"
+    pid="$LAUNCHED_PID"
+    printf '%s\n' "$pid" >"$run_dir/gateway.pid"
+    START_PID="$pid"
+    if OPENCLAW_GATEWAY_URL="ws://127.0.0.1:$port" OPENCLAW_GATEWAY_TOKEN="$token" \
+      OPENCLAW_PROBE_TIMEOUT_MS="$((timeout * 1000))" OPENCLAW_PROBE_PID="$pid" \
+      node "$PROBE"; then
+      break
+    fi
+    # One more attempt, only for a gateway that exited before it was ready (a refused startup
+    # migration, say): a start that timed out already used the whole budget.
+    if ((attempt == 1)) && ! pid_running "$pid"; then
+      log "gateway pid $pid exited before it was ready; its reason (from $log_file):"
+      if grep -qE 'Failing check|failed to start' "$log_file"; then
+        grep -E 'Failing check|failed to start' "$log_file" | head -n 12 >&2
+      else
+        tail -n 20 "$log_file" >&2 || true
+      fi
+      terminate_run "$run_dir" "$pid" 5
+      mv -f -- "$log_file" "$run_dir/gateway.failed-start.log"
+      log "retrying the start once (first attempt's log kept in $run_dir/gateway.failed-start.log)"
+      attempt=2
+      continue
+    fi
     log "gateway did not become ready; last lines of $log_file:"
     tail -n 40 "$log_file" >&2 || true
     exit 1
-  fi
+  done
   ready_ms="$(now_ms)"
   log "gateway pid $pid ready in $((ready_ms - started_ms)) ms"
 
@@ -401,7 +513,7 @@ cmd_halt() {
   run_dir="$(cd "$run_dir" && pwd -P)"
   [[ -f "$run_dir/$RUN_MARKER" ]] || die "$run_dir is not a gateway run dir"
   pid="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_PID)"
-  terminate_run "$run_dir" "$pid" 10
+  terminate_run "$run_dir" "$pid"
   log "halted the gateway of $run_dir (restart brings it back)"
 }
 
@@ -415,8 +527,9 @@ cmd_restart() {
   pid="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_PID)"
   url="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_URL)"
   token="$(env_file_value "$run_dir/env" OPENCLAW_GATEWAY_TOKEN)"
-  terminate_run "$run_dir" "$pid" 10
+  terminate_run "$run_dir" "$pid"
   rm -f -- "$run_dir/env"
+  wait_for_port_free "${url##*:}"
   OC_RESTART=1 OPENCLAW_RUN_DIR="$run_dir" OPENCLAW_PORT="${url##*:}" OPENCLAW_TOKEN="$token" cmd_start
 }
 

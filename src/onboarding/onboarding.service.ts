@@ -402,7 +402,10 @@ export class OnboardingService {
       return { leadDraft: lenient(BoardOnboardingLeadAgentDraft, draft?.lead_agent) };
     });
 
-    const lead = await this.ensureLead(board, user, confirmed.leadDraft);
+    // The lead's files (USER.md, SOUL.md) render the user: the profile as just copied, not as
+    // it was when the request came in.
+    const current = await this.dataSource.getRepository(User).findOneBy({ id: user.id });
+    const lead = await this.ensureLead(board, current ?? user, confirmed.leadDraft);
     const updated = await this.dataSource
       .getRepository(Board)
       .findOneByOrFail({ id: board.id, organizationId: board.organizationId });

@@ -14,6 +14,7 @@ import {
 import type { EventFrame } from '../../src/openclaw/protocol';
 import { waitUntil } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
+import { RESTART_TIMEOUT_MS } from './support/gateway-script';
 
 const run = promisify(execFile);
 const SCRIPT = join(__dirname, '..', '..', 'scripts', 'openclaw-gateway.sh');
@@ -45,8 +46,9 @@ it('reconnects a subscribed client after the gateway restarts', async () => {
   try {
     const before = await client.connect();
 
+    // Bounded by the script: stop grace, leases a killed gateway left, a start and one retry.
     await run('bash', [SCRIPT, 'restart', process.env.MC_IT_GATEWAY_RUN_DIR ?? ''], {
-      timeout: 180_000,
+      timeout: RESTART_TIMEOUT_MS,
     });
 
     await waitUntil(() => client.state === 'open' && client.server?.connId !== before.connId, {
@@ -67,4 +69,5 @@ it('reconnects a subscribed client after the gateway restarts', async () => {
   } finally {
     unsubscribe();
   }
-}, 240_000);
+  // RESTART_TIMEOUT_MS and the 60 s reconnect wait.
+}, 390_000);

@@ -15,7 +15,7 @@ import {
   writableAgentFiles,
 } from '../../src/openclaw/compat';
 import { OpenClawDeviceIdentity } from '../../src/openclaw/entities/openclaw-device-identity.entity';
-import type { GatewayMethods } from '../../src/openclaw/gateway-methods';
+import type { ChatMessage, GatewayMethods } from '../../src/openclaw/gateway-methods';
 import {
   OpenClawGatewayService,
   type GatewayRecord,
@@ -50,6 +50,34 @@ afterAll(async () => {
 
 /** The gateway applies some writes asynchronously (config hot reload, chat runs). */
 const SETTLE = { timeoutMs: 30_000, intervalMs: 250 };
+/**
+ * One model turn against the local fake model: a few seconds here, but the turn runs through the
+ * gateway's whole agent pipeline (workspace preparation, tool catalog, prompt build), which is
+ * CPU-bound; on the loaded CI machine where this wait failed the gateway needed 59 s to start
+ * (about 11 s here), so the same turn can take well over 30 s. Bounded all the same.
+ */
+const CHAT_TURN = { timeoutMs: 90_000, intervalMs: 250 };
+
+type TurnOutcome = { kind: 'reply' | 'failed'; message: ChatMessage };
+
+/**
+ * How the turn started by the user message containing `marker` ended, if it has: the assistant's
+ * reply, or the gateway's "run-failed-before-reply" entry (a run the gateway gave up on, e.g.
+ * "prepared model runtime plugin generation was superseded" when a config hot reload lands
+ * during the turn). Waiting only for a reply would wait out the whole budget for a turn that
+ * already failed and report nothing about why.
+ */
+function turnOutcome(messages: ChatMessage[], marker: string): TurnOutcome | undefined {
+  const sent = messages.findIndex((m) => m.role === 'user' && textOf(m.content).includes(marker));
+  if (sent < 0) return undefined;
+  for (const message of messages.slice(sent + 1)) {
+    if (message.role === 'assistant') return { kind: 'reply', message };
+    if (message.role === 'custom' && message.customType === 'run-failed-before-reply') {
+      return { kind: 'failed', message };
+    }
+  }
+  return undefined;
+}
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -288,20 +316,39 @@ describe('an agent from creation to deletion', () => {
     const events: EventFrame[] = [];
     const unsubscribe = service.subscribe(gateway, { onEvent: (event) => events.push(event) });
     try {
-      const sent = await methods.chatSend({ sessionKey: key, message: `hello from ${run}` });
-      expect(sent.status).toBe('started');
-
-      const reply = await eventually(async () => {
-        const history = await methods.chatHistory({ sessionKey: key, limit: 20 });
-        return history.messages.find((message) => message.role === 'assistant');
+      // The previous test's agent deletions reach the gateway as config hot reloads, which can
+      // still be landing (later under load) and would supersede this turn: wait them out.
+      await eventually(async () => {
+        const listed = await methods.agentsList();
+        return listed.agents.some((agent) => agent.id.startsWith(`mc-par-${run}-`))
+          ? undefined
+          : true;
       }, SETTLE);
-      expect(textOf(reply.content)).toContain(MODEL_REPLY);
-      const history = await methods.chatHistory({ sessionKey: key, limit: 20 });
-      expect(
-        history.messages.some(
-          (m) => m.role === 'user' && textOf(m.content).includes(`hello from ${run}`),
-        ),
-      ).toBe(true);
+      const turn = async (message: string) => {
+        const started = await methods.chatSend({ sessionKey: key, message });
+        expect(started.status).toBe('started');
+        const outcome = await eventually(
+          async () =>
+            turnOutcome(
+              (await methods.chatHistory({ sessionKey: key, limit: 20 })).messages,
+              message,
+            ),
+          CHAT_TURN,
+        );
+        return { runId: started.runId, outcome };
+      };
+      let sent = await turn(`hello from ${run}`);
+      // A hot reload landing mid-turn makes the gateway drop the turn ("... was superseded"): that
+      // is the gateway's behaviour, not the client's, so such a turn is sent once more.
+      if (
+        sent.outcome.kind === 'failed' &&
+        /superseded/.test(textOf(sent.outcome.message.content))
+      ) {
+        sent = await turn(`hello again from ${run}`);
+      }
+      // A failed turn fails here with the gateway's own reason, not with a timeout.
+      expect(sent.outcome).toMatchObject({ kind: 'reply' });
+      expect(textOf(sent.outcome.message.content)).toContain(MODEL_REPLY);
 
       // The same run was streamed to subscribers as chat events ending in `final`.
       await eventually(
@@ -324,7 +371,8 @@ describe('an agent from creation to deletion', () => {
 
     await expect(methods.sessionsDelete(key)).resolves.toMatchObject({ deleted: true });
     await expect(methods.sessionsDelete(key)).resolves.toMatchObject({ deleted: false });
-  });
+    // Bounds: SETTLE for the reloads, at most two CHAT_TURNs, SETTLE for the final event.
+  }, 300_000);
 
   it('deletes the agent', async () => {
     await expect(methods.agentsDelete({ agentId, deleteFiles: true })).resolves.toMatchObject({

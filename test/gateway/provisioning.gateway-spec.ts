@@ -30,6 +30,7 @@ import {
 } from '../support/builders';
 import { eventuallyExpect } from '../support/eventually';
 import { createTestApp, type TestApp } from '../support/test-app';
+import { RESTART_TIMEOUT_MS } from './support/gateway-script';
 
 const run = promisify(execFile);
 const SCRIPT = join(__dirname, '..', '..', 'scripts', 'openclaw-gateway.sh');
@@ -406,7 +407,8 @@ describe('gateway outage', () => {
       const heartbeat = await heartbeatWith(token).expect(200);
       expect(heartbeat.body.last_provision_error).toBe(after.lastProvisionError);
     } finally {
-      await run('bash', [SCRIPT, 'restart', RUN_DIR], { timeout: 180_000 });
+      // Bounded by the script: stop grace, leases a killed gateway left, a start and one retry.
+      await run('bash', [SCRIPT, 'restart', RUN_DIR], { timeout: RESTART_TIMEOUT_MS });
     }
 
     const retried = await provisioning.provisionAgent(
@@ -423,5 +425,6 @@ describe('gateway outage', () => {
     await heartbeatWith(retried.token as string).expect(200);
     await heartbeatWith(token).expect(401);
     await provisioning.cleanupAgent(after, gateway);
-  }, 240_000);
+    // RESTART_TIMEOUT_MS, the halt and the provisioning calls around them.
+  }, 420_000);
 });

@@ -42,7 +42,9 @@ async function reportDeadGateway(runDir: string): Promise<void> {
     alive = false;
   }
   if (alive && port && (await portAnswers(Number(port)))) return;
-  const tails = ['gateway.log', 'openclaw.log']
+  // gateway.failed-start.log and gateway.previous.log: a restart's first attempt that exited
+  // before it was ready, and the gateway before the last (re)start (scripts/openclaw-gateway.sh).
+  const tails = ['gateway.previous.log', 'gateway.failed-start.log', 'gateway.log', 'openclaw.log']
     .map((name) => join(runDir, name))
     .filter((file) => existsSync(file))
     .map((file) => {
