@@ -70,4 +70,4 @@ it('reconnects a subscribed client after the gateway restarts', async () => {
     unsubscribe();
   }
   // RESTART_TIMEOUT_MS and the 60 s reconnect wait.
-}, 390_000);
+}, 540_000);

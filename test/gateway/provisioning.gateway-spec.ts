@@ -426,5 +426,5 @@ describe('gateway outage', () => {
     await heartbeatWith(token).expect(401);
     await provisioning.cleanupAgent(after, gateway);
     // RESTART_TIMEOUT_MS, the halt and the provisioning calls around them.
-  }, 420_000);
+  }, 570_000);
 });
