@@ -4,28 +4,22 @@ import { DataSource, In } from 'typeorm';
 import { ChangeLogListener } from '../../change-log/change-log.listener';
 import type { ChangeRow } from '../../change-log/change-log.types';
 import {
-  ChangeStreamHub,
-  hasBoardGrant,
-  type CatchUp,
-  type CatchUpRange,
-  type StreamClient,
-  type StreamEvent,
-  type StreamGrant,
-} from '../../change-log/change-stream.hub';
+  BoardChangeStreamHub,
+  type BoardStreamClient,
+  type BoardStreamEvent,
+} from '../../change-log/board-change-stream.hub';
+import type { CatchUp, CatchUpRange } from '../../change-log/change-stream.hub';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { toBoardMemoryRead } from '../dto/board-memory-read.dto';
-import { Board } from '../../boards/entities/board.entity';
 import { BoardMemory } from '../entities/board-memory.entity';
 
-export interface BoardMemoryStreamClient extends StreamClient {
-  readonly boardId: string;
+export interface BoardMemoryStreamClient extends BoardStreamClient {
   /** `?is_chat=`: only chat items (true), only the others (false), or all (null). */
   readonly isChat: boolean | null;
 }
 
 /** `event: memory` with `data: {"memory": BoardMemoryRead}`. */
-interface MemoryEvent extends StreamEvent {
-  readonly boardId: string;
+interface MemoryEvent extends BoardStreamEvent {
   readonly isChat: boolean;
 }
 
@@ -65,7 +59,10 @@ function hasContent(memory: Pick<BoardMemory, 'content'>): boolean {
  * start ends it at once); a reconnect is then answered 404.
  */
 @Injectable()
-export class BoardMemoryStreamHub extends ChangeStreamHub<BoardMemoryStreamClient, MemoryEvent> {
+export class BoardMemoryStreamHub extends BoardChangeStreamHub<
+  BoardMemoryStreamClient,
+  MemoryEvent
+> {
   constructor(
     @InjectDataSource() dataSource: DataSource,
     listener: ChangeLogListener,
@@ -74,34 +71,8 @@ export class BoardMemoryStreamHub extends ChangeStreamHub<BoardMemoryStreamClien
     super(dataSource, listener, config, 'board_memory', 'BoardMemoryStream');
   }
 
-  protected override admits(grant: StreamGrant, client: BoardMemoryStreamClient): boolean {
-    // The stream is the board's: without read access (the rule its route checked when it
-    // opened) there is nothing left to stream.
-    return hasBoardGrant(grant, client.boardId);
-  }
-
-  /** Its board's deletion (kind `board`, logged by migration BoardDeletionChangeLog). */
-  protected override endsWith(client: BoardMemoryStreamClient, row: ChangeRow): boolean {
-    return row.kind === 'board' && row.op === 'delete' && row.entityId === client.boardId;
-  }
-
-  protected override stillExists(client: BoardMemoryStreamClient): Promise<boolean> {
-    return this.dataSource
-      .getRepository(Board)
-      .existsBy({ id: client.boardId, organizationId: client.organizationId });
-  }
-
-  protected canSee(
-    grant: StreamGrant,
-    client: BoardMemoryStreamClient,
-    event: MemoryEvent,
-  ): boolean {
-    return (
-      event.organizationId === client.organizationId &&
-      event.boardId === client.boardId &&
-      hasBoardGrant(grant, event.boardId) &&
-      (client.isChat === null || event.isChat === client.isChat)
-    );
+  protected override seesAlso(client: BoardMemoryStreamClient, event: MemoryEvent): boolean {
+    return client.isChat === null || event.isChat === client.isChat;
   }
 
   /** One query for the batch's new items; an item deleted since is skipped. */

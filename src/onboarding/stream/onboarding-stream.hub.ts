@@ -1,18 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { Board } from '../../boards/entities/board.entity';
 import { ChangeLogListener } from '../../change-log/change-log.listener';
 import type { ChangePosition, ChangeRow } from '../../change-log/change-log.types';
 import {
-  ChangeStreamHub,
-  hasBoardGrant,
-  type CatchUp,
-  type CatchUpRange,
-  type StreamClient,
-  type StreamEvent,
-  type StreamGrant,
-} from '../../change-log/change-stream.hub';
+  BoardChangeStreamHub,
+  type BoardStreamClient,
+  type BoardStreamEvent,
+} from '../../change-log/board-change-stream.hub';
+import type { CatchUp, CatchUpRange, StreamGrant } from '../../change-log/change-stream.hub';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import type {
   BoardOnboardingSession,
@@ -21,14 +17,10 @@ import type {
 } from '../entities/board-onboarding-session.entity';
 import { onboardingEventData } from './onboarding-event';
 
-export interface OnboardingStreamClient extends StreamClient {
-  readonly boardId: string;
-}
+export type OnboardingStreamClient = BoardStreamClient;
 
 /** `event: onboarding` with `data: {"onboarding": BoardOnboardingRead}`. */
-interface OnboardingEvent extends StreamEvent {
-  readonly boardId: string;
-}
+type OnboardingEvent = BoardStreamEvent;
 
 /** A session row as SQL returns it (every reader here is one statement: see {@link NEWER}). */
 interface RawSession {
@@ -91,41 +83,16 @@ const ANY_CHANGE = `EXISTS (SELECT 1 FROM change_log n
  * is re-read for every batch: revoked, the stream ends.
  */
 @Injectable()
-export class OnboardingStreamHub extends ChangeStreamHub<OnboardingStreamClient, OnboardingEvent> {
+export class OnboardingStreamHub extends BoardChangeStreamHub<
+  OnboardingStreamClient,
+  OnboardingEvent
+> {
   constructor(
     @InjectDataSource() dataSource: DataSource,
     listener: ChangeLogListener,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     super(dataSource, listener, config, 'board_onboarding', 'OnboardingStream');
-  }
-
-  protected override admits(grant: StreamGrant, client: OnboardingStreamClient): boolean {
-    // The route's rule (`@BoardAccess('read')`): without it there is nothing left to stream.
-    return hasBoardGrant(grant, client.boardId);
-  }
-
-  /** Its board's deletion (kind `board`, logged by migration BoardDeletionChangeLog). */
-  protected override endsWith(client: OnboardingStreamClient, row: ChangeRow): boolean {
-    return row.kind === 'board' && row.op === 'delete' && row.entityId === client.boardId;
-  }
-
-  protected override stillExists(client: OnboardingStreamClient): Promise<boolean> {
-    return this.dataSource
-      .getRepository(Board)
-      .existsBy({ id: client.boardId, organizationId: client.organizationId });
-  }
-
-  protected canSee(
-    grant: StreamGrant,
-    client: OnboardingStreamClient,
-    event: OnboardingEvent,
-  ): boolean {
-    return (
-      event.organizationId === client.organizationId &&
-      event.boardId === client.boardId &&
-      hasBoardGrant(grant, event.boardId)
-    );
   }
 
   /**
