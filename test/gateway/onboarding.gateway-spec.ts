@@ -5,7 +5,7 @@
  * on the gateway carries, asks a question; the user's answer lands in the same session; the
  * agent completes; the user confirms: the board goal is confirmed, the user profile updated and
  * a lead with the drafted identity exists on the gateway. A start while a session is active
- * re-sends the pending prompt once per start.
+ * re-sends the pending user message (the prompt, then an answer) once per start.
  *
  * The gateway is read only where the issue says to: the session's chat.history, the main
  * agent's AGENTS.md, agents.list and the lead's IDENTITY.md / SOUL.md.
@@ -320,7 +320,7 @@ describe('board onboarding on a real gateway', () => {
     PROVISION_TIMEOUT_MS,
   );
 
-  it('a start during an active session re-sends the pending prompt once per start', async () => {
+  it('a start during an active session re-sends the pending user message (the prompt, then an answer) once per start, and nothing when the agent spoke last', async () => {
     const other = await buildBoard(t.dataSource, user.organizationId, gateway.id, {
       name: `Resend ${run}`,
     });
@@ -335,5 +335,24 @@ describe('board onboarding on a real gateway', () => {
     const third = (await start(other.id).expect(200)).body as OnboardingBody;
     expect(third).toMatchObject({ id: first.id, resent: true });
     expect(await userMessagesOnceSettled(first.session_key, prompt, 3)).toHaveLength(3);
-  }, 240_000);
+
+    // The agent asked: it is the user's turn, so a start has nothing pending to re-send.
+    await t.http
+      .post(agentPath(other.id))
+      .set({ 'X-Agent-Token': agentToken })
+      .send({ question: `Deadline for ${run}?`, options: [{ id: '1', label: 'This month' }] })
+      .expect(200);
+    const afterQuestion = (await start(other.id).expect(200)).body as OnboardingBody;
+    expect(afterQuestion).toMatchObject({ id: first.id, resent: false });
+
+    // The user answered and the agent has not replied yet: the answer is the pending message,
+    // re-sent once by the next start.
+    const answer = `This month ${run}`;
+    await t.http.post(path(other.id, '/answer')).set(user.headers).send({ answer }).expect(200);
+    expect(await userMessagesOnceSettled(first.session_key, answer)).toHaveLength(1);
+    const afterAnswer = (await start(other.id).expect(200)).body as OnboardingBody;
+    expect(afterAnswer).toMatchObject({ id: first.id, resent: true });
+    expect(afterAnswer.messages!.at(-1)).toMatchObject({ role: 'user', content: answer });
+    expect(await userMessagesOnceSettled(first.session_key, answer, 2)).toHaveLength(2);
+  }, 360_000);
 });
