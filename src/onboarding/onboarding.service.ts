@@ -122,16 +122,37 @@ export class OnboardingService {
    * Starts of one board are serialised by an advisory lock held while the start dispatches and
    * inserts: a concurrent start waits (without holding a connection) and then returns the
    * session the first one created, with no second dispatch.
+   *
+   * The gateway main agent is made ready BEFORE the lock's transaction: provisioning takes
+   * connections of the application pool, so a transaction held across it could wait forever
+   * for them once concurrent starts hold the whole pool. Inside the transaction only its own
+   * connection is used (a failure's activity is written after the rollback).
    */
   async start(board: Board, user: User): Promise<StartResult> {
     const deadline = Date.now() + this.startWaitMs;
     for (;;) {
-      const result = await this.dataSource.transaction(async (manager) => {
-        const [{ locked }] = await manager.query<{ locked: boolean }[]>(START_LOCK_SQL, [board.id]);
-        if (!locked) return null;
-        return this.startLocked(manager, board, user);
-      });
-      if (result) return result;
+      let mainAgent: Agent | null = null;
+      if (!(await this.active(this.dataSource.manager, board))) {
+        const gateway = await requireBoardGateway(this.dataSource, board);
+        mainAgent = await this.readyMainAgent(board, gateway, user);
+      }
+      let result: StartResult | 'retry' | 'busy';
+      try {
+        result = await this.dataSource.transaction(async (manager) => {
+          const [{ locked }] = await manager.query<{ locked: boolean }[]>(START_LOCK_SQL, [
+            board.id,
+          ]);
+          if (!locked) return 'busy' as const;
+          return this.startLocked(manager, board, mainAgent);
+        });
+      } catch (error) {
+        if (!(error instanceof DispatchFailure)) throw error;
+        await this.record(this.dataSource.manager, error.activity);
+        throw error.reply;
+      }
+      if (typeof result === 'object') return result;
+      if (Date.now() >= deadline) throw new ConflictError(START_IN_PROGRESS);
+      if (result === 'retry') continue;
       // Another start of this board holds the lock: wait for it, then take its session.
       while (Date.now() < deadline) {
         await sleep(START_WAIT_POLL_MS);
@@ -151,23 +172,28 @@ export class OnboardingService {
     });
   }
 
+  /**
+   * The start under the board's lock, on the lock transaction's connection only. 'retry' when
+   * the main agent was not made ready (a session was active before the lock, gone since) or
+   * another writer's session won the insert: the caller starts over.
+   */
   private async startLocked(
     manager: EntityManager,
     board: Board,
-    user: User,
-  ): Promise<StartResult> {
+    mainAgent: Agent | null,
+  ): Promise<StartResult | 'retry'> {
     const active = await this.active(manager, board);
     if (active) return this.resendPending(manager, board, active);
+    if (!mainAgent) return 'retry';
 
     const gateway = await requireBoardGateway(manager, board);
-    const mainAgent = await this.readyMainAgent(board, gateway, user);
     const sessionKey = agentGatewayIdentity(mainAgent, gateway).sessionKey;
     const prompt = onboardingStartPrompt({
       baseUrl: this.baseUrl,
       boardId: board.id,
       boardName: board.name,
     });
-    await this.dispatchOrRecord(
+    await this.dispatchOrFail(
       'onboardingStart',
       gateway,
       { sessionKey, agentName: mainAgent.name || GATEWAY_AGENT_LABEL, message: prompt },
@@ -191,11 +217,8 @@ export class OnboardingService {
       id = (inserted.identifiers[0] as { id: string }).id;
     } catch (error) {
       // The lock makes this unreachable across well-behaved starts; should another writer have
-      // opened a session meanwhile, its session wins.
-      if (isViolationOf(error, ONE_ACTIVE_ONBOARDING_INDEX)) {
-        const winner = await this.active(this.dataSource.manager, board);
-        if (winner) return { session: winner, resent: false };
-      }
+      // opened a session meanwhile, its session wins (the caller starts over and finds it).
+      if (isViolationOf(error, ONE_ACTIVE_ONBOARDING_INDEX)) return 'retry';
       throw error;
     }
     await this.record(manager, {
@@ -219,8 +242,8 @@ export class OnboardingService {
     const last = session.messages?.[session.messages.length - 1];
     if (!last || last.role !== 'user') return { session, resent: false };
     const gateway = await requireBoardGateway(manager, board);
-    const mainAgent = await this.mainAgentRow(gateway);
-    await this.dispatchOrRecord(
+    const mainAgent = await this.mainAgentRow(manager, gateway);
+    await this.dispatchOrFail(
       'onboardingStart',
       gateway,
       {
@@ -250,9 +273,20 @@ export class OnboardingService {
    * start's 502; nothing else is stored.
    */
   private async readyMainAgent(board: Board, gateway: Gateway, user: User): Promise<Agent> {
-    const existing = await this.mainAgentRow(gateway);
-    if (existing && existing.agentTokenHash !== null && existing.lastProvisionError === null) {
-      return existing;
+    const ready = (agent: Agent | null): boolean =>
+      agent !== null && agent.agentTokenHash !== null && agent.lastProvisionError === null;
+    let existing = await this.mainAgentRow(this.dataSource.manager, gateway);
+    if (existing && ready(existing)) return existing;
+    if (existing && existing.agentTokenHash === null && existing.lastProvisionError === null) {
+      // Never provisioned, no failure recorded: a concurrent start may be provisioning it. Wait
+      // for that run (the agent's run lock) rather than provision (and rotate its token) again.
+      const agentId = existing.id;
+      existing = await this.provisioning.underAgentRunLock(agentId, () =>
+        this.dataSource
+          .getRepository(Agent)
+          .findOneBy({ id: agentId, organizationId: gateway.organizationId }),
+      );
+      if (existing && ready(existing)) return existing;
     }
     let failure: Error;
     try {
@@ -274,8 +308,8 @@ export class OnboardingService {
     throw new GatewayOperationError('onboardingStart', failure);
   }
 
-  private mainAgentRow(gateway: Gateway): Promise<Agent | null> {
-    return this.dataSource.getRepository(Agent).findOne({
+  private mainAgentRow(manager: EntityManager, gateway: Gateway): Promise<Agent | null> {
+    return manager.getRepository(Agent).findOne({
       where: { gatewayId: gateway.id, organizationId: gateway.organizationId, boardId: IsNull() },
       order: { createdAt: 'ASC' },
     });
@@ -299,7 +333,7 @@ export class OnboardingService {
     if (!hasRoomFor(session.messages, message('user', answerText))) {
       throw new ConflictError(CONVERSATION_FULL);
     }
-    const mainAgent = await this.mainAgentRow(gateway);
+    const mainAgent = await this.mainAgentRow(this.dataSource.manager, gateway);
     await this.dispatchOrRecord(
       'onboardingAnswer',
       gateway,
@@ -535,11 +569,29 @@ export class OnboardingService {
     failure: (error: Error) => ActivityInput,
   ): Promise<void> {
     try {
+      await this.dispatchOrFail(operation, gateway, request, failure);
+    } catch (error) {
+      if (!(error instanceof DispatchFailure)) throw error;
+      await this.record(this.dataSource.manager, error.activity);
+      throw error.reply;
+    }
+  }
+
+  /**
+   * The dispatch of {@link dispatchOrRecord} for callers inside a transaction: a gateway failure
+   * is a DispatchFailure carrying the activity to record once the transaction is over.
+   */
+  private async dispatchOrFail(
+    operation: GatewayOperation,
+    gateway: Gateway,
+    request: { sessionKey: string; agentName: string; message: string },
+    failure: (error: Error) => ActivityInput,
+  ): Promise<void> {
+    try {
       await this.dispatcher.dispatch(gateway, { ...request, deliver: false });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
-      await this.record(this.dataSource.manager, failure(error));
-      throw new GatewayOperationError(operation, error);
+      throw new DispatchFailure(failure(error), new GatewayOperationError(operation, error));
     }
   }
 
@@ -551,6 +603,16 @@ export class OnboardingService {
       eventType: input.eventType,
       message: input.message,
     });
+  }
+}
+
+/** A failed dispatch inside a transaction: its activity (recorded after it) and its 502. */
+class DispatchFailure extends Error {
+  constructor(
+    readonly activity: ActivityInput,
+    readonly reply: GatewayOperationError,
+  ) {
+    super(reply.message);
   }
 }
 

@@ -790,6 +790,57 @@ describe('board onboarding (in-process gateway)', () => {
   });
 });
 
+describe('board onboarding on a small database pool', () => {
+  let t: TestApp;
+  let fake: FakeGateway;
+  let state: FakeState;
+  let user: SignedInUser;
+
+  beforeAll(async () => {
+    // Two connections: a start that held one across the main agent's provisioning (which needs
+    // connections of its own) could wait forever once another start holds the other.
+    t = await createTestApp({
+      BASE_URL: `${BASE_URL}/`,
+      COORDINATION_RETRY_TIMEOUT_MS: String(BUDGET_MS),
+      DATABASE_POOL_SIZE: '2',
+    });
+    ({ fake, state } = await startOpenClawFake());
+    user = await signIn(t.http, t.dataSource);
+  });
+  afterAll(async () => {
+    state?.gate.open();
+    await t?.close();
+    await fake?.stop();
+  });
+
+  it('concurrent starts of boards whose main agents are missing all complete (no pool deadlock)', async () => {
+    const boards: Board[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const gw = await buildGateway(t.dataSource, user.organizationId, gatewayFieldsFor(fake));
+      boards.push(await buildBoard(t.dataSource, user.organizationId, gw.id));
+    }
+    const start = (board: Board) =>
+      t.http
+        .post(`${API}/boards/${board.id}/onboarding/start`)
+        .set(user.headers)
+        .send({})
+        .then((res) => res.status);
+    // The first start's main agent provisioning waits at the gateway ...
+    state.gate.close('agents.create');
+    const first = start(boards[0]);
+    await waitFor(() => state.gate.held >= 1);
+    // ... while two more starts come in and take what the pool has.
+    const others = boards.slice(1).map(start);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    state.gate.open();
+    const bound = new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 20_000));
+    const statuses = await Promise.race([Promise.all([first, ...others]), bound]);
+    expect(statuses).toEqual([200, 200, 200]);
+    const sessions = await t.dataSource.getRepository(BoardOnboardingSession).find();
+    expect(sessions.map((s) => s.boardId).sort()).toEqual(boards.map((b) => b.id).sort());
+  }, 40_000);
+});
+
 async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
