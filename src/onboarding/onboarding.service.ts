@@ -460,7 +460,9 @@ export class OnboardingService {
           identityProfile: leadIdentityProfile(draft),
           action: 'provision',
           user,
-          reprovisionExisting: true,
+          // Only a drafted lead updates an existing one: without a draft its name, identity
+          // (perhaps set by hand) and token stay as they are.
+          reprovisionExisting: draft !== null,
         },
       );
       const leadError = outcome?.status === 'failed' ? (outcome.error ?? 'failed') : null;

@@ -701,6 +701,31 @@ describe('board onboarding (in-process gateway)', () => {
       expect(await activities(board.id)).toContain('onboarding.lead.updated');
     });
 
+    it('a draft without a lead: an existing lead keeps its identity and is not re-provisioned', async () => {
+      const board = await newBoard();
+      await start(board.id).expect(200);
+      const { lead_agent: _none, ...withoutLead } = COMPLETION;
+      await t.http.post(agentPath(board.id)).set(as(main.token)).send(withoutLead).expect(200);
+      const profile = { role: 'Ops Chief', communication_style: 'terse', emoji: ':x:' };
+      const existing = await buildLead(t.dataSource, gateway.id, board.id, {
+        name: 'Kept Lead',
+        identityProfile: profile,
+      });
+      const res = await t.http
+        .post(path(board.id, '/confirm'))
+        .set(user.headers)
+        .send({ board_type: 'general' })
+        .expect(200);
+      expect(res.body).toMatchObject({ lead_agent_id: existing.agent.id, lead_error: null });
+      const lead = await t.dataSource
+        .getRepository(Agent)
+        .findOneByOrFail({ id: existing.agent.id });
+      expect(lead.name).toBe('Kept Lead');
+      expect(lead.identityProfile).toEqual(profile);
+      expect(lead.agentTokenHash).toBe(existing.agent.agentTokenHash);
+      expect(state.files.get(leadAgentId(board.id))).toBeUndefined();
+    });
+
     it('a lead provisioning failure: the goal is confirmed, the failure reported and recorded', async () => {
       const board = await completedBoard();
       state.rejections.set('agents.files.set', () => ({
