@@ -55,6 +55,13 @@ export const START_IN_PROGRESS = 'Another onboarding start for this board is sti
 /** Starts of one board take this transaction-scoped advisory lock (try, never wait in it). */
 const START_LOCK_SQL = `SELECT pg_try_advisory_xact_lock(hashtextextended('board-onboarding-start:' || $1, 0)) AS locked`;
 
+/**
+ * Whether a session ($1) has room for the messages $2 (a JSON array): fewer than $3 messages and
+ * at most $4 bytes of stored jsonb text once they are added. The append and its pre-check share it.
+ */
+const ROOM_FOR_MESSAGE_SQL = `jsonb_array_length(COALESCE(messages, '[]'::jsonb)) < $3
+          AND octet_length(COALESCE(messages, '[]'::jsonb)::text) + octet_length($2) <= $4`;
+
 /** How often a start waiting for a concurrent start of the same board looks again. */
 const START_WAIT_POLL_MS = 100;
 
@@ -330,7 +337,7 @@ export class OnboardingService {
     if (!session) throw new NotFoundError();
     const gateway = await requireBoardGateway(this.dataSource, board);
     const answerText = body.other_text ? `${body.answer}: ${body.other_text}` : body.answer;
-    if (!hasRoomFor(session.messages, message('user', answerText))) {
+    if (!(await this.hasRoomFor(session.id, message('user', answerText)))) {
       throw new ConflictError(CONVERSATION_FULL);
     }
     const mainAgent = await this.mainAgentRow(this.dataSource.manager, gateway);
@@ -522,6 +529,24 @@ export class OnboardingService {
   }
 
   /**
+   * Whether one more message fits the session's bounds, measured as {@link append} measures
+   * (the stored jsonb text, not compact JSON), so what the pre-check lets through to the gateway
+   * the append does not refuse (concurrent appends aside).
+   */
+  private async hasRoomFor(sessionId: string, entry: OnboardingMessage): Promise<boolean> {
+    const rows = await this.dataSource.query<{ room: boolean }[]>(
+      `SELECT ${ROOM_FOR_MESSAGE_SQL} AS room FROM board_onboarding_sessions WHERE id = $1`,
+      [
+        sessionId,
+        JSON.stringify([entry]),
+        ONBOARDING_TEXT_LIMITS.messages,
+        ONBOARDING_TEXT_LIMITS.messagesBytes,
+      ],
+    );
+    return rows[0]?.room === true;
+  }
+
+  /**
    * Appends one message atomically (`messages || [message]` in the UPDATE itself: concurrent
    * appends all land), within the conversation bound, with optional column changes.
    */
@@ -545,8 +570,7 @@ export class OnboardingService {
     const [rows] = await manager.query<[{ id: string }[], number]>(
       `UPDATE board_onboarding_sessions
           SET messages = COALESCE(messages, '[]'::jsonb) || $2::jsonb, updated_at = now()${extra}
-        WHERE id = $1 AND jsonb_array_length(COALESCE(messages, '[]'::jsonb)) < $3
-          AND octet_length(COALESCE(messages, '[]'::jsonb)::text) + octet_length($2) <= $4
+        WHERE id = $1 AND ${ROOM_FOR_MESSAGE_SQL}
         RETURNING id`,
       params,
     );
@@ -624,14 +648,6 @@ function activityOn(board: Board): Pick<ActivityInput, 'organizationId' | 'board
 
 function message(role: OnboardingMessage['role'], content: string): OnboardingMessage {
   return { role, content, timestamp: new Date().toISOString() };
-}
-
-/** Whether one more message fits the conversation's bounds (count and JSON size). */
-function hasRoomFor(messages: OnboardingMessage[] | null, entry: OnboardingMessage): boolean {
-  const current = messages ?? [];
-  if (current.length >= ONBOARDING_TEXT_LIMITS.messages) return false;
-  const bytes = Buffer.byteLength(JSON.stringify([...current, entry]), 'utf8');
-  return bytes <= ONBOARDING_TEXT_LIMITS.messagesBytes;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -531,6 +531,49 @@ describe('board onboarding (in-process gateway)', () => {
     expect(session.messages).toHaveLength(101);
   });
 
+  it('an answer the size bound refuses is not sent either (the pre-check measures as the store does)', async () => {
+    const board = await newBoard();
+    const s = (await start(board.id).expect(200)).body as OnboardingBody;
+    const big = Array.from({ length: 100 }, () => ({
+      role: 'user',
+      content: 'x'.repeat(9_800),
+      timestamp: new Date().toISOString(),
+    }));
+    await t.dataSource.query(
+      `UPDATE board_onboarding_sessions SET messages = messages || $2::jsonb WHERE id = $1`,
+      [s.id, JSON.stringify(big)],
+    );
+    // Pad the last message so the conversation, measured compactly, leaves room for the answer
+    // while its stored (jsonb text) size does not.
+    const entry = JSON.stringify([
+      { role: 'user', content: 'Yes', timestamp: new Date().toISOString() },
+    ]);
+    const [stored] = await sessionsOf(board.id);
+    const compact = Buffer.byteLength(JSON.stringify(stored.messages));
+    const pad = 1_000_000 - Buffer.byteLength(entry) + 1 - 50 - compact;
+    expect(pad).toBeGreaterThan(0);
+    await t.dataSource.query(
+      `UPDATE board_onboarding_sessions
+          SET messages = jsonb_set(messages, '{100,content}', to_jsonb((messages->100->>'content') || repeat('x', $2)))
+        WHERE id = $1`,
+      [s.id, pad],
+    );
+    const [{ over }] = await t.dataSource.query<{ over: boolean }[]>(
+      `SELECT octet_length(messages::text) + $2 > 1000000 AS over FROM board_onboarding_sessions WHERE id = $1`,
+      [s.id, Buffer.byteLength(entry)],
+    );
+    expect(over).toBe(true);
+    const key = main.agent.openclawSessionId!;
+    const count = sent(key).length;
+    await t.http
+      .post(path(board.id, '/answer'))
+      .set(user.headers)
+      .send({ answer: 'Yes' })
+      .expect(409);
+    expect(sent(key).length).toBe(count);
+    expect((await sessionsOf(board.id))[0].messages).toHaveLength(101);
+  });
+
   describe('agent updates: validation', () => {
     let board: Board;
     beforeAll(async () => {
