@@ -143,7 +143,7 @@ export class OnboardingService {
         const gateway = await requireBoardGateway(this.dataSource, board);
         mainAgent = await this.readyMainAgent(board, gateway, user);
       }
-      let result: StartResult | 'retry' | 'busy';
+      let result: StartResult | 'retry' | 'lost' | 'busy';
       try {
         result = await this.dataSource.transaction(async (manager) => {
           const [{ locked }] = await manager.query<{ locked: boolean }[]>(START_LOCK_SQL, [
@@ -158,8 +158,13 @@ export class OnboardingService {
         throw error.reply;
       }
       if (typeof result === 'object') return result;
+      if (result === 'lost') {
+        // Another writer's session won the insert (after our dispatch): it is the answer.
+        const winner = await this.active(this.dataSource.manager, board);
+        if (winner) return { session: winner, resent: false };
+      }
       if (Date.now() >= deadline) throw new ConflictError(START_IN_PROGRESS);
-      if (result === 'retry') continue;
+      if (result !== 'busy') continue;
       // Another start of this board holds the lock: wait for it, then take its session.
       while (Date.now() < deadline) {
         await sleep(START_WAIT_POLL_MS);
@@ -181,14 +186,14 @@ export class OnboardingService {
 
   /**
    * The start under the board's lock, on the lock transaction's connection only. 'retry' when
-   * the main agent was not made ready (a session was active before the lock, gone since) or
-   * another writer's session won the insert: the caller starts over.
+   * the main agent was not made ready (a session was active before the lock, gone since): the
+   * caller starts over; 'lost' when another writer's session won the insert.
    */
   private async startLocked(
     manager: EntityManager,
     board: Board,
     mainAgent: Agent | null,
-  ): Promise<StartResult | 'retry'> {
+  ): Promise<StartResult | 'retry' | 'lost'> {
     const active = await this.active(manager, board);
     if (active) return this.resendPending(manager, board, active);
     if (!mainAgent) return 'retry';
@@ -224,8 +229,9 @@ export class OnboardingService {
       id = (inserted.identifiers[0] as { id: string }).id;
     } catch (error) {
       // The lock makes this unreachable across well-behaved starts; should another writer have
-      // opened a session meanwhile, its session wins (the caller starts over and finds it).
-      if (isViolationOf(error, ONE_ACTIVE_ONBOARDING_INDEX)) return 'retry';
+      // opened a session meanwhile, its session wins (the caller returns it, once this
+      // transaction, aborted by the violation, is over).
+      if (isViolationOf(error, ONE_ACTIVE_ONBOARDING_INDEX)) return 'lost';
       throw error;
     }
     await this.record(manager, {
