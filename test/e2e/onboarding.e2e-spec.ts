@@ -638,6 +638,22 @@ describe('board onboarding (in-process gateway)', () => {
       );
     });
 
+    it('an option that is not an object: one issue at its index, as pydantic reports it', async () => {
+      const questionIssues = (detail: { loc: unknown[] }[]) =>
+        detail.filter((issue) => issue.loc[1] === 'BoardOnboardingAgentQuestion');
+      for (const option of [1, null, [], 'x']) {
+        const res = await post({ question: 'Why?', options: [option] }).expect(422);
+        expect(questionIssues(res.body.detail)).toEqual([
+          {
+            type: 'model_type',
+            loc: ['body', 'BoardOnboardingAgentQuestion', 'options', 0],
+            msg: 'Input should be a valid dictionary or instance of BoardOnboardingQuestionOption',
+            input: option,
+          },
+        ]);
+      }
+    });
+
     it('neither branch: 422 with the issues of both', async () => {
       const res = await post({}).expect(422);
       const locs = (res.body.detail as { loc: unknown[] }[]).map((d) => d.loc);
