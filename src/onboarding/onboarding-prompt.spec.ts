@@ -63,6 +63,17 @@ describe('onboarding start prompt', () => {
     expect(prompt).toContain('- lead_agent.update_cadence: asap | hourly | daily | weekly');
   });
 
+  it('its curl examples are valid shell: no single quote inside the single-quoted body', () => {
+    const curls = prompt.split('\n').filter((line) => line.startsWith('curl '));
+    expect(curls).toHaveLength(2);
+    for (const curl of curls) {
+      // Everything after `-d '` up to the closing quote at the end of the line.
+      const body = curl.slice(curl.indexOf(" -d '") + 5, -1);
+      expect(curl.endsWith("'")).toBe(true);
+      expect(body).not.toContain("'");
+    }
+  });
+
   it('its examples are bodies the agent route accepts', () => {
     const question = plainToInstance(
       BoardOnboardingAgentQuestion,

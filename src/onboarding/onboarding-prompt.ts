@@ -73,9 +73,11 @@ export function onboardingStartPrompt(input: {
   boardName: string;
 }): string {
   const endpoint = onboardingAgentEndpoint(input.baseUrl, input.boardId);
+  // The body is single-quoted for the shell: an apostrophe in it (the "I'll type it" label) is
+  // written as its JSON escape, or the example would not run as given.
   const curl = (body: string) =>
     `curl -s -X POST "${endpoint}" -H "X-Agent-Token: $AUTH_TOKEN" ` +
-    `-H "Content-Type: application/json" -d '${body}'`;
+    `-H "Content-Type: application/json" -d '${body.replace(/'/g, '\\u0027')}'`;
   const lines = [
     'BOARD ONBOARDING REQUEST',
     '',

@@ -55,6 +55,13 @@ export const START_IN_PROGRESS = 'Another onboarding start for this board is sti
 /** Starts of one board take this transaction-scoped advisory lock (try, never wait in it). */
 const START_LOCK_SQL = `SELECT pg_try_advisory_xact_lock(hashtextextended('board-onboarding-start:' || $1, 0)) AS locked`;
 
+/**
+ * Whether a session ($1) has room for the messages $2 (a JSON array): fewer than $3 messages and
+ * at most $4 bytes of stored jsonb text once they are added. The append and its pre-check share it.
+ */
+const ROOM_FOR_MESSAGE_SQL = `jsonb_array_length(COALESCE(messages, '[]'::jsonb)) < $3
+          AND octet_length(COALESCE(messages, '[]'::jsonb)::text) + octet_length($2) <= $4`;
+
 /** How often a start waiting for a concurrent start of the same board looks again. */
 const START_WAIT_POLL_MS = 100;
 
@@ -122,16 +129,42 @@ export class OnboardingService {
    * Starts of one board are serialised by an advisory lock held while the start dispatches and
    * inserts: a concurrent start waits (without holding a connection) and then returns the
    * session the first one created, with no second dispatch.
+   *
+   * The gateway main agent is made ready BEFORE the lock's transaction: provisioning takes
+   * connections of the application pool, so a transaction held across it could wait forever
+   * for them once concurrent starts hold the whole pool. Inside the transaction only its own
+   * connection is used (a failure's activity is written after the rollback).
    */
   async start(board: Board, user: User): Promise<StartResult> {
     const deadline = Date.now() + this.startWaitMs;
     for (;;) {
-      const result = await this.dataSource.transaction(async (manager) => {
-        const [{ locked }] = await manager.query<{ locked: boolean }[]>(START_LOCK_SQL, [board.id]);
-        if (!locked) return null;
-        return this.startLocked(manager, board, user);
-      });
-      if (result) return result;
+      let mainAgent: Agent | null = null;
+      if (!(await this.active(this.dataSource.manager, board))) {
+        const gateway = await requireBoardGateway(this.dataSource, board);
+        mainAgent = await this.readyMainAgent(board, gateway, user);
+      }
+      let result: StartResult | 'retry' | 'lost' | 'busy';
+      try {
+        result = await this.dataSource.transaction(async (manager) => {
+          const [{ locked }] = await manager.query<{ locked: boolean }[]>(START_LOCK_SQL, [
+            board.id,
+          ]);
+          if (!locked) return 'busy' as const;
+          return this.startLocked(manager, board, mainAgent);
+        });
+      } catch (error) {
+        if (!(error instanceof DispatchFailure)) throw error;
+        await this.record(this.dataSource.manager, error.activity);
+        throw error.reply;
+      }
+      if (typeof result === 'object') return result;
+      if (result === 'lost') {
+        // Another writer's session won the insert (after our dispatch): it is the answer.
+        const winner = await this.active(this.dataSource.manager, board);
+        if (winner) return { session: winner, resent: false };
+      }
+      if (Date.now() >= deadline) throw new ConflictError(START_IN_PROGRESS);
+      if (result !== 'busy') continue;
       // Another start of this board holds the lock: wait for it, then take its session.
       while (Date.now() < deadline) {
         await sleep(START_WAIT_POLL_MS);
@@ -151,23 +184,28 @@ export class OnboardingService {
     });
   }
 
+  /**
+   * The start under the board's lock, on the lock transaction's connection only. 'retry' when
+   * the main agent was not made ready (a session was active before the lock, gone since): the
+   * caller starts over; 'lost' when another writer's session won the insert.
+   */
   private async startLocked(
     manager: EntityManager,
     board: Board,
-    user: User,
-  ): Promise<StartResult> {
+    mainAgent: Agent | null,
+  ): Promise<StartResult | 'retry' | 'lost'> {
     const active = await this.active(manager, board);
     if (active) return this.resendPending(manager, board, active);
+    if (!mainAgent) return 'retry';
 
     const gateway = await requireBoardGateway(manager, board);
-    const mainAgent = await this.readyMainAgent(board, gateway, user);
     const sessionKey = agentGatewayIdentity(mainAgent, gateway).sessionKey;
     const prompt = onboardingStartPrompt({
       baseUrl: this.baseUrl,
       boardId: board.id,
       boardName: board.name,
     });
-    await this.dispatchOrRecord(
+    await this.dispatchOrFail(
       'onboardingStart',
       gateway,
       { sessionKey, agentName: mainAgent.name || GATEWAY_AGENT_LABEL, message: prompt },
@@ -191,11 +229,9 @@ export class OnboardingService {
       id = (inserted.identifiers[0] as { id: string }).id;
     } catch (error) {
       // The lock makes this unreachable across well-behaved starts; should another writer have
-      // opened a session meanwhile, its session wins.
-      if (isViolationOf(error, ONE_ACTIVE_ONBOARDING_INDEX)) {
-        const winner = await this.active(this.dataSource.manager, board);
-        if (winner) return { session: winner, resent: false };
-      }
+      // opened a session meanwhile, its session wins (the caller returns it, once this
+      // transaction, aborted by the violation, is over).
+      if (isViolationOf(error, ONE_ACTIVE_ONBOARDING_INDEX)) return 'lost';
       throw error;
     }
     await this.record(manager, {
@@ -219,8 +255,8 @@ export class OnboardingService {
     const last = session.messages?.[session.messages.length - 1];
     if (!last || last.role !== 'user') return { session, resent: false };
     const gateway = await requireBoardGateway(manager, board);
-    const mainAgent = await this.mainAgentRow(gateway);
-    await this.dispatchOrRecord(
+    const mainAgent = await this.mainAgentRow(manager, gateway);
+    await this.dispatchOrFail(
       'onboardingStart',
       gateway,
       {
@@ -250,9 +286,20 @@ export class OnboardingService {
    * start's 502; nothing else is stored.
    */
   private async readyMainAgent(board: Board, gateway: Gateway, user: User): Promise<Agent> {
-    const existing = await this.mainAgentRow(gateway);
-    if (existing && existing.agentTokenHash !== null && existing.lastProvisionError === null) {
-      return existing;
+    const ready = (agent: Agent | null): boolean =>
+      agent !== null && agent.agentTokenHash !== null && agent.lastProvisionError === null;
+    let existing = await this.mainAgentRow(this.dataSource.manager, gateway);
+    if (existing && ready(existing)) return existing;
+    if (existing && existing.agentTokenHash === null && existing.lastProvisionError === null) {
+      // Never provisioned, no failure recorded: a concurrent start may be provisioning it. Wait
+      // for that run (the agent's run lock) rather than provision (and rotate its token) again.
+      const agentId = existing.id;
+      existing = await this.provisioning.underAgentRunLock(agentId, () =>
+        this.dataSource
+          .getRepository(Agent)
+          .findOneBy({ id: agentId, organizationId: gateway.organizationId }),
+      );
+      if (existing && ready(existing)) return existing;
     }
     let failure: Error;
     try {
@@ -274,8 +321,8 @@ export class OnboardingService {
     throw new GatewayOperationError('onboardingStart', failure);
   }
 
-  private mainAgentRow(gateway: Gateway): Promise<Agent | null> {
-    return this.dataSource.getRepository(Agent).findOne({
+  private mainAgentRow(manager: EntityManager, gateway: Gateway): Promise<Agent | null> {
+    return manager.getRepository(Agent).findOne({
       where: { gatewayId: gateway.id, organizationId: gateway.organizationId, boardId: IsNull() },
       order: { createdAt: 'ASC' },
     });
@@ -296,10 +343,10 @@ export class OnboardingService {
     if (!session) throw new NotFoundError();
     const gateway = await requireBoardGateway(this.dataSource, board);
     const answerText = body.other_text ? `${body.answer}: ${body.other_text}` : body.answer;
-    if (!hasRoomFor(session.messages, message('user', answerText))) {
+    if (!(await this.hasRoomFor(session.id, message('user', answerText)))) {
       throw new ConflictError(CONVERSATION_FULL);
     }
-    const mainAgent = await this.mainAgentRow(gateway);
+    const mainAgent = await this.mainAgentRow(this.dataSource.manager, gateway);
     await this.dispatchOrRecord(
       'onboardingAnswer',
       gateway,
@@ -426,7 +473,9 @@ export class OnboardingService {
           identityProfile: leadIdentityProfile(draft),
           action: 'provision',
           user,
-          reprovisionExisting: true,
+          // Only a drafted lead updates an existing one: without a draft its name, identity
+          // (perhaps set by hand) and token stay as they are.
+          reprovisionExisting: draft !== null,
         },
       );
       const leadError = outcome?.status === 'failed' ? (outcome.error ?? 'failed') : null;
@@ -486,6 +535,24 @@ export class OnboardingService {
   }
 
   /**
+   * Whether one more message fits the session's bounds, measured as {@link append} measures
+   * (the stored jsonb text, not compact JSON), so what the pre-check lets through to the gateway
+   * the append does not refuse (concurrent appends aside).
+   */
+  private async hasRoomFor(sessionId: string, entry: OnboardingMessage): Promise<boolean> {
+    const rows = await this.dataSource.query<{ room: boolean }[]>(
+      `SELECT ${ROOM_FOR_MESSAGE_SQL} AS room FROM board_onboarding_sessions WHERE id = $1`,
+      [
+        sessionId,
+        JSON.stringify([entry]),
+        ONBOARDING_TEXT_LIMITS.messages,
+        ONBOARDING_TEXT_LIMITS.messagesBytes,
+      ],
+    );
+    return rows[0]?.room === true;
+  }
+
+  /**
    * Appends one message atomically (`messages || [message]` in the UPDATE itself: concurrent
    * appends all land), within the conversation bound, with optional column changes.
    */
@@ -509,8 +576,7 @@ export class OnboardingService {
     const [rows] = await manager.query<[{ id: string }[], number]>(
       `UPDATE board_onboarding_sessions
           SET messages = COALESCE(messages, '[]'::jsonb) || $2::jsonb, updated_at = now()${extra}
-        WHERE id = $1 AND jsonb_array_length(COALESCE(messages, '[]'::jsonb)) < $3
-          AND octet_length(COALESCE(messages, '[]'::jsonb)::text) + octet_length($2) <= $4
+        WHERE id = $1 AND ${ROOM_FOR_MESSAGE_SQL}
         RETURNING id`,
       params,
     );
@@ -535,11 +601,29 @@ export class OnboardingService {
     failure: (error: Error) => ActivityInput,
   ): Promise<void> {
     try {
+      await this.dispatchOrFail(operation, gateway, request, failure);
+    } catch (error) {
+      if (!(error instanceof DispatchFailure)) throw error;
+      await this.record(this.dataSource.manager, error.activity);
+      throw error.reply;
+    }
+  }
+
+  /**
+   * The dispatch of {@link dispatchOrRecord} for callers inside a transaction: a gateway failure
+   * is a DispatchFailure carrying the activity to record once the transaction is over.
+   */
+  private async dispatchOrFail(
+    operation: GatewayOperation,
+    gateway: Gateway,
+    request: { sessionKey: string; agentName: string; message: string },
+    failure: (error: Error) => ActivityInput,
+  ): Promise<void> {
+    try {
       await this.dispatcher.dispatch(gateway, { ...request, deliver: false });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
-      await this.record(this.dataSource.manager, failure(error));
-      throw new GatewayOperationError(operation, error);
+      throw new DispatchFailure(failure(error), new GatewayOperationError(operation, error));
     }
   }
 
@@ -554,20 +638,22 @@ export class OnboardingService {
   }
 }
 
+/** A failed dispatch inside a transaction: its activity (recorded after it) and its 502. */
+class DispatchFailure extends Error {
+  constructor(
+    readonly activity: ActivityInput,
+    readonly reply: GatewayOperationError,
+  ) {
+    super(reply.message);
+  }
+}
+
 function activityOn(board: Board): Pick<ActivityInput, 'organizationId' | 'boardId'> {
   return { organizationId: board.organizationId, boardId: board.id };
 }
 
 function message(role: OnboardingMessage['role'], content: string): OnboardingMessage {
   return { role, content, timestamp: new Date().toISOString() };
-}
-
-/** Whether one more message fits the conversation's bounds (count and JSON size). */
-function hasRoomFor(messages: OnboardingMessage[] | null, entry: OnboardingMessage): boolean {
-  const current = messages ?? [];
-  if (current.length >= ONBOARDING_TEXT_LIMITS.messages) return false;
-  const bytes = Buffer.byteLength(JSON.stringify([...current, entry]), 'utf8');
-  return bytes <= ONBOARDING_TEXT_LIMITS.messagesBytes;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -146,7 +146,8 @@ export class ProvisioningService {
     // An existing lead, or one another instance created between our read and insert.
     let found = existing ?? (await this.rows.findLead(board.id));
     if (!found) throw new Error(`board ${board.id} has no lead after a conflicting insert`);
-    if (options.reprovisionExisting) {
+    if (options.reprovisionExisting && options.identityProfile) {
+      // No identity given (a draft naming the lead only): the lead's own one stays.
       found = await this.rows.setLeadIdentity(found, options.identityProfile);
     }
     if (found.gatewayId !== gateway.id) {

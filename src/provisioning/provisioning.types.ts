@@ -61,7 +61,8 @@ export interface EnsureLeadOptions {
   user?: User | null;
   /**
    * An existing lead is updated too (onboarding confirm): it takes the given name and identity
-   * profile (the lead defaults overlaid with `identityProfile`) and is provisioned again
+   * profile (the lead defaults overlaid with `identityProfile`; none given, it keeps its own) and
+   * is provisioned again
    * (`update`), so its files carry them. Without it (C8/C9) an existing lead is only repaired.
    */
   reprovisionExisting?: boolean;

@@ -531,6 +531,49 @@ describe('board onboarding (in-process gateway)', () => {
     expect(session.messages).toHaveLength(101);
   });
 
+  it('an answer the size bound refuses is not sent either (the pre-check measures as the store does)', async () => {
+    const board = await newBoard();
+    const s = (await start(board.id).expect(200)).body as OnboardingBody;
+    const big = Array.from({ length: 100 }, () => ({
+      role: 'user',
+      content: 'x'.repeat(9_800),
+      timestamp: new Date().toISOString(),
+    }));
+    await t.dataSource.query(
+      `UPDATE board_onboarding_sessions SET messages = messages || $2::jsonb WHERE id = $1`,
+      [s.id, JSON.stringify(big)],
+    );
+    // Pad the last message so the conversation, measured compactly, leaves room for the answer
+    // while its stored (jsonb text) size does not.
+    const entry = JSON.stringify([
+      { role: 'user', content: 'Yes', timestamp: new Date().toISOString() },
+    ]);
+    const [stored] = await sessionsOf(board.id);
+    const compact = Buffer.byteLength(JSON.stringify(stored.messages));
+    const pad = 1_000_000 - Buffer.byteLength(entry) + 1 - 50 - compact;
+    expect(pad).toBeGreaterThan(0);
+    await t.dataSource.query(
+      `UPDATE board_onboarding_sessions
+          SET messages = jsonb_set(messages, '{100,content}', to_jsonb((messages->100->>'content') || repeat('x', $2)))
+        WHERE id = $1`,
+      [s.id, pad],
+    );
+    const [{ over }] = await t.dataSource.query<{ over: boolean }[]>(
+      `SELECT octet_length(messages::text) + $2 > 1000000 AS over FROM board_onboarding_sessions WHERE id = $1`,
+      [s.id, Buffer.byteLength(entry)],
+    );
+    expect(over).toBe(true);
+    const key = main.agent.openclawSessionId!;
+    const count = sent(key).length;
+    await t.http
+      .post(path(board.id, '/answer'))
+      .set(user.headers)
+      .send({ answer: 'Yes' })
+      .expect(409);
+    expect(sent(key).length).toBe(count);
+    expect((await sessionsOf(board.id))[0].messages).toHaveLength(101);
+  });
+
   describe('agent updates: validation', () => {
     let board: Board;
     beforeAll(async () => {
@@ -593,6 +636,22 @@ describe('board onboarding (in-process gateway)', () => {
           loc: ['body', 'BoardOnboardingAgentQuestion', 'options', 0, 'label'],
         }),
       );
+    });
+
+    it('an option that is not an object: one issue at its index, as pydantic reports it', async () => {
+      const questionIssues = (detail: { loc: unknown[] }[]) =>
+        detail.filter((issue) => issue.loc[1] === 'BoardOnboardingAgentQuestion');
+      for (const option of [1, null, [], 'x']) {
+        const res = await post({ question: 'Why?', options: [option] }).expect(422);
+        expect(questionIssues(res.body.detail)).toEqual([
+          {
+            type: 'model_type',
+            loc: ['body', 'BoardOnboardingAgentQuestion', 'options', 0],
+            msg: 'Input should be a valid dictionary or instance of BoardOnboardingQuestionOption',
+            input: option,
+          },
+        ]);
+      }
     });
 
     it('neither branch: 422 with the issues of both', async () => {
@@ -701,6 +760,31 @@ describe('board onboarding (in-process gateway)', () => {
       expect(await activities(board.id)).toContain('onboarding.lead.updated');
     });
 
+    it('a draft without a lead: an existing lead keeps its identity and is not re-provisioned', async () => {
+      const board = await newBoard();
+      await start(board.id).expect(200);
+      const { lead_agent: _none, ...withoutLead } = COMPLETION;
+      await t.http.post(agentPath(board.id)).set(as(main.token)).send(withoutLead).expect(200);
+      const profile = { role: 'Ops Chief', communication_style: 'terse', emoji: ':x:' };
+      const existing = await buildLead(t.dataSource, gateway.id, board.id, {
+        name: 'Kept Lead',
+        identityProfile: profile,
+      });
+      const res = await t.http
+        .post(path(board.id, '/confirm'))
+        .set(user.headers)
+        .send({ board_type: 'general' })
+        .expect(200);
+      expect(res.body).toMatchObject({ lead_agent_id: existing.agent.id, lead_error: null });
+      const lead = await t.dataSource
+        .getRepository(Agent)
+        .findOneByOrFail({ id: existing.agent.id });
+      expect(lead.name).toBe('Kept Lead');
+      expect(lead.identityProfile).toEqual(profile);
+      expect(lead.agentTokenHash).toBe(existing.agent.agentTokenHash);
+      expect(state.files.get(leadAgentId(board.id))).toBeUndefined();
+    });
+
     it('a lead provisioning failure: the goal is confirmed, the failure reported and recorded', async () => {
       const board = await completedBoard();
       state.rejections.set('agents.files.set', () => ({
@@ -788,6 +872,57 @@ describe('board onboarding (in-process gateway)', () => {
       }
     });
   });
+});
+
+describe('board onboarding on a small database pool', () => {
+  let t: TestApp;
+  let fake: FakeGateway;
+  let state: FakeState;
+  let user: SignedInUser;
+
+  beforeAll(async () => {
+    // Two connections: a start that held one across the main agent's provisioning (which needs
+    // connections of its own) could wait forever once another start holds the other.
+    t = await createTestApp({
+      BASE_URL: `${BASE_URL}/`,
+      COORDINATION_RETRY_TIMEOUT_MS: String(BUDGET_MS),
+      DATABASE_POOL_SIZE: '2',
+    });
+    ({ fake, state } = await startOpenClawFake());
+    user = await signIn(t.http, t.dataSource);
+  });
+  afterAll(async () => {
+    state?.gate.open();
+    await t?.close();
+    await fake?.stop();
+  });
+
+  it('concurrent starts of boards whose main agents are missing all complete (no pool deadlock)', async () => {
+    const boards: Board[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const gw = await buildGateway(t.dataSource, user.organizationId, gatewayFieldsFor(fake));
+      boards.push(await buildBoard(t.dataSource, user.organizationId, gw.id));
+    }
+    const start = (board: Board) =>
+      t.http
+        .post(`${API}/boards/${board.id}/onboarding/start`)
+        .set(user.headers)
+        .send({})
+        .then((res) => res.status);
+    // The first start's main agent provisioning waits at the gateway ...
+    state.gate.close('agents.create');
+    const first = start(boards[0]);
+    await waitFor(() => state.gate.held >= 1);
+    // ... while two more starts come in and take what the pool has.
+    const others = boards.slice(1).map(start);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    state.gate.open();
+    const bound = new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 20_000));
+    const statuses = await Promise.race([Promise.all([first, ...others]), bound]);
+    expect(statuses).toEqual([200, 200, 200]);
+    const sessions = await t.dataSource.getRepository(BoardOnboardingSession).find();
+    expect(sessions.map((s) => s.boardId).sort()).toEqual(boards.map((b) => b.id).sort());
+  }, 40_000);
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {

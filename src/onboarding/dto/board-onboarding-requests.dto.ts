@@ -1,10 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   ArrayMinSize,
   IsArray,
   IsDefined,
-  IsObject,
   IsOptional,
   IsString,
   ValidateNested,
@@ -90,8 +89,18 @@ export class BoardOnboardingAgentQuestion {
   @IsArray()
   @ArrayMinSize(1, { message: 'List should have at least 1 item after validation, not 0' })
   @MaxItems(ONBOARDING_TEXT_LIMITS.options)
-  @IsObject({ each: true })
-  @ValidateNested({ each: true })
+  // An option that is not an object is one issue at its index (pydantic's model_type): nested
+  // validation reports it there; a list in an option's place (which nested validation would
+  // walk into and accept) is made null for it. The issue's input is still what was sent.
+  @Transform(({ value }: { value: unknown }) =>
+    Array.isArray(value)
+      ? value.map((option: unknown) => (Array.isArray(option) ? null : option))
+      : value,
+  )
+  @ValidateNested({
+    each: true,
+    message: 'Input should be a valid dictionary or instance of BoardOnboardingQuestionOption',
+  })
   @Type(() => BoardOnboardingQuestionOption)
   options!: BoardOnboardingQuestionOption[];
 }
