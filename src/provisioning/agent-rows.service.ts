@@ -104,8 +104,9 @@ export class AgentRowsService {
   async setLeadIdentity(lead: Agent, overlay: Record<string, string> | null | undefined) {
     const identityProfile = this.leadIdentityProfile(overlay);
     const repo = this.dataSource.getRepository(Agent);
-    await repo.update({ id: lead.id }, agentPatch({ identityProfile }));
-    return repo.findOneByOrFail({ id: lead.id });
+    const key = { id: lead.id, organizationId: lead.organizationId };
+    await repo.update(key, agentPatch({ identityProfile }));
+    return repo.findOneByOrFail(key);
   }
 
   async insertLead(
