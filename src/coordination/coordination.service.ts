@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, IsNull } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent } from '../agents/entities/agent.entity';
+import { findGatewayMainAgent } from '../agents/gateway-main-agent';
 import { requireBoardGateway } from '../boards/board-gateway';
 import { Board } from '../boards/entities/board.entity';
 import { forEachConcurrently } from '../common/async/concurrency';
@@ -199,10 +200,7 @@ export class CoordinationService {
   ): Promise<GatewayMainAskUserResponse> {
     requireLead(caller);
     const gateway = await this.boardGateway(board);
-    const mainAgent = await this.dataSource.getRepository(Agent).findOne({
-      where: { gatewayId: gateway.id, organizationId: gateway.organizationId, boardId: IsNull() },
-      order: { createdAt: 'ASC' },
-    });
+    const mainAgent = await findGatewayMainAgent(this.dataSource.manager, gateway);
     const sessionKey = mainAgent
       ? agentGatewayIdentity(mainAgent, gateway).sessionKey
       : mainSessionKey(gateway.id);

@@ -2,10 +2,11 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { plainToInstance } from 'class-transformer';
 import { validate, validateSync } from 'class-validator';
-import { DataSource, EntityManager, IsNull, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { Agent } from '../agents/entities/agent.entity';
+import { findGatewayMainAgent } from '../agents/gateway-main-agent';
 import { requireBoardGateway } from '../boards/board-gateway';
 import { Board } from '../boards/entities/board.entity';
 import {
@@ -73,6 +74,12 @@ interface ActivityInput {
   message: string;
 }
 
+/** Where a new session's prompt goes: the board's gateway and its main agent, made ready. */
+interface StartTarget {
+  gateway: Gateway;
+  mainAgent: Agent;
+}
+
 export interface StartResult {
   session: BoardOnboardingSession;
   resent: boolean;
@@ -138,10 +145,10 @@ export class OnboardingService {
   async start(board: Board, user: User): Promise<StartResult> {
     const deadline = Date.now() + this.startWaitMs;
     for (;;) {
-      let mainAgent: Agent | null = null;
+      let target: StartTarget | null = null;
       if (!(await this.active(this.dataSource.manager, board))) {
         const gateway = await requireBoardGateway(this.dataSource, board);
-        mainAgent = await this.readyMainAgent(board, gateway, user);
+        target = { gateway, mainAgent: await this.readyMainAgent(board, gateway, user) };
       }
       let result: StartResult | 'retry' | 'lost' | 'busy';
       try {
@@ -150,7 +157,7 @@ export class OnboardingService {
             board.id,
           ]);
           if (!locked) return 'busy' as const;
-          return this.startLocked(manager, board, mainAgent);
+          return this.startLocked(manager, board, target);
         });
       } catch (error) {
         if (!(error instanceof DispatchFailure)) throw error;
@@ -192,13 +199,13 @@ export class OnboardingService {
   private async startLocked(
     manager: EntityManager,
     board: Board,
-    mainAgent: Agent | null,
+    target: StartTarget | null,
   ): Promise<StartResult | 'retry' | 'lost'> {
     const active = await this.active(manager, board);
     if (active) return this.resendPending(manager, board, active);
-    if (!mainAgent) return 'retry';
+    if (!target) return 'retry';
 
-    const gateway = await requireBoardGateway(manager, board);
+    const { gateway, mainAgent } = target;
     const sessionKey = agentGatewayIdentity(mainAgent, gateway).sessionKey;
     const prompt = onboardingStartPrompt({
       baseUrl: this.baseUrl,
@@ -255,7 +262,7 @@ export class OnboardingService {
     const last = session.messages?.[session.messages.length - 1];
     if (!last || last.role !== 'user') return { session, resent: false };
     const gateway = await requireBoardGateway(manager, board);
-    const mainAgent = await this.mainAgentRow(manager, gateway);
+    const mainAgent = await findGatewayMainAgent(manager, gateway);
     await this.dispatchOrFail(
       'onboardingStart',
       gateway,
@@ -288,7 +295,7 @@ export class OnboardingService {
   private async readyMainAgent(board: Board, gateway: Gateway, user: User): Promise<Agent> {
     const ready = (agent: Agent | null): boolean =>
       agent !== null && agent.agentTokenHash !== null && agent.lastProvisionError === null;
-    let existing = await this.mainAgentRow(this.dataSource.manager, gateway);
+    let existing = await findGatewayMainAgent(this.dataSource.manager, gateway);
     if (existing && ready(existing)) return existing;
     if (existing && existing.agentTokenHash === null && existing.lastProvisionError === null) {
       // Never provisioned, no failure recorded: a concurrent start may be provisioning it. Wait
@@ -321,13 +328,6 @@ export class OnboardingService {
     throw new GatewayOperationError('onboardingStart', failure);
   }
 
-  private mainAgentRow(manager: EntityManager, gateway: Gateway): Promise<Agent | null> {
-    return manager.getRepository(Agent).findOne({
-      where: { gatewayId: gateway.id, organizationId: gateway.organizationId, boardId: IsNull() },
-      order: { createdAt: 'ASC' },
-    });
-  }
-
   // ---- O3 ------------------------------------------------------------------------------------
 
   /**
@@ -346,7 +346,7 @@ export class OnboardingService {
     if (!(await this.hasRoomFor(session.id, message('user', answerText)))) {
       throw new ConflictError(CONVERSATION_FULL);
     }
-    const mainAgent = await this.mainAgentRow(this.dataSource.manager, gateway);
+    const mainAgent = await findGatewayMainAgent(this.dataSource.manager, gateway);
     await this.dispatchOrRecord(
       'onboardingAnswer',
       gateway,

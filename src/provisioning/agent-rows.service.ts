@@ -6,6 +6,7 @@ import { Agent, AGENT_STATUS } from '../agents/entities/agent.entity';
 import { requireBoardGateway } from '../boards/board-gateway';
 import { Board } from '../boards/entities/board.entity';
 import { mappingAgentConflicts, NAME_TAKEN_ON_BOARD } from '../agents/agent-conflicts';
+import { findGatewayMainAgent } from '../agents/gateway-main-agent';
 import { ConflictError, NotFoundError } from '../common/errors/app-error';
 import { Gateway } from '../gateways/entities/gateway.entity';
 import { leadSessionKey, mainSessionKey } from './agent-identity';
@@ -65,9 +66,7 @@ export class AgentRowsService {
 
   /** The gateway's main agent row, if any. */
   findMainAgent(gateway: Gateway): Promise<Agent | null> {
-    return this.dataSource
-      .getRepository(Agent)
-      .findOne({ where: { gatewayId: gateway.id, boardId: IsNull() } });
+    return findGatewayMainAgent(this.dataSource.manager, gateway);
   }
 
   /** The board and its gateway, when a lead can be provisioned there (contract §5.2 texts). */
@@ -90,7 +89,6 @@ export class AgentRowsService {
     return this.dataSource.getRepository(Agent).findOneBy({ boardId, isBoardLead: true });
   }
 
-  /** Inserts the board's lead; null when the board already has one (unique lead per board). */
   /** The lead profile a new lead gets: the lead defaults overlaid with the non-blank given values. */
   private leadIdentityProfile(overlay: Record<string, string> | null | undefined) {
     const identityProfile = defaultIdentityProfile('lead');
@@ -109,6 +107,7 @@ export class AgentRowsService {
     return repo.findOneByOrFail(key);
   }
 
+  /** Inserts the board's lead; null when the board already has one (unique lead per board). */
   async insertLead(
     board: Board,
     gateway: Gateway,

@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, IsNull } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { Agent } from '../agents/entities/agent.entity';
+import { findGatewayMainAgent } from '../agents/gateway-main-agent';
 import { MembershipService } from '../auth/membership.service';
 import { Board } from '../boards/entities/board.entity';
 import { InvalidRequestError, NotFoundError } from '../common/errors/app-error';
@@ -265,10 +266,7 @@ export class SessionsService {
     });
     if (!gateway) throw new InvalidRequestError(BOARD_GATEWAY_INVALID);
     if (!gateway.url.trim()) throw new InvalidRequestError(GATEWAY_URL_REQUIRED);
-    const mainAgent = await manager.findOne(Agent, {
-      where: { gatewayId: gateway.id, organizationId, boardId: IsNull() },
-      order: { createdAt: 'ASC' },
-    });
+    const mainAgent = await findGatewayMainAgent(manager, gateway);
     return {
       record: gateway,
       displayUrl: safeDisplayUrl(gateway),
