@@ -72,3 +72,30 @@ export abstract class BoardChangeStreamHub<
     return true;
   }
 }
+
+/**
+ * The log columns a board hub's catch-up selects beside its entity's (`change_id`, `txid`,
+ * `change_created_at`, and the entity's `id`, `organization_id`, `board_id`).
+ */
+export interface CatchUpLogColumns {
+  change_id: string;
+  txid: string;
+  change_created_at: Date;
+  id: string;
+  organization_id: string;
+  board_id: string;
+}
+
+/** The upsert change a catch-up row stands for (its event's id and position). */
+export function catchUpChangeRow(raw: CatchUpLogColumns, kind: ChangeKind): ChangeRow {
+  return {
+    id: raw.change_id,
+    txid: raw.txid,
+    organizationId: raw.organization_id,
+    boardId: raw.board_id,
+    kind,
+    entityId: raw.id,
+    op: 'upsert',
+    createdAt: raw.change_created_at,
+  };
+}

@@ -5,7 +5,9 @@ import { ChangeLogListener } from '../../change-log/change-log.listener';
 import type { ChangeRow } from '../../change-log/change-log.types';
 import {
   BoardChangeStreamHub,
+  catchUpChangeRow,
   type BoardStreamClient,
+  type CatchUpLogColumns,
   type BoardStreamEvent,
 } from '../../change-log/board-change-stream.hub';
 import type { CatchUp, CatchUpRange } from '../../change-log/change-stream.hub';
@@ -23,13 +25,7 @@ interface MemoryEvent extends BoardStreamEvent {
   readonly isChat: boolean;
 }
 
-interface RawCatchUpRow {
-  change_id: string;
-  txid: string;
-  change_created_at: Date;
-  id: string;
-  organization_id: string;
-  board_id: string;
+interface RawCatchUpRow extends CatchUpLogColumns {
   content: string;
   tags: string[] | null;
   is_chat: boolean;
@@ -132,28 +128,16 @@ export class BoardMemoryStreamHub extends BoardChangeStreamHub<
       params,
     );
     const events = rows.slice(0, limit).map((raw) =>
-      memoryEvent(
-        {
-          id: raw.change_id,
-          txid: raw.txid,
-          organizationId: raw.organization_id,
-          boardId: raw.board_id,
-          kind: 'board_memory',
-          entityId: raw.id,
-          op: 'upsert',
-          createdAt: raw.change_created_at,
-        },
-        {
-          id: raw.id,
-          organizationId: raw.organization_id,
-          boardId: raw.board_id,
-          content: raw.content,
-          tags: raw.tags,
-          isChat: raw.is_chat,
-          source: raw.source,
-          createdAt: raw.created_at,
-        },
-      ),
+      memoryEvent(catchUpChangeRow(raw, 'board_memory'), {
+        id: raw.id,
+        organizationId: raw.organization_id,
+        boardId: raw.board_id,
+        content: raw.content,
+        tags: raw.tags,
+        isChat: raw.is_chat,
+        source: raw.source,
+        createdAt: raw.created_at,
+      }),
     );
     return { events, complete: rows.length <= limit };
   }

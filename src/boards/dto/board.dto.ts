@@ -86,9 +86,14 @@ export class BoardPage {
   @ApiProperty() offset!: number;
 }
 
-/** Python truthiness, as upstream's "requires objective and success_metrics" checks use it. */
+/** Upstream's goal-board rule (board create/update, onboarding completion and confirm). */
+export const GOAL_RULE_TEXT = 'Confirmed goal boards require objective and success_metrics';
+
+/** Python falsiness, as upstream's "requires objective and success_metrics" checks use it. */
 function isBlank(value: unknown): boolean {
-  if (value === null || value === undefined || value === '' || value === false) return true;
+  if (value === null || value === undefined || value === '' || value === false || value === 0) {
+    return true;
+  }
   if (typeof value === 'object') return Object.keys(value).length === 0;
   return false;
 }
@@ -103,7 +108,7 @@ function boardCreateRule(body: BoardCreate): string | null {
   if (body.gateway_id === null || body.gateway_id === undefined) return 'gateway_id is required';
   const boardType = body.board_type ?? BOARD_TYPE_GOAL;
   if (boardType === BOARD_TYPE_GOAL && body.goal_confirmed === true && lacksGoal(body)) {
-    return 'Confirmed goal boards require objective and success_metrics';
+    return GOAL_RULE_TEXT;
   }
   return null;
 }

@@ -18,6 +18,8 @@ import {
   ToDate,
   ValidateModel,
 } from '../../common/validation/decorators';
+import { GOAL_RULE_TEXT, lacksGoal } from '../../boards/dto/board.dto';
+import { BOARD_TYPE_GOAL } from '../../boards/entities/board.entity';
 import { MAX_LENGTH } from '../../common/validation/limits';
 import type {
   BoardOnboardingSession,
@@ -44,27 +46,13 @@ export const ONBOARDING_LIMITS = {
   identityProfileValue: 1000,
 } as const;
 
-export const GOAL_RULE_TEXT = 'Confirmed goal boards require objective and success_metrics';
-
-/** Python truthiness of the goal fields, as the upstream validator reads them. */
-function isFalsy(value: unknown): boolean {
-  if (value === null || value === undefined || value === '' || value === false || value === 0) {
-    return true;
-  }
-  if (typeof value === 'object') return Object.keys(value).length === 0;
-  return false;
-}
-
 /** The goal rule of the completion and confirm bodies: a goal board states what and how measured. */
 export function goalRule(model: {
   board_type?: unknown;
   objective?: unknown;
   success_metrics?: unknown;
 }): string | null {
-  if (model.board_type === 'goal' && (isFalsy(model.objective) || isFalsy(model.success_metrics))) {
-    return GOAL_RULE_TEXT;
-  }
-  return null;
+  return model.board_type === BOARD_TYPE_GOAL && lacksGoal(model) ? GOAL_RULE_TEXT : null;
 }
 
 /** Trims a string; a blank one becomes null. Other values are left for the type validators. */

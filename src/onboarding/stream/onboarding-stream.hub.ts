@@ -5,7 +5,9 @@ import { ChangeLogListener } from '../../change-log/change-log.listener';
 import type { ChangePosition, ChangeRow } from '../../change-log/change-log.types';
 import {
   BoardChangeStreamHub,
+  catchUpChangeRow,
   type BoardStreamClient,
+  type CatchUpLogColumns,
   type BoardStreamEvent,
 } from '../../change-log/board-change-stream.hub';
 import type { CatchUp, CatchUpRange, StreamGrant } from '../../change-log/change-stream.hub';
@@ -35,11 +37,7 @@ interface RawSession {
   updated_at: Date;
 }
 
-interface RawCatchUpRow extends RawSession {
-  change_id: string;
-  txid: string;
-  change_created_at: Date;
-}
+type RawCatchUpRow = RawSession & CatchUpLogColumns;
 
 const SESSION_COLUMNS = `s.id, s.organization_id, s.board_id, s.session_key, s.status, s.messages,
   s.draft_goal, s.created_at, s.updated_at`;
@@ -163,21 +161,9 @@ export class OnboardingStreamHub extends BoardChangeStreamHub<
         LIMIT $5`,
       params,
     );
-    const events = rows.slice(0, limit).map((raw) =>
-      onboardingEvent(
-        {
-          id: raw.change_id,
-          txid: raw.txid,
-          organizationId: raw.organization_id,
-          boardId: raw.board_id,
-          kind: 'board_onboarding',
-          entityId: raw.id,
-          op: 'upsert',
-          createdAt: raw.change_created_at,
-        },
-        toSession(raw),
-      ),
-    );
+    const events = rows
+      .slice(0, limit)
+      .map((raw) => onboardingEvent(catchUpChangeRow(raw, 'board_onboarding'), toSession(raw)));
     return { events, complete: rows.length <= limit };
   }
 
