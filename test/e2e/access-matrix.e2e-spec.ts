@@ -34,7 +34,6 @@ import { RequestMethod } from '@nestjs/common';
 import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Response } from 'supertest';
 import { ActorGuard } from '../../src/auth/guards/actor.guard';
 import { AgentAuthGuard, AgentBoardGuard } from '../../src/auth/guards/agent-auth.guard';
@@ -68,6 +67,7 @@ import {
   gatewayFieldsFor,
   startOpenClawFake,
 } from '../support/fake-openclaw-state';
+import { untilStreamOpens } from '../support/hostile-input';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const USERS = ['owner', 'admin', 'reader', 'writer', 'noAccess', 'otherOrgOwner'] as const;
@@ -572,31 +572,6 @@ const ALLOWED_NON_SUCCESS: Record<string, number[]> = {
   'POST /api/v1/boards/{boardId}/onboarding/agent': [422],
   'POST /api/v1/agent/boards/{boardId}/onboarding': [422],
 };
-
-/**
- * A response parser that stops at the headers of an event stream (which never ends) and
- * otherwise reads the JSON body as supertest would.
- */
-function untilStreamOpens(
-  res: IncomingMessage,
-  callback: (error: Error | null, body: unknown) => void,
-): void {
-  if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-    callback(null, {});
-    res.destroy();
-    return;
-  }
-  let text = '';
-  res.setEncoding('utf8');
-  res.on('data', (chunk: string) => (text += chunk));
-  res.on('end', () => {
-    try {
-      callback(null, text ? (JSON.parse(text) as unknown) : {});
-    } catch {
-      callback(null, text);
-    }
-  });
-}
 
 describe('access matrix (generated from the routes)', () => {
   let t: TestApp;

@@ -3,145 +3,20 @@ import type { Response } from 'supertest';
 import { buildAgent, buildBoard, buildGateway, signIn, SignedInUser } from '../support/builders';
 import { API } from '../support/expectations';
 import type { FakeGateway } from '../support/fake-gateway';
+import {
+  encodeLoosely,
+  expectHandled,
+  hostileBody,
+  hostileJson,
+  hostileNumber,
+  hostileString,
+} from '../support/hostile-input';
 import { gatewayFieldsFor, startOpenClawFake } from '../support/fake-openclaw-state';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /** Fixed, so a failure replays; bounded, so the suite stays a few seconds long. */
 const SEED = 20_261_130;
 const RUNS_PER_ROUTE = 40;
-
-/** Halves of a surrogate pair: alone, they are not well-formed Unicode (JSON allows them). */
-const loneSurrogate = fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff');
-
-/**
- * Strings a client may send: ordinary ones, NULs or lone surrogates anywhere, long and
- * multi-byte ones.
- */
-const hostileString = fc.oneof(
-  fc.string({ maxLength: 40 }),
-  fc
-    .tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }))
-    .map(([head, tail]) => `${head}\u0000${tail}`),
-  fc
-    .constantFrom(100, 199, 200, 201, 320, 321, 2_000, 3_000, 20_001, 100_000)
-    .chain((length) => fc.constantFrom('x', 'é', '😀', 'ab').map((unit) => unit.repeat(length))),
-  fc.string({ unit: 'binary', maxLength: 60 }),
-  fc
-    .tuple(fc.string({ maxLength: 20 }), loneSurrogate, fc.string({ maxLength: 20 }))
-    .map(([head, half, tail]) => `${head}${half}${tail}`),
-  // 'binary' draws whole code points only; these draw single UTF-16 code units, surrogates too.
-  fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((u) => String.fromCharCode(u)) }),
-);
-
-/**
- * Pagination numbers: ordinary, at and beyond every bound (JS safe integers, PostgreSQL bigint,
- * exponent forms), and not numbers at all.
- */
-const hostileNumber = fc.oneof(
-  fc.integer({ min: -5, max: 1_000 }).map(String),
-  fc.bigInt({ min: 0n, max: 2n ** 80n }).map(String),
-  fc.constantFrom(
-    '9007199254740991',
-    '9007199254740992',
-    '9223372036854775807',
-    '9223372036854775808',
-    '99999999999999999999',
-    '1e21',
-    '1e308',
-    '-0',
-    '1.5',
-    'NaN',
-    'Infinity',
-    '',
-    '0x10',
-  ),
-);
-
-/** Any JSON value, hostile strings included, a few levels deep. */
-const hostileJson: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    hostileString,
-    fc.integer(),
-    fc.boolean(),
-    fc.constant(null),
-    fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(hostileString, tie('value'), { maxKeys: 4 }),
-  ),
-})).value;
-
-/** Arrays from empty to far past every bound (150,000 items stays under the 1 MB body limit). */
-const hugeArray = fc
-  .constantFrom(0, 1, 999, 1_000, 1_001, 10_001, 150_000)
-  .chain((length) =>
-    fc
-      .constantFrom<unknown>(null, {}, 'x', { board_id: 'not-a-uuid' }, [])
-      .map((item) => Array.from({ length }, () => item)),
-  );
-
-/** A field's replacement: a hostile string, a huge array or any JSON value. */
-const hostileValue = fc.oneof(
-  { weight: 4, arbitrary: hostileString },
-  { weight: 1, arbitrary: hugeArray },
-  { weight: 2, arbitrary: hostileJson },
-);
-
-/** A valid body with some of its fields (and maybe an unknown one) replaced by hostile values. */
-function hostileBody(base: Record<string, unknown>): fc.Arbitrary<Record<string, unknown>> {
-  const fields = [...Object.keys(base), 'unexpected'];
-  return fc
-    .uniqueArray(fc.constantFrom(...fields), { minLength: 1, maxLength: 3 })
-    .chain((chosen) =>
-      fc.tuple(...chosen.map(() => hostileValue)).map((values) => {
-        const body: Record<string, unknown> = { ...base };
-        chosen.forEach((field, index) => (body[field] = values[index]));
-        return body;
-      }),
-    );
-}
-
-/**
- * encodeURIComponent, except that a lone surrogate (which it refuses) becomes its 3-byte
- * CESU-8 form: bytes that are not valid UTF-8, as a hostile client could send.
- */
-function encodeLoosely(text: string): string {
-  let encoded = '';
-  for (const char of text) {
-    const unit = char.charCodeAt(0);
-    if (char.length === 1 && unit >= 0xd800 && unit <= 0xdfff) {
-      encoded += [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
-        .map((byte) => `%${byte.toString(16).toUpperCase()}`)
-        .join('');
-    } else {
-      encoded += encodeURIComponent(char);
-    }
-  }
-  return encoded;
-}
-
-/** Never a 500; every 4xx carries the upstream envelope (a string or a pydantic list). */
-function expectHandled(res: Response, what: string): void {
-  if (res.status >= 500) {
-    throw new Error(`${what} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
-  }
-  if (res.status >= 400) {
-    expect(res.body).toEqual({
-      detail: expect.anything() as unknown,
-      request_id: expect.any(String) as unknown,
-    });
-    if (res.status === 422 && Array.isArray(res.body.detail)) {
-      for (const issue of res.body.detail as Record<string, unknown>[]) {
-        expect(issue).toEqual(
-          expect.objectContaining({
-            type: expect.any(String) as unknown,
-            loc: expect.any(Array) as unknown,
-            msg: expect.any(String) as unknown,
-          }),
-        );
-      }
-    }
-  }
-}
 
 /**
  * Property-based edge test (issue 9 items 11-13): NULs, lone surrogates, long strings and huge
