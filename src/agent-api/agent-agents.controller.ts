@@ -17,7 +17,7 @@ import { ParseUuidPipe } from '../common/validation/parse-uuid.pipe';
 export class AgentAgentsController {
   constructor(private readonly agents: AgentsService) {}
 
-  /** C1: a board agent lists its board's agents; a main agent its organization's. */
+  /** C1: a board agent lists its board's agents; a main agent its gateway's (and itself). */
   @Get('agents')
   @AgentAuth()
   @ApiOkResponse({ type: AgentPage })

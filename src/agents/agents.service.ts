@@ -178,8 +178,12 @@ export class AgentsService {
     if (agent.boardId) {
       if (query.board_id && query.board_id !== agent.boardId) throw new ForbiddenError();
       qb.andWhere('agent.board_id = :boardId', { boardId: agent.boardId });
-    } else if (query.board_id) {
-      qb.andWhere('agent.board_id = :boardId', { boardId: query.board_id });
+    } else {
+      // A gateway's main agent acts on its gateway's boards only (agentMayActOnBoard) and lists
+      // those boards (GET /agent/boards): it lists their agents and itself, not the agents of
+      // another gateway of the organization.
+      qb.andWhere('agent.gateway_id = :gatewayId', { gatewayId: agent.gatewayId });
+      if (query.board_id) qb.andWhere('agent.board_id = :boardId', { boardId: query.board_id });
     }
     return this.pageOf(qb, query);
   }

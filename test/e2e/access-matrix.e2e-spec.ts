@@ -54,6 +54,7 @@ import {
   buildAgent,
   buildBoard,
   buildGateway,
+  buildLead,
   buildMainAgent,
   buildMember,
   grantBoard,
@@ -70,12 +71,25 @@ import {
 import { untilStreamOpens } from '../support/hostile-input';
 import { createTestApp, TestApp } from '../support/test-app';
 
-const USERS = ['owner', 'admin', 'reader', 'writer', 'noAccess', 'otherOrgOwner'] as const;
-const AGENTS = ['worker', 'lead', 'main'] as const;
+const USERS = [
+  'owner',
+  'admin',
+  'allBoardsReader',
+  'reader',
+  'writer',
+  'noAccess',
+  'otherOrgOwner',
+] as const;
+const AGENTS = ['worker', 'lead', 'main', 'otherLead', 'otherMain'] as const;
 const CALLERS = [...USERS, ...AGENTS, 'anonymous'] as const;
 type UserCaller = (typeof USERS)[number];
 type AgentCaller = (typeof AGENTS)[number];
 type Caller = (typeof CALLERS)[number];
+/**
+ * Agents of organization A that work elsewhere: the lead of board Y (same gateway as board X)
+ * and the main agent of gateway B (board Z). Board X is none of theirs.
+ */
+const ELSEWHERE_AGENTS: ReadonlySet<Caller> = new Set(['otherLead', 'otherMain']);
 const isUser = (c: Caller): c is UserCaller => (USERS as readonly string[]).includes(c);
 const isAgent = (c: Caller): c is AgentCaller => (AGENTS as readonly string[]).includes(c);
 
@@ -83,6 +97,7 @@ const isAgent = (c: Caller): c is AgentCaller => (AGENTS as readonly string[]).i
 const BOARD_X_ACCESS: Record<UserCaller, 'write' | 'read' | 'none' | null> = {
   owner: 'write',
   admin: 'none',
+  allBoardsReader: 'read',
   reader: 'read',
   writer: 'write',
   noAccess: 'none',
@@ -407,17 +422,19 @@ function guardOutcome(access: AccessKind, caller: Caller): Outcome {
       return ORG_ADMINS.has(caller) ? 'allowed' : FORBIDDEN;
     case 'board':
     case 'boardActor': {
-      // Every agent caller works on board X or on its gateway: the agent board guard passes.
-      if (isAgent(caller)) return 'allowed';
+      // The worker, lead and main agent work on board X or its gateway: the agent board guard
+      // passes; the agents working elsewhere are refused board X.
+      if (isAgent(caller)) return ELSEWHERE_AGENTS.has(caller) ? FORBIDDEN : 'allowed';
       const grant = BOARD_X_ACCESS[caller];
       if (grant === null) return NO_ORG_ACCESS;
       if (grant === 'write' || (grant === 'read' && access.level === 'read')) return 'allowed';
       return BOARD_DENIED;
     }
+    case 'agentBoard': // the board guard again: board X is not the elsewhere agents'
+      return ELSEWHERE_AGENTS.has(caller) ? FORBIDDEN : 'allowed';
     case 'user':
     case 'orgMember': // every user has an active membership
     case 'agent':
-    case 'agentBoard': // every agent caller works on board X or on its gateway
     case 'userOrAgent':
       return 'allowed';
   }
@@ -474,6 +491,10 @@ const HANDLER_RULES: Record<string, (caller: Caller) => Outcome | undefined> = {
   // A3: a user must administer the organization and write the board; an agent must be a lead.
   'POST /api/v1/agents': (caller) => {
     if (isAgent(caller)) {
+      // The body names board X: the lead of board Y may create only on its own board.
+      if (caller === 'otherLead') {
+        return deny(403, 'Board leads can only create agents in their own board');
+      }
       return caller === 'lead' ? undefined : deny(403, 'Only board leads can create agents');
     }
     if (!isUser(caller)) return undefined;
@@ -497,9 +518,9 @@ const HANDLER_RULES: Record<string, (caller: Caller) => Outcome | undefined> = {
   // A member reads only itself; admins read every member (the target is another member).
   'GET /api/v1/organizations/me/members/{memberId}': (caller) =>
     isUser(caller) && !ORG_ADMINS.has(caller) ? FORBIDDEN : undefined,
-  // C2: only a lead creates workers.
+  // C2: only a lead creates workers (on its own board, whatever the body says).
   'POST /api/v1/agent/agents': (caller) =>
-    isAgent(caller) && caller !== 'lead' ? FORBIDDEN : undefined,
+    isAgent(caller) && caller !== 'lead' && caller !== 'otherLead' ? FORBIDDEN : undefined,
   // The owner (of a fresh organization) deletes it; an admin passes @OrgAdmin() only.
   'DELETE /api/v1/organizations/me': (caller) =>
     caller === 'admin' ? deny(403, 'Only organization owners can delete organizations') : undefined,
@@ -534,17 +555,21 @@ const HANDLER_RULES: Record<string, (caller: Caller) => Outcome | undefined> = {
       (caller: Caller) => (isAgent(caller) && caller !== 'main' ? FORBIDDEN : undefined),
     ]),
   ),
-  // C8/C9: only the gateway's main agent talks to leads.
+  // C8/C9: only a gateway's main agent talks to leads; C8's board X is on gateway A, not on the
+  // other main agent's gateway B (C9 broadcasts to its own gateway's boards only).
   ...Object.fromEntries(
     [
       'POST /api/v1/agent/gateway/boards/{boardId}/lead/message',
       'POST /api/v1/agent/gateway/leads/broadcast',
     ].map((key) => [
       key,
-      (caller: Caller) =>
-        isAgent(caller) && caller !== 'main'
-          ? deny(403, 'Only the dedicated gateway agent may call this endpoint.')
-          : undefined,
+      (caller: Caller) => {
+        if (!isAgent(caller)) return undefined;
+        if (caller !== 'main' && caller !== 'otherMain') {
+          return deny(403, 'Only the dedicated gateway agent may call this endpoint.');
+        }
+        return caller === 'otherMain' && key.includes('{boardId}') ? FORBIDDEN : undefined;
+      },
     ]),
   ),
 };
@@ -573,6 +598,116 @@ const ALLOWED_NON_SUCCESS: Record<string, number[]> = {
   'POST /api/v1/agent/boards/{boardId}/onboarding': [422],
 };
 
+/** Rows of a body: the body itself and the objects of its top-level arrays (items, results…). */
+function rowsOf(body: unknown): Record<string, unknown>[] {
+  const isRow = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (Array.isArray(body)) return body.filter(isRow);
+  if (!isRow(body)) return [];
+  return [
+    body,
+    ...Object.values(body).flatMap((value) => (Array.isArray(value) ? value : [])),
+  ].filter(isRow);
+}
+
+/** Routes whose rows are boards (their `id` is a board's). */
+const listsBoards = (route: RouteInfo) => /\/boards(\/\{boardId\})?$/.test(route.key);
+
+/**
+ * Where a caller stands, from the database and the rules (not from the route under test): its
+ * organization, the boards it may read (a member: an all-boards flag or a readable access row
+ * in its organization; a board agent: its board; a gateway main agent: its gateway's boards) and
+ * the gateways whose rows it may see (a user: its organization's; an agent: its own).
+ */
+async function standing(t: TestApp, w: World, caller: Caller) {
+  if (isUser(caller)) {
+    const memberId = w.users[caller].memberId;
+    const organizationId = caller === 'otherOrgOwner' ? w.orgB : w.orgA;
+    const boards = await t.dataSource.query<{ id: string }[]>(
+      `SELECT b.id FROM boards b JOIN organization_members m
+         ON m.id = $1 AND b.organization_id = m.organization_id
+       WHERE m.all_boards_read OR m.all_boards_write OR EXISTS (
+         SELECT 1 FROM organization_board_access a WHERE a.organization_member_id = m.id
+           AND a.board_id = b.id AND (a.can_read OR a.can_write))`,
+      [memberId],
+    );
+    const gateways = await t.dataSource.query<{ id: string }[]>(
+      'SELECT id FROM gateways WHERE organization_id = $1',
+      [organizationId],
+    );
+    return {
+      organizationId,
+      boards: new Set(boards.map((b) => b.id)),
+      gateways: new Set(gateways.map((g) => g.id)),
+    };
+  }
+  const agentId = w.agentIds[caller as AgentCaller];
+  const boards = await t.dataSource.query<{ id: string; gateway_id: string }[]>(
+    `SELECT b.id, a.gateway_id FROM agents a JOIN boards b
+       ON (a.board_id IS NOT NULL AND b.id = a.board_id)
+       OR (a.board_id IS NULL AND b.gateway_id = a.gateway_id)
+     WHERE a.id = $1`,
+    [agentId],
+  );
+  const [{ gateway_id: gatewayId }] = await t.dataSource.query<{ gateway_id: string }[]>(
+    'SELECT gateway_id FROM agents WHERE id = $1',
+    [agentId],
+  );
+  return {
+    organizationId: w.orgA,
+    boards: new Set(boards.map((b) => b.id)),
+    gateways: new Set([gatewayId]),
+  };
+}
+
+/**
+ * The rows of an allowed answer that cross a tenancy line: another organization's, a board's
+ * the caller may not read, a gateway's it may not see. Generated for every route (no hand list):
+ * any row carrying `organization_id`, `board_id` or `gateway_id`, and the board rows of the
+ * board routes. (It found GET /agent/agents listing every agent of the organization to a
+ * gateway main agent, boards of other gateways included.)
+ */
+async function crossingRows(
+  t: TestApp,
+  w: World,
+  route: RouteInfo,
+  caller: Caller,
+  body: unknown,
+): Promise<string[]> {
+  if (caller === 'anonymous') return [];
+  const rows = rowsOf(body);
+  const tenancyFields = ['organization_id', 'board_id', 'gateway_id'];
+  if (!rows.some((row) => tenancyFields.some((f) => typeof row[f] === 'string'))) {
+    if (!(listsBoards(route) && route.method === 'get' && rows.length > 0)) return [];
+  }
+  const where = await standing(t, w, caller);
+  const crossings: string[] = [];
+  for (const row of rows) {
+    const named = `row ${JSON.stringify(row).slice(0, 160)}`;
+    if (typeof row.organization_id === 'string' && row.organization_id !== where.organizationId) {
+      crossings.push(`${named} is of another organization`);
+    }
+    // An operation on a whole gateway (`/gateways/{gatewayId}/…`, org admins only: its template
+    // sync) acts on every board on it by design; its rows must still be of the organization.
+    const gatewayWide = route.params.includes('gatewayId');
+    if (typeof row.board_id === 'string' && !gatewayWide && !where.boards.has(row.board_id)) {
+      crossings.push(`${named} is of a board the caller may not read`);
+    }
+    if (typeof row.gateway_id === 'string' && !where.gateways.has(row.gateway_id)) {
+      crossings.push(`${named} is of a gateway the caller may not see`);
+    }
+    if (
+      listsBoards(route) &&
+      route.method === 'get' &&
+      typeof row.id === 'string' &&
+      !where.boards.has(row.id)
+    ) {
+      crossings.push(`${named} is a board the caller may not read`);
+    }
+  }
+  return crossings;
+}
+
 describe('access matrix (generated from the routes)', () => {
   let t: TestApp;
   let fake: FakeGateway;
@@ -590,7 +725,13 @@ describe('access matrix (generated from the routes)', () => {
     // Room for every worker the lead creates here (max_agents caps a lead's creates; the cap
     // itself is tested in board-worker-limit.e2e-spec.ts).
     const boardX = await buildBoard(ds, orgA, gatewayA, { name: 'X', maxAgents: 1000 });
-    await buildBoard(ds, orgA, gatewayA, { name: 'Y' });
+    const boardY = await buildBoard(ds, orgA, gatewayA, { name: 'Y', maxAgents: 1000 });
+    // Gateway B of org A with board Z: its main agent is a gateway main agent, not board X's.
+    const gatewayB = (await buildGateway(ds, orgA, gatewayFieldsFor(fake))).id;
+    const boardZ = await buildBoard(ds, orgA, gatewayB, { name: 'Z' });
+    // Rows of boards Y and Z, for the body checks (a list must not show them to X's callers).
+    await buildAgent(ds, gatewayA, boardY.id, { name: 'matrix worker of Y' });
+    await buildAgent(ds, gatewayB, boardZ.id, { name: 'matrix worker of Z' });
     const reader = await signInMember(t.http, ds, orgA);
     const writer = await signInMember(t.http, ds, orgA);
     const otherOrgOwner = await signIn(t.http, ds);
@@ -606,6 +747,8 @@ describe('access matrix (generated from the routes)', () => {
     });
     // Keyed as the gateway's main agent (its session key), as the coordination routes require.
     const main = await buildMainAgent(ds, gatewayA, { name: 'matrix main' });
+    const otherLead = await buildLead(ds, gatewayA, boardY.id, { name: 'matrix lead of Y' });
+    const otherMain = await buildMainAgent(ds, gatewayB, { name: 'matrix main of B' });
     // The sessions routes read gateway A's sessions: it lists its main session and its history.
     const sessionKey = mainSessionKey(gatewayA);
     fake.methods['sessions.list'] = () => ({
@@ -624,6 +767,7 @@ describe('access matrix (generated from the routes)', () => {
     };
     const admin = await signInMember(t.http, ds, orgA, { role: 'admin' });
     const noAccess = await signInMember(t.http, ds, orgA);
+    const allBoardsReader = await signInMember(t.http, ds, orgA, { allBoardsRead: true });
     /** Where each user caller stands, for a fresh one in its place. */
     const freshCaller = async (caller: UserCaller): Promise<SignedInUser> => {
       switch (caller) {
@@ -658,6 +802,8 @@ describe('access matrix (generated from the routes)', () => {
           });
           return user;
         }
+        case 'allBoardsReader':
+          return signInMember(t.http, ds, orgA, { allBoardsRead: true });
         case 'noAccess':
           return signInMember(t.http, ds, orgA);
       }
@@ -675,10 +821,23 @@ describe('access matrix (generated from the routes)', () => {
         reader,
         writer,
         noAccess,
+        allBoardsReader,
         otherOrgOwner,
       },
-      agentTokens: { worker: worker.token, lead: lead.token, main: main.token },
-      agentIds: { worker: worker.agent.id, lead: lead.agent.id, main: main.agent.id },
+      agentTokens: {
+        worker: worker.token,
+        lead: lead.token,
+        main: main.token,
+        otherLead: otherLead.token,
+        otherMain: otherMain.token,
+      },
+      agentIds: {
+        worker: worker.agent.id,
+        lead: lead.agent.id,
+        main: main.agent.id,
+        otherLead: otherLead.agent.id,
+        otherMain: otherMain.agent.id,
+      },
       async freshBoard() {
         const board = await buildBoard(ds, orgA, gatewayA);
         await grantBoardX(board.id);
@@ -863,6 +1022,12 @@ describe('access matrix (generated from the routes)', () => {
           continue;
         }
         const success = res.status >= 200 && res.status < 300;
+        // What an allowed caller got back names no row of a board or organization it may not use.
+        if (success && !destroysCaller(route)) {
+          for (const crossing of await crossingRows(t, world, route, caller, res.body)) {
+            mismatches.push(`${route.key} as ${caller}: ${crossing}`);
+          }
+        }
         const otherOrgRefusal = caller === 'otherOrgOwner' && [404, 422].includes(res.status);
         // An idempotent delete from another organization answers ok and must delete nothing.
         if (caller === 'otherOrgOwner' && route.method === 'delete' && values.agentId) {

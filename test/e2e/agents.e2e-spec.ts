@@ -603,12 +603,16 @@ describe('agents (in-process gateway)', () => {
         .expect(403);
     });
 
-    it("the gateway main agent lists only its own organization's agents (upstream: every tenant's)", async () => {
-      const { token: mainToken } = await buildAgent(
+    it("the gateway main agent lists only its own gateway's agents (upstream: every tenant's)", async () => {
+      const mainGateway = (await buildGateway(t.dataSource, orgId)).id;
+      const { agent: main, token: mainToken } = await buildAgent(t.dataSource, mainGateway, null);
+      const { agent: own } = await buildAgent(
         t.dataSource,
-        (await buildGateway(t.dataSource, orgId)).id,
-        null,
+        mainGateway,
+        (await buildBoard(t.dataSource, orgId, mainGateway)).id,
       );
+      // Another organization's agent, and one of another gateway of the same organization: the
+      // main agent may act on neither board (agentMayActOnBoard), so it lists neither.
       const otherOrg = (await buildOrganization(t.dataSource)).id;
       const otherGateway = await buildGateway(t.dataSource, otherOrg);
       const { agent: foreign } = await buildAgent(
@@ -616,14 +620,17 @@ describe('agents (in-process gateway)', () => {
         otherGateway.id,
         (await buildBoard(t.dataSource, otherOrg, otherGateway.id)).id,
       );
-      const res = await t.http
-        .get(`${API}/agent/agents`)
-        .set('X-Agent-Token', mainToken)
-        .expect(200);
+      const { agent: sameOrgElsewhere } = await buildAgent(t.dataSource, gatewayId, boardId);
+      const list = (query = '') =>
+        t.http.get(`${API}/agent/agents${query}`).set('X-Agent-Token', mainToken).expect(200);
+      const res = await list();
       const ids = (res.body.items as { id: string }[]).map((a) => a.id);
+      expect(ids.sort()).toEqual([main.id, own.id].sort());
+      expect(res.body.total).toBe(2);
       expect(ids).not.toContain(foreign.id);
-      const own = await t.dataSource.getRepository(Agent).countBy({ organizationId: orgId });
-      expect(res.body.total).toBe(own);
+      expect(ids).not.toContain(sameOrgElsewhere.id);
+      // Naming another gateway's board finds nothing either.
+      expect((await list(`?board_id=${boardId}`)).body).toMatchObject({ items: [], total: 0 });
     });
 
     it('a lead deletes a worker of its board, never a lead, a main agent or another board’s agent', async () => {
