@@ -26,9 +26,16 @@
  * (respectively ALLOWED_NON_SUCCESS) entry saying why. Required query parameters are generated
  * like body fields.
  *
- * Callers: owner and admin of org A (the admin has no board flags), members with read / write /
- * no access to board X, the owner of another organization (admin there: tenancy), a worker
- * agent, the lead and the gateway main agent of board X's gateway, and anonymous.
+ * Callers: owner and admin of org A (the admin has no board flags), a member with the
+ * all-boards read flag, members with read / write / no access to board X, the owner of another
+ * organization (admin there: tenancy), a worker agent, the lead of board X and the main agent of
+ * its gateway A, the lead of board Y (same gateway), the main agent of gateway B of org A (board
+ * Z), and anonymous.
+ *
+ * 4. Bodies: every allowed answer's rows (the body and its top-level arrays) are checked
+ *    against where the caller stands, read from the database by the rules (`crossingRows`): no
+ *    row of another organization, of a board the caller may not read, of a gateway it may not
+ *    see. So a list route returns only rows of allowed boards, without a hand list per route.
  */
 import { RequestMethod } from '@nestjs/common';
 import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
@@ -680,7 +687,21 @@ async function crossingRows(
   if (!rows.some((row) => tenancyFields.some((f) => typeof row[f] === 'string'))) {
     if (!(listsBoards(route) && route.method === 'get' && rows.length > 0)) return [];
   }
+  // Where the caller stood at its last check; read again before reporting (boards come and go).
+  const cached = standings.get(caller);
+  if (cached) {
+    const found = crossingsOf(route, rows, cached);
+    if (found.length === 0) return found;
+  }
   const where = await standing(t, w, caller);
+  standings.set(caller, where);
+  return crossingsOf(route, rows, where);
+}
+
+type Standing = Awaited<ReturnType<typeof standing>>;
+const standings = new Map<Caller, Standing>();
+
+function crossingsOf(route: RouteInfo, rows: Record<string, unknown>[], where: Standing): string[] {
   const crossings: string[] = [];
   for (const row of rows) {
     const named = `row ${JSON.stringify(row).slice(0, 160)}`;
@@ -1002,7 +1023,11 @@ describe('access matrix (generated from the routes)', () => {
 
   it('every route answers every caller as its access metadata and the target tenancy say', async () => {
     const mismatches: string[] = [];
-    const tally = { allowed: 0, denied: 0, streamsOpened: 0 };
+    const tally = { allowed: 0, denied: 0, streamsOpened: 0, rowsChecked: 0 };
+    /** Per caller kind: allowed answers that succeeded, and denials. */
+    const byCaller = new Map<Caller, { succeeded: number; denied: number }>(
+      CALLERS.map((c) => [c, { succeeded: 0, denied: 0 }]),
+    );
     const checked = routes.filter((r) => !PUBLIC_ROUTES.has(r.key) && r.access !== null);
     for (const route of checked) {
       for (const caller of CALLERS) {
@@ -1011,6 +1036,7 @@ describe('access matrix (generated from the routes)', () => {
         const got = `${res.status} ${JSON.stringify((res.body as { detail?: unknown }).detail)}`;
         tally[expected === 'allowed' ? 'allowed' : 'denied'] += 1;
         if (expected !== 'allowed') {
+          byCaller.get(caller)!.denied += 1;
           if (
             res.status !== expected.deny ||
             (res.body as { detail?: unknown }).detail !== expected.detail
@@ -1023,7 +1049,9 @@ describe('access matrix (generated from the routes)', () => {
         }
         const success = res.status >= 200 && res.status < 300;
         // What an allowed caller got back names no row of a board or organization it may not use.
+        if (success) byCaller.get(caller)!.succeeded += 1;
         if (success && !destroysCaller(route)) {
+          tally.rowsChecked += rowsOf(res.body).length;
           for (const crossing of await crossingRows(t, world, route, caller, res.body)) {
             mismatches.push(`${route.key} as ${caller}: ${crossing}`);
           }
@@ -1060,24 +1088,58 @@ describe('access matrix (generated from the routes)', () => {
     // The matrix really exercised both sides for every caller kind.
     expect(tally.denied).toBeGreaterThan(100);
     expect(tally.allowed).toBeGreaterThan(100);
+    expect(tally.rowsChecked).toBeGreaterThan(500);
+    // Every caller kind was both let in somewhere and refused somewhere (anonymous: probes only).
+    const oneSided = [...byCaller]
+      .filter(([c, n]) => n.denied === 0 || (c !== 'anonymous' && n.succeeded === 0))
+      .map(([c, n]) => `${c}: ${JSON.stringify(n)}`);
+    expect(oneSided).toEqual([]);
     // GET /agents/stream opened for every user caller (each a member of its active organization).
     expect(tally.streamsOpened).toBeGreaterThanOrEqual(USERS.length);
-    // Bound for ~40 routes x 10 callers, each an HTTP call plus fixtures (not a timing claim).
+    // Bound for ~70 routes x 15 callers, each an HTTP call plus fixtures (not a timing claim).
   }, 180_000);
 
+  it('the body check reports a row of a board, gateway or organization the caller may not use', async () => {
+    const boardOf = async (name: string) =>
+      (
+        await t.dataSource
+          .getRepository(Board)
+          .findOneByOrFail({ name, organizationId: world.orgA })
+      ).id;
+    const [y, z] = [await boardOf('Y'), await boardOf('Z')];
+    const list = routes.find((r) => r.key === 'GET /api/v1/agents')!;
+    const boards = routes.find((r) => r.key === 'GET /api/v1/boards')!;
+    const rows = (...items: object[]) => ({ items, total: items.length });
+    expect(
+      await crossingRows(t, world, list, 'reader', rows({ board_id: world.boardX.id })),
+    ).toEqual([]);
+    expect(await crossingRows(t, world, list, 'reader', rows({ board_id: y }))).toHaveLength(1);
+    expect(await crossingRows(t, world, boards, 'writer', rows({ id: y }))).toHaveLength(1);
+    expect(await crossingRows(t, world, boards, 'allBoardsReader', rows({ id: y }))).toEqual([]);
+    expect(await crossingRows(t, world, list, 'otherMain', rows({ board_id: z }))).toEqual([]);
+    expect(await crossingRows(t, world, list, 'main', rows({ board_id: z }))).not.toEqual([]);
+    expect(
+      await crossingRows(t, world, list, 'lead', rows({ gateway_id: world.gatewayA })),
+    ).toEqual([]);
+    expect(
+      await crossingRows(t, world, list, 'otherOrgOwner', rows({ organization_id: world.orgA })),
+    ).toHaveLength(1);
+  });
+
   it.each([
-    ['owner', ['X', 'Y']],
+    ['owner', ['X', 'Y', 'Z']],
     ['admin', []],
+    ['allBoardsReader', ['X', 'Y', 'Z']],
     ['reader', ['X']],
     ['writer', ['X']],
     ['noAccess', []],
     ['otherOrgOwner', []],
   ] as [UserCaller, string[]][])('GET /boards as %s lists %j', async (caller, names) => {
     const res = await t.http.get('/api/v1/boards').set(world.users[caller].headers).expect(200);
-    // Boards created by other cases have generated names; only X and Y are stable.
+    // Boards created by other cases have generated names; only X, Y and Z are stable.
     const listed = (res.body.items as { name: string }[])
       .map((b) => b.name)
-      .filter((n) => n === 'X' || n === 'Y');
+      .filter((n) => ['X', 'Y', 'Z'].includes(n));
     expect(listed).toEqual(names);
   });
 
