@@ -686,6 +686,23 @@ describe('OpenAPI fuzz: every operation answers hostile input < 500 with the err
     return { status, problem: problem ? `${problem} to ${describeCase(fuzz, url)}` : null };
   }
 
+  it('the answer check refuses a 5xx, a 4xx without the envelope and a malformed 422 list', () => {
+    const answer = (status: number, body: unknown) => ({ status, body }) as unknown as Response;
+    const envelope = { detail: 'Not Found', request_id: 'r' };
+    expect(unhandledAnswer(answer(200, {}))).toBeNull();
+    expect(unhandledAnswer(answer(404, envelope))).toBeNull();
+    expect(unhandledAnswer(answer(500, envelope))).toMatch(/answered 500/);
+    expect(unhandledAnswer(answer(502, envelope))).toMatch(/answered 502/);
+    expect(unhandledAnswer(answer(400, 'Bad Request'))).toMatch(/without the error envelope/);
+    expect(unhandledAnswer(answer(404, { detail: 'x' }))).toMatch(/without the error envelope/);
+    expect(unhandledAnswer(answer(404, { ...envelope, extra: 1 }))).toMatch(/without/);
+    const issue = { type: 'missing', loc: ['body', 'name'], msg: 'Field required' };
+    expect(unhandledAnswer(answer(422, { detail: [issue], request_id: 'r' }))).toBeNull();
+    expect(unhandledAnswer(answer(422, { detail: [{ msg: 'x' }], request_id: 'r' }))).toMatch(
+      /malformed detail item/,
+    );
+  });
+
   it('covers every operation of the document with a fixture for each path parameter', () => {
     const operations = operationsOf(doc);
     expect(operations.length).toBeGreaterThan(60);
