@@ -7,9 +7,9 @@
 // against one-at-a-time; asserts only that every agent was updated.
 // Usage: npm run bench:template-sync [-- --quick] [-- --agents 50 --rounds 3]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isQuick, printTable, writeResult } from './results-lite.mjs';
@@ -18,6 +18,36 @@ import { arg, createBenchApp, startBenchDatabase, useGateway } from './support.m
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
 const { ProvisioningService } = require('../dist/provisioning/provisioning.service.js');
+const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
+
+// Gateway calls by method (every call of the app instances leaves through GatewayClient.call).
+const calls = new Map();
+const originalCall = GatewayClient.prototype.call;
+GatewayClient.prototype.call = function countedCall(method, params, options) {
+  calls.set(method, (calls.get(method) ?? 0) + 1);
+  return originalCall.call(this, method, params, options);
+};
+
+/** CPU seconds the gateway process (and its live children) used so far; null when unknown. */
+function gatewayCpuSeconds(pid) {
+  if (!pid) return null;
+  const ticks = (p) => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let children = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+  } catch {
+    // No children file: the process alone.
+  }
+  // USER_HZ is 100 on Linux.
+  return [pid, ...children.filter(Boolean)].reduce((sum, p) => sum + ticks(p), 0) / 100;
+}
 
 const quick = isQuick();
 const AGENTS = arg('agents', quick ? 5 : 50);
@@ -26,6 +56,11 @@ const CONCURRENCIES = [1, 4, 8];
 const startedAt = new Date().toISOString();
 
 const gateway = useGateway();
+const pidFile = gateway.runDir ? join(gateway.runDir, 'gateway.pid') : null;
+const gatewayPid =
+  process.env.OPENCLAW_GATEWAY_PID ??
+  (pidFile && existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : null);
+let callsPerAgent = null;
 const db = await startBenchDatabase();
 const localToken = randomBytes(48).toString('base64url');
 const apps = [];
@@ -90,6 +125,8 @@ try {
   process.stderr.write(`provisioned ${AGENTS} agents in ${provisionSeconds.toFixed(1)} s\n`);
 
   const sync = async ({ base }) => {
+    calls.clear();
+    const cpu0 = gatewayCpuSeconds(gatewayPid);
     const started = performance.now();
     const result = await call(
       base,
@@ -97,10 +134,14 @@ try {
       `/gateways/${gatewayId}/templates/sync?include_main=false`,
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpu1 = gatewayCpuSeconds(gatewayPid);
     if (result.agents_updated !== AGENTS || result.errors.length > 0) {
       throw new Error(`sync: ${JSON.stringify(result)}`);
     }
-    return seconds;
+    callsPerAgent = Object.fromEntries(
+      [...calls].sort().map(([method, n]) => [method, +(n / AGENTS).toFixed(2)]),
+    );
+    return { seconds, gatewayCpu: cpu0 === null ? null : cpu1 - cpu0 };
   };
   // Warm-up: the first sync of a fresh gateway socket and of each rendered template is not the
   // steady state; one pass at the default concurrency.
@@ -109,13 +150,17 @@ try {
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const instance of apps) times.get(instance.concurrency).push(await sync(instance));
   }
-  const best = (c) => Math.min(...times.get(c));
+  const bestRun = (c) => times.get(c).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const best = (c) => bestRun(c).seconds;
   for (const concurrency of CONCURRENCIES) {
+    const { gatewayCpu } = bestRun(concurrency);
     rows.push({
       concurrency,
       agents: AGENTS,
       wallSeconds: +best(concurrency).toFixed(2),
-      allSeconds: times.get(concurrency).map((s) => +s.toFixed(2)),
+      allSeconds: times.get(concurrency).map((t) => +t.seconds.toFixed(2)),
+      gatewayCpuSeconds: gatewayCpu === null ? null : +gatewayCpu.toFixed(2),
+      gatewayBusy: gatewayCpu === null ? null : +(gatewayCpu / best(concurrency)).toFixed(2),
       perAgentMs: +((1000 * best(concurrency)) / AGENTS).toFixed(0),
       speedupVsOne: +(best(1) / best(concurrency)).toFixed(2),
     });
@@ -144,7 +189,13 @@ printTable(
     'wall s': r.wallSeconds,
     'ms/agent': r.perAgentMs,
     'one-at-a-time / this': `${r.speedupVsOne}x`,
+    'gateway CPU s': r.gatewayCpuSeconds ?? 'n/a',
+    'gateway CPU / wall': r.gatewayBusy ?? 'n/a',
   })),
+);
+console.log(`gateway calls per agent in one sync: ${JSON.stringify(callsPerAgent)}`);
+console.log(
+  `machine load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} CPUs`,
 );
 const four = rows.find((r) => r.concurrency === 4);
 const targets = [
@@ -160,6 +211,7 @@ printTable(targets);
 const file = writeResult('template-sync', {
   startedAt,
   params: { agents: AGENTS, rounds: ROUNDS, concurrencies: CONCURRENCIES, provisionSeconds },
+  gatewayCallsPerAgent: callsPerAgent,
   results: rows,
   targets,
 });
