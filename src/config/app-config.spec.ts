@@ -146,6 +146,13 @@ describe('SECRETS_KEY (gateway tokens at rest)', () => {
     expect(loadConfig(base).secrets.key).not.toEqual(config.secrets.key);
   });
 
+  it('accepts OPENCLAW_IDLE_CLOSE_MS 0 (no pooling), refuses negative values', () => {
+    expect(loadConfig({ ...base, OPENCLAW_IDLE_CLOSE_MS: '0' }).openclaw.idleCloseMs).toBe(0);
+    expect(problemsOf({ ...base, OPENCLAW_IDLE_CLOSE_MS: '-1' })).toEqual([
+      expect.stringContaining('OPENCLAW_IDLE_CLOSE_MS'),
+    ]);
+  });
+
   it('bounds TEMPLATE_SYNC_CONCURRENCY (default 4)', () => {
     expect(loadConfig(base).templateSync.concurrency).toBe(4);
     expect(loadConfig({ ...base, TEMPLATE_SYNC_CONCURRENCY: '8' }).templateSync.concurrency).toBe(

@@ -134,7 +134,9 @@ class EnvironmentVariables {
   @IsOptional()
   @Type(() => Number)
   @IsInt()
-  @Min(1_000)
+  // 0: no pooling, a socket closes as soon as its last call answered (connect per call; the
+  // gateway-api bench compares it with the pool). Any other value keeps idle sockets that long.
+  @Min(0)
   @Max(3_600_000)
   OPENCLAW_IDLE_CLOSE_MS: number = 120_000;
 

@@ -603,6 +603,18 @@ describe('GatewayClient connection sharing and recovery', () => {
     expect(client.state).toBe('closed');
   });
 
+  it('with idleCloseMs 0 closes the socket once its last call answered, and dials per call', async () => {
+    const gateway = await fake();
+    const idled: GatewayClient[] = [];
+    const client = clientFor(gateway, {}, { idleCloseMs: 0 }, (idle) => idled.push(idle));
+    // Concurrent calls share the one socket while any is in flight.
+    await Promise.all([client.call('sessions.list', {}), client.call('sessions.list', {})]);
+    expect(client.dialCount).toBe(1);
+    await waitUntil(() => gateway.sockets.size === 0);
+    expect(idled).toEqual([client]);
+    expect(client.state).toBe('closed');
+  });
+
   it('fails pending requests when closed for shutdown, and refuses later calls', async () => {
     const gateway = await fake();
     gateway.methods.hang = () => NEVER;

@@ -36,7 +36,7 @@ export interface GatewayTarget {
 export interface GatewayClientSettings {
   connectTimeoutMs: number;
   requestTimeoutMs: number;
-  /** Close the socket after this long with no request in flight and no subscriber. */
+  /** Close the socket after this long with no request in flight and no subscriber (0: at once). */
   idleCloseMs: number;
   clientVersion: string;
   /** Background reconnect backoff for subscribed clients. */
@@ -94,6 +94,8 @@ export function isIdempotentCall(method: string, params: object, options: CallOp
  * A gateway that answers `UNAVAILABLE` with `retryAfterMs` is waited out at most this many
  * times per call or dial, and never sooner than the floor (a `retryAfterMs: 0` cannot spin).
  */
+/** How often an idle client whose dial is still running looks again (at least). */
+const DIAL_RECHECK_MS = 100;
 const RETRY_AFTER_ATTEMPTS = 5;
 const RETRY_AFTER_FLOOR_MS = 100;
 
@@ -374,7 +376,7 @@ export class GatewayClient {
    * Closes an unused client after idleCloseMs, whether its socket is open, dropped or was
    * never made, so the pool forgets it (a dead client must not stay pooled forever).
    */
-  private scheduleIdleClose(): void {
+  private scheduleIdleClose(delayMs = this.settings.idleCloseMs): void {
     if (this.closed || this.isBusy) return;
     this.cancelIdleClose();
     this.idleTimer = setTimeout(() => {
@@ -384,7 +386,8 @@ export class GatewayClient {
         // A dial still running (longer than the idle time) ends in onDialFailed or an open
         // socket; look again after it, so the client is never left pooled with no timer.
         if (this.dialing) {
-          this.scheduleIdleClose();
+          // Not a busy loop when idleCloseMs is 0 (no pooling): a dial takes milliseconds.
+          this.scheduleIdleClose(Math.max(this.settings.idleCloseMs, DIAL_RECHECK_MS));
           return;
         }
         this.close('gateway connection closed (idle)');
@@ -393,7 +396,7 @@ export class GatewayClient {
         // A timer callback must never throw (it would take the process down).
         this.logger.error('closing an idle gateway client failed', (error as Error).stack);
       }
-    }, this.settings.idleCloseMs);
+    }, delayMs);
     this.idleTimer.unref();
   }
 
