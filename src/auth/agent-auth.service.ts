@@ -15,9 +15,13 @@ export class AgentAuthService {
    * The agent holding this token: one query on the unique digest indexes (the token in force on
    * `agents`, unconfirmed ones in `agent_pending_tokens`). An unconfirmed token (a (re)provision
    * issued it but could not confirm the write) authenticates too: presenting it proves it reached
-   * the workspace, so it is promoted to the agent's token, retiring only older ones.
+   * the workspace, so it is promoted to the agent's token, retiring only older ones. Then the
+   * presence touch, unless the caller records presence itself (`touchPresence: false`).
    */
-  async authenticate(token: string | null): Promise<Agent | null> {
+  async authenticate(
+    token: string | null,
+    { touchPresence = true }: { touchPresence?: boolean } = {},
+  ): Promise<Agent | null> {
     if (!token) return null;
     const digest = agentTokenDigest(token);
     const agent = await this.agents
@@ -39,7 +43,7 @@ export class AgentAuthService {
       }
       agent.agentTokenHash = digest;
     }
-    await this.touchPresence(agent);
+    if (touchPresence) await this.touchPresence(agent);
     return agent;
   }
 
