@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityNotFoundError } from 'typeorm';
+import { agentFromRow } from './agent-row';
 import { Agent } from './entities/agent.entity';
 import { HeartbeatQueue, type QueuedHeartbeat } from './heartbeat-queue';
 
@@ -130,18 +131,9 @@ export class HeartbeatBatcher implements OnApplicationShutdown {
     const byId = new Map(rows.map((row) => [row.id as string, row]));
     for (const entry of batch) {
       const row = byId.get(entry.agentId);
-      if (row) entry.waiter.resolve(this.toAgent(row));
+      if (row) entry.waiter.resolve(agentFromRow(this.dataSource, row));
       // Deleted since its token was checked: what the single-row write's reload threw.
       else entry.waiter.reject(new EntityNotFoundError(Agent, { id: entry.agentId }));
     }
-  }
-
-  /** The entity from a raw `agents` row (column names as the naming strategy maps them). */
-  private toAgent(row: Record<string, unknown>): Agent {
-    const agent = new Agent();
-    for (const column of this.dataSource.getMetadata(Agent).columns) {
-      column.setEntityValue(agent, row[column.databaseName]);
-    }
-    return agent;
   }
 }

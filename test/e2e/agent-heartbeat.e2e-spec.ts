@@ -97,6 +97,27 @@ describe('POST /agent/heartbeat (C3) and pending provision tokens', () => {
     await t.http.post(HEARTBEAT).set('X-Agent-Token', pending).send({}).expect(200);
   });
 
+  it('authenticates concurrent requests with valid, pending and unknown tokens each by its own token', async () => {
+    const valid = await Promise.all(
+      Array.from({ length: 8 }, () => buildAgent(t.dataSource, gatewayId, boardId)),
+    );
+    const { agent: promoted } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const pending = await addPendingAgentToken(t.dataSource, promoted.id);
+    const calls = [
+      ...valid.map(({ agent, token }) => ({ token, expected: agent.id })),
+      { token: pending, expected: promoted.id },
+      { token: pending, expected: promoted.id },
+      ...Array.from({ length: 4 }, () => ({ token: generateAgentToken(), expected: null })),
+    ];
+    const responses = await Promise.all(
+      calls.map(({ token }) => t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({})),
+    );
+    expect(responses.map((res) => (res.status === 200 ? res.body.id : res.status))).toEqual(
+      calls.map(({ expected }) => expected ?? 401),
+    );
+    expect((await reload(promoted.id)).agentTokenHash).toBe(agentTokenDigest(pending));
+  });
+
   describe('group commit', () => {
     const LONG_AGO = new Date('2026-01-01T00:00:00Z');
 
