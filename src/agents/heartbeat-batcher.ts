@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityNotFoundError } from 'typeorm';
 import { agentFromRow } from './agent-row';
@@ -55,7 +55,7 @@ SELECT * FROM updated`;
  * number of instances may write heartbeats side by side.
  */
 @Injectable()
-export class HeartbeatBatcher implements OnApplicationShutdown {
+export class HeartbeatBatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(HeartbeatBatcher.name);
   private readonly queue = new HeartbeatQueue<Waiter>(HEARTBEAT_MAX_BATCH, HEARTBEAT_MAX_WAITING);
   private readonly roomWaiters: (() => void)[] = [];
@@ -76,8 +76,11 @@ export class HeartbeatBatcher implements OnApplicationShutdown {
     return written;
   }
 
-  /** Writes what is still queued before the pool closes (the database module shuts down later). */
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Writes what is still queued before the pool closes: every beforeApplicationShutdown hook ends
+   * before any onApplicationShutdown, where the TypeORM module closes the data source.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     while (this.queue.size > 0 || this.batchesInFlight.size > 0) {
       this.flush();
       await Promise.all([...this.batchesInFlight]);

@@ -1,5 +1,6 @@
 import { ActivityEvent } from '../../src/activity/entities/activity-event.entity';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { HeartbeatBatcher } from '../../src/agents/heartbeat-batcher';
 import { agentTokenDigest, generateAgentToken } from '../../src/auth/agent-token';
 import {
   addPendingAgentToken,
@@ -255,6 +256,24 @@ describe('POST /agent/heartbeat (C3) and pending provision tokens', () => {
       }
       // The pool replaced the killed connection: the same agents heartbeat again.
       await t.http.post(HEARTBEAT).set('X-Agent-Token', agents[0].token).send({}).expect(200);
+    });
+
+    it('writes every queued heartbeat before the pool closes on shutdown', async () => {
+      const instance = await createTestApp({}, { sharedDatabaseUrl: t.databaseUrl });
+      const ids: { id: string }[] = await t.dataSource.query(
+        `INSERT INTO agents (organization_id, gateway_id, board_id, name, status, last_seen_at)
+         SELECT organization_id, $1, $2, 'shutdown ' || n, 'online', $3
+           FROM gateways, generate_series(1, 600) AS n WHERE gateways.id = $1 RETURNING id`,
+        [gatewayId, boardId, LONG_AGO],
+      );
+      const batcher = instance.app.get(HeartbeatBatcher);
+      // More than two batches' worth: some are still queued when the app starts closing.
+      const written = Promise.allSettled(ids.map(({ id }) => batcher.record(id, null)));
+      await instance.close();
+      const outcomes = await written;
+      expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      const counts = await activityCounts(ids.map(({ id }) => id));
+      expect([...counts.values()].filter((n) => n === 1)).toHaveLength(ids.length);
     });
   });
 });
