@@ -30,6 +30,7 @@ const WARMUP = arg('warmup', QUICK ? 1 : 3);
 const POOL_SIZE = 10; // the app's DATABASE_POOL_SIZE default, which createBenchApp keeps
 const CONCURRENCIES = PROFILE ? [32] : [32, 64];
 
+const startedAt = new Date().toISOString();
 const db = await startBenchDatabase();
 const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'mc-hb-prof-')) : null;
 const child = fork(join(ROOT, 'bench/server-child.mjs'), [db.url], {
@@ -256,7 +257,7 @@ if (PROFILE) {
   const data = {
     name: 'heartbeats',
     quick: QUICK,
-    startedAt: new Date().toISOString(),
+    startedAt,
     params: {
       agents: AGENTS,
       boards: BOARDS,
