@@ -11,14 +11,17 @@ import { CurrentAgent } from '../auth/decorators/context.decorators';
 export class AgentHeartbeatController {
   constructor(private readonly heartbeats: AgentHeartbeatService) {}
 
-  /** C3: the calling agent heartbeats itself (body optional; only `status` is used). */
+  /**
+   * C3: the calling agent heartbeats itself (body optional; only `status` is used). The heartbeat
+   * marks the agent seen, so authentication skips its own presence write here.
+   */
   @Post()
-  @AgentAuth()
+  @AgentAuth({ touchPresence: false })
   @ApiOkResponse({ type: AgentRead })
   async heartbeat(
     @CurrentAgent() agent: Agent,
     @Body() body: AgentSelfHeartbeat,
   ): Promise<AgentRead> {
-    return toAgentRead(await this.heartbeats.commitHeartbeat(agent, body?.status));
+    return toAgentRead(await this.heartbeats.recordHeartbeat(agent, body?.status));
   }
 }

@@ -5,6 +5,7 @@ import { ActivityEvent } from '../activity/entities/activity-event.entity';
 import { InvalidRequestError } from '../common/errors/app-error';
 import { AGENT_CLAIMABLE_STATUSES } from './dto/agent.dto';
 import { Agent } from './entities/agent.entity';
+import { HeartbeatBatcher } from './heartbeat-batcher';
 
 /**
  * The claimed status, unless the engine holds the agent in `updating` or `deleting` (a run or a
@@ -14,9 +15,30 @@ import { Agent } from './entities/agent.entity';
 const CLAIMED_STATUS_SQL =
   "CASE WHEN status IN ('updating', 'deleting') THEN status ELSE :status END";
 
+/** The status a heartbeat claims (null: none), or 422 for one an agent may not claim. */
+function claimedStatus(status?: string | null): string | null {
+  const wanted = status?.trim().toLowerCase() || null;
+  if (wanted !== null && !(AGENT_CLAIMABLE_STATUSES as readonly string[]).includes(wanted)) {
+    throw new InvalidRequestError(`An agent cannot claim the status ${JSON.stringify(wanted)}`);
+  }
+  return wanted;
+}
+
 @Injectable()
 export class AgentHeartbeatService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly batcher: HeartbeatBatcher,
+  ) {}
+
+  /**
+   * The agent's own heartbeat (`POST /agent/heartbeat`): the rules of {@link commitHeartbeat},
+   * written by group commit with the heartbeats of other agents arriving at the same time
+   * (HeartbeatBatcher); answered once that batch is committed.
+   */
+  async recordHeartbeat(agent: Agent, status?: string | null): Promise<Agent> {
+    return this.batcher.record(agent.id, claimedStatus(status));
+  }
 
   /**
    * Records a heartbeat (contract §7.3): the given status if non-blank, else `online` when the
@@ -25,10 +47,7 @@ export class AgentHeartbeatService {
    * others); the request DTO already refuses the rest with a 422 list.
    */
   async commitHeartbeat(agent: Agent, status?: string | null): Promise<Agent> {
-    const wanted = status?.trim().toLowerCase() || null;
-    if (wanted !== null && !(AGENT_CLAIMABLE_STATUSES as readonly string[]).includes(wanted)) {
-      throw new InvalidRequestError(`An agent cannot claim the status ${JSON.stringify(wanted)}`);
-    }
+    const wanted = claimedStatus(status);
     return this.dataSource.transaction(async (manager) => {
       const result = await manager
         .createQueryBuilder()

@@ -3,6 +3,7 @@ import { ProvisioningModule } from '../provisioning/provisioning.module';
 import { AgentHeartbeatService } from './agent-heartbeat.service';
 import { AgentsController } from './agents.controller';
 import { AgentsService } from './agents.service';
+import { HeartbeatBatcher } from './heartbeat-batcher';
 
 /**
  * The agent lifecycle (`/agents`) and the agent rules the agent-facing routes share. A module
@@ -11,7 +12,7 @@ import { AgentsService } from './agents.service';
 @Module({
   imports: [ProvisioningModule],
   controllers: [AgentsController],
-  providers: [AgentHeartbeatService, AgentsService],
+  providers: [AgentHeartbeatService, AgentsService, HeartbeatBatcher],
   exports: [AgentHeartbeatService, AgentsService],
 })
 export class AgentsModule {}

@@ -3,31 +3,34 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { Agent } from '../agents/entities/agent.entity';
 import { agentTokenDigest, promotePendingAgentToken } from './agent-token';
+import { AgentTokenLookup } from './agent-token-lookup';
 
 /** An agent's presence is refreshed at most this often (contract §2.2). */
 export const PRESENCE_TOUCH_INTERVAL_SECONDS = 30;
 
 @Injectable()
 export class AgentAuthService {
-  constructor(@InjectRepository(Agent) private readonly agents: Repository<Agent>) {}
+  private readonly tokens: AgentTokenLookup;
+
+  constructor(@InjectRepository(Agent) private readonly agents: Repository<Agent>) {
+    this.tokens = new AgentTokenLookup(agents.manager.dataSource);
+  }
 
   /**
    * The agent holding this token: one query on the unique digest indexes (the token in force on
-   * `agents`, unconfirmed ones in `agent_pending_tokens`). An unconfirmed token (a (re)provision
+   * `agents`, unconfirmed ones in `agent_pending_tokens`), shared with the lookups of concurrent
+   * requests (AgentTokenLookup). An unconfirmed token (a (re)provision
    * issued it but could not confirm the write) authenticates too: presenting it proves it reached
-   * the workspace, so it is promoted to the agent's token, retiring only older ones.
+   * the workspace, so it is promoted to the agent's token, retiring only older ones. Then the
+   * presence touch, unless the caller records presence itself (`touchPresence: false`).
    */
-  async authenticate(token: string | null): Promise<Agent | null> {
+  async authenticate(
+    token: string | null,
+    { touchPresence = true }: { touchPresence?: boolean } = {},
+  ): Promise<Agent | null> {
     if (!token) return null;
     const digest = agentTokenDigest(token);
-    const agent = await this.agents
-      .createQueryBuilder('agent')
-      .where('agent.agent_token_hash = :digest', { digest })
-      .orWhere(
-        'agent.id = (SELECT pending.agent_id FROM agent_pending_tokens pending WHERE pending.token_hash = :digest)',
-        { digest },
-      )
-      .getOne();
+    const agent = await this.tokens.find(digest);
     if (!agent) return null;
     if (agent.agentTokenHash !== digest) {
       // Not promoted: a concurrent request promoted it first (fine), or a newer token was
@@ -39,7 +42,7 @@ export class AgentAuthService {
       }
       agent.agentTokenHash = digest;
     }
-    await this.touchPresence(agent);
+    if (touchPresence) await this.touchPresence(agent);
     return agent;
   }
 

@@ -1,5 +1,6 @@
 import { ActivityEvent } from '../../src/activity/entities/activity-event.entity';
 import { Agent } from '../../src/agents/entities/agent.entity';
+import { HeartbeatBatcher } from '../../src/agents/heartbeat-batcher';
 import { agentTokenDigest, generateAgentToken } from '../../src/auth/agent-token';
 import {
   addPendingAgentToken,
@@ -7,6 +8,7 @@ import {
   buildBoardOnGateway,
   pendingAgentTokenDigests,
 } from '../support/builders';
+import { waitUntil } from '../support/eventually';
 import { ISO_Z, REQUEST_ID } from '../support/expectations';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -94,5 +96,184 @@ describe('POST /agent/heartbeat (C3) and pending provision tokens', () => {
     expect(await pendingAgentTokenDigests(t.dataSource, agent.id)).toEqual([]);
     await t.http.post(HEARTBEAT).set('X-Agent-Token', oldToken).send({}).expect(401);
     await t.http.post(HEARTBEAT).set('X-Agent-Token', pending).send({}).expect(200);
+  });
+
+  it('authenticates concurrent requests with valid, pending and unknown tokens each by its own token', async () => {
+    const valid = await Promise.all(
+      Array.from({ length: 8 }, () => buildAgent(t.dataSource, gatewayId, boardId)),
+    );
+    const { agent: promoted } = await buildAgent(t.dataSource, gatewayId, boardId);
+    const pending = await addPendingAgentToken(t.dataSource, promoted.id);
+    const calls = [
+      ...valid.map(({ agent, token }) => ({ token, expected: agent.id })),
+      { token: pending, expected: promoted.id },
+      { token: pending, expected: promoted.id },
+      ...Array.from({ length: 4 }, () => ({ token: generateAgentToken(), expected: null })),
+    ];
+    const responses = await Promise.all(
+      calls.map(({ token }) => t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({})),
+    );
+    expect(responses.map((res) => (res.status === 200 ? res.body.id : res.status))).toEqual(
+      calls.map(({ expected }) => expected ?? 401),
+    );
+    expect((await reload(promoted.id)).agentTokenHash).toBe(agentTokenDigest(pending));
+  });
+
+  describe('group commit', () => {
+    const LONG_AGO = new Date('2026-01-01T00:00:00Z');
+
+    const activityCounts = async (ids: string[]) => {
+      const rows: { agent_id: string; n: string }[] = await t.dataSource.query(
+        `SELECT agent_id, count(*) AS n FROM activity_events
+          WHERE event_type = 'agent.heartbeat' AND agent_id = ANY($1) GROUP BY agent_id`,
+        [ids],
+      );
+      return new Map(rows.map((row) => [row.agent_id, Number(row.n)]));
+    };
+
+    it('writes concurrent heartbeats of many agents, each with its own rules, one activity each', async () => {
+      const agents = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          buildAgent(t.dataSource, gatewayId, boardId, {
+            status: i % 3 === 0 ? 'provisioning' : i % 3 === 1 ? 'updating' : 'online',
+            lastSeenAt: LONG_AGO,
+          }),
+        ),
+      );
+      const responses = await Promise.all(
+        agents.map(({ token }, i) =>
+          t.http
+            .post(HEARTBEAT)
+            .set('X-Agent-Token', token)
+            .send(i % 2 === 0 ? {} : { status: ' BUSY ' }),
+        ),
+      );
+      const counts = await activityCounts(agents.map(({ agent }) => agent.id));
+      for (const [i, { agent }] of agents.entries()) {
+        const stored = await reload(agent.id);
+        const expected = agent.status === 'updating' ? 'updating' : i % 2 === 1 ? 'busy' : 'online';
+        expect([responses[i].status, stored.status]).toEqual([200, expected]);
+        expect(responses[i].body.id).toBe(agent.id);
+        expect(responses[i].body.last_seen_at).toBe(stored.lastSeenAt!.toISOString());
+        expect(stored.lastSeenAt!.getTime()).toBeGreaterThan(LONG_AGO.getTime());
+        expect(counts.get(agent.id)).toBe(1);
+      }
+      const events = await t.dataSource
+        .getRepository(ActivityEvent)
+        .findBy({ agentId: agents[0].agent.id });
+      expect(events.map((e) => [e.organizationId, e.boardId, e.message])).toEqual([
+        [
+          agents[0].agent.organizationId,
+          boardId,
+          `Heartbeat received from ${agents[0].agent.name}.`,
+        ],
+      ]);
+    });
+
+    it('answers every heartbeat of one agent sent at once with its own write, one activity each', async () => {
+      const { agent, token } = await buildAgent(t.dataSource, gatewayId, boardId);
+      const statuses = ['busy', 'online', 'busy', 'online', 'busy'];
+      const responses = await Promise.all(
+        statuses.map((status) =>
+          t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({ status }),
+        ),
+      );
+      expect(responses.map((res) => res.status)).toEqual(statuses.map(() => 200));
+      expect(responses.map((res) => res.body.status)).toEqual(statuses);
+      expect((await activityCounts([agent.id])).get(agent.id)).toBe(statuses.length);
+    });
+
+    it('records presence once: no separate presence write before the heartbeat (one change row)', async () => {
+      const { agent, token } = await buildAgent(t.dataSource, gatewayId, boardId, {
+        status: 'online',
+        lastSeenAt: LONG_AGO,
+      });
+      const changes = async () =>
+        Number(
+          (
+            await t.dataSource.query(
+              `SELECT count(*) AS n FROM change_log WHERE kind = 'agent' AND entity_id = $1`,
+              [agent.id],
+            )
+          )[0].n,
+        );
+      const before = await changes();
+      await t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({}).expect(200);
+      expect((await changes()) - before).toBe(1);
+    });
+
+    it('fails a batch whose connection is killed cleanly: error envelopes, nothing half-written', async () => {
+      const agents = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          buildAgent(t.dataSource, gatewayId, boardId, { status: 'online', lastSeenAt: LONG_AGO }),
+        ),
+      );
+      const ids = agents.map(({ agent }) => agent.id);
+      // Hold the first agent's row so the batch writing it waits, then kill that batch's backend.
+      const holder = t.dataSource.createQueryRunner();
+      await holder.connect();
+      await holder.startTransaction();
+      let answers: { status: number; body: unknown }[];
+      try {
+        await holder.query(`SELECT id FROM agents WHERE id = $1 FOR UPDATE`, [ids[0]]);
+        const pending = Promise.all(
+          agents.map(({ token }) =>
+            t.http.post(HEARTBEAT).set('X-Agent-Token', token).send({ status: 'busy' }),
+          ),
+        );
+        let blocked: { pid: number }[] = [];
+        await waitUntil(async () => {
+          blocked = await t.dataSource.query(
+            `SELECT pid FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO activity_events%'`,
+          );
+          return blocked.length > 0;
+        });
+        await t.dataSource.query(`SELECT pg_terminate_backend($1)`, [blocked[0].pid]);
+        answers = await pending;
+      } finally {
+        await holder.rollbackTransaction();
+        await holder.release();
+      }
+      const counts = await activityCounts(ids);
+      const failed = answers.filter((res) => res.status !== 200);
+      expect(answers[0].status).not.toBe(200);
+      for (const res of failed) {
+        expect(res.status).toBeGreaterThanOrEqual(500);
+        expect(res.body).toEqual({ detail: expect.any(String), request_id: REQUEST_ID });
+      }
+      for (const [i, id] of ids.entries()) {
+        const stored = await reload(id);
+        if (answers[i].status === 200) {
+          expect([stored.status, counts.get(id)]).toEqual(['busy', 1]);
+        } else {
+          expect([stored.status, stored.lastSeenAt, counts.get(id)]).toEqual([
+            'online',
+            LONG_AGO,
+            undefined,
+          ]);
+        }
+      }
+      // The pool replaced the killed connection: the same agents heartbeat again.
+      await t.http.post(HEARTBEAT).set('X-Agent-Token', agents[0].token).send({}).expect(200);
+    });
+
+    it('writes every queued heartbeat before the pool closes on shutdown', async () => {
+      const instance = await createTestApp({}, { sharedDatabaseUrl: t.databaseUrl });
+      const ids: { id: string }[] = await t.dataSource.query(
+        `INSERT INTO agents (organization_id, gateway_id, board_id, name, status, last_seen_at)
+         SELECT organization_id, $1, $2, 'shutdown ' || n, 'online', $3
+           FROM gateways, generate_series(1, 600) AS n WHERE gateways.id = $1 RETURNING id`,
+        [gatewayId, boardId, LONG_AGO],
+      );
+      const batcher = instance.app.get(HeartbeatBatcher);
+      // More than two batches' worth: some are still queued when the app starts closing.
+      const written = Promise.allSettled(ids.map(({ id }) => batcher.record(id, null)));
+      await instance.close();
+      const outcomes = await written;
+      expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      const counts = await activityCounts(ids.map(({ id }) => id));
+      expect([...counts.values()].filter((n) => n === 1)).toHaveLength(ids.length);
+    });
   });
 });

@@ -7,7 +7,12 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { ActorGuard } from '../guards/actor.guard';
-import { AgentAuthGuard, AgentBoardGuard } from '../guards/agent-auth.guard';
+import {
+  AgentAuthGuard,
+  AgentBoardGuard,
+  type AgentAuthOptions,
+  AgentAuthOptionsMetadata,
+} from '../guards/agent-auth.guard';
 import { BoardActorGuard } from '../guards/board-actor.guard';
 import {
   BoardAccessGuard,
@@ -80,9 +85,13 @@ export const BoardActorAccess = (level: BoardAccessLevel) =>
     forbidden,
   );
 
-/** An agent, by `X-Agent-Token` or `Authorization: Bearer <agent token>`. */
-export const AgentAuth = () =>
+/**
+ * An agent, by `X-Agent-Token` or `Authorization: Bearer <agent token>`. `touchPresence: false`
+ * for a route that records the agent's presence itself (the heartbeat).
+ */
+export const AgentAuth = (options: AgentAuthOptions = {}) =>
   applyDecorators(
+    AgentAuthOptionsMetadata(options),
     UseGuards(AgentAuthGuard),
     ApiSecurity(AGENT_TOKEN),
     ApiBearerAuth(AGENT_BEARER),

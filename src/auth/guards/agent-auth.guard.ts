@@ -1,4 +1,5 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request } from 'express';
 import { DataSource } from 'typeorm';
@@ -18,10 +19,11 @@ export async function authenticateAgent(
   req: Request,
   agentAuth: AgentAuthService,
   token: string | null = agentTokenHeaderOf(req) ?? bearerTokenOf(req),
+  options: AgentAuthOptions = {},
 ): Promise<Agent> {
   const auth = authContextOf(req);
   if (auth.agent) return auth.agent;
-  const agent = await agentAuth.authenticate(token);
+  const agent = await agentAuth.authenticate(token, options);
   if (!agent) throw new UnauthorizedError();
   auth.agent = agent;
   return agent;
@@ -37,12 +39,28 @@ export function agentMayActOnBoard(agent: Agent, board: Board): boolean {
   return board.gatewayId === agent.gatewayId;
 }
 
+export interface AgentAuthOptions {
+  /** Refresh the agent's presence (default true); false where the route records it itself. */
+  touchPresence?: boolean;
+}
+export const AGENT_AUTH_OPTIONS_KEY = 'mc:agent-auth-options';
+export const AgentAuthOptionsMetadata = (options: AgentAuthOptions) =>
+  SetMetadata(AGENT_AUTH_OPTIONS_KEY, options);
+
 @Injectable()
 export class AgentAuthGuard implements CanActivate {
-  constructor(private readonly agentAuth: AgentAuthService) {}
+  constructor(
+    private readonly agentAuth: AgentAuthService,
+    private readonly reflector: Reflector,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    await authenticateAgent(context.switchToHttp().getRequest<Request>(), this.agentAuth);
+    const options = this.reflector.get<AgentAuthOptions | undefined>(
+      AGENT_AUTH_OPTIONS_KEY,
+      context.getHandler(),
+    );
+    const req = context.switchToHttp().getRequest<Request>();
+    await authenticateAgent(req, this.agentAuth, undefined, options);
     return true;
   }
 }
