@@ -18,7 +18,7 @@ import {
   signInOwnerOfNewOrganization,
 } from '../support/builders';
 import { eventually, waitUntil } from '../support/eventually';
-import { FakeGateway } from '../support/fake-gateway';
+import { FakeGateway, NEVER } from '../support/fake-gateway';
 import { FAKE_GATEWAY_TOKEN, gatewayFieldsFor } from '../support/fake-openclaw-state';
 import { SseClient } from '../support/sse-client';
 import {
@@ -88,6 +88,50 @@ describe('graceful shutdown (SIGTERM on node dist/main.js)', () => {
     await dropTestDatabase(databaseUrl);
   });
 
+  /** Starts `node dist/main.js` on the test database and waits until it listens. */
+  async function startServer(graceMs: string) {
+    let text = '';
+    const started = spawn(process.execPath, [ENTRY], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: databaseUrl,
+        DATABASE_POOL_SIZE: '4',
+        AUTH_MODE: 'jwt',
+        AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        SECRETS_KEY: TEST_SECRETS_KEY,
+        PORT: String(PORT),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'log',
+        OPENCLAW_CONFIG_SETTLE_MS: '0',
+        SHUTDOWN_GRACE_MS: graceMs,
+        SHUTDOWN_STREAM_RETRY_MS: String(RETRY_MS),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = started;
+    started.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    started.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolveExit) =>
+      started.once('exit', (code, signal) => resolveExit({ code, signal })),
+    );
+    await waitUntil(() => text.includes('Mission Control API listening on'), {
+      timeoutMs: 20_000,
+      what: () => `server start: ${text}`,
+    });
+    return { child: started, exited, output: () => text };
+  }
+
+  /** Resolves with the exit, or 'timeout' after `ms`. */
+  const exitWithin = (
+    exited: Promise<{ code: number | null; signal: string | null }>,
+    ms: number,
+  ) =>
+    Promise.race([
+      exited,
+      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref()),
+    ]);
+
   it('finishes in-flight requests, ends streams with a retry hint, refuses new connections, exits 0 and leaves nothing open', async () => {
     // The data, written by an in-process instance that is closed before the server starts (so
     // every mission-control connection on this database is the server's).
@@ -110,34 +154,9 @@ describe('graceful shutdown (SIGTERM on node dist/main.js)', () => {
       return { count: 1, sessions: [{ key: 'agent:main:main', label: 'held' }] };
     };
 
-    let output = '';
-    child = spawn(process.execPath, [ENTRY], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: databaseUrl,
-        DATABASE_POOL_SIZE: '4',
-        AUTH_MODE: 'jwt',
-        AUTH_JWT_SECRET: TEST_JWT_SECRET,
-        SECRETS_KEY: TEST_SECRETS_KEY,
-        PORT: String(PORT),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'log',
-        OPENCLAW_CONFIG_SETTLE_MS: '0',
-        SHUTDOWN_GRACE_MS: '20000',
-        SHUTDOWN_STREAM_RETRY_MS: String(RETRY_MS),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolveExit) =>
-      child?.once('exit', (code, signal) => resolveExit({ code, signal })),
-    );
-    await waitUntil(() => output.includes('Mission Control API listening on'), {
-      timeoutMs: 20_000,
-      what: () => `server start: ${output}`,
-    });
+    const server = await startServer('20000');
+    const exited = server.exited;
+    const output = server.output;
 
     const agentStream = await SseClient.open(BASE, '/api/v1/agents/stream', owner.headers);
     const memoryStream = await SseClient.open(
@@ -151,7 +170,7 @@ describe('graceful shutdown (SIGTERM on node dist/main.js)', () => {
     const sessionsPath = `/api/v1/gateways/sessions?board_id=${board.id}`;
     const inFlight = [get(sessionsPath, owner.headers), get(sessionsPath, owner.headers)];
     await waitUntil(() => fake.requests.filter((r) => r.method === 'sessions.list').length === 2, {
-      what: () => `sessions.list calls: ${JSON.stringify(fake.requests)}\n${output}`,
+      what: () => `sessions.list calls: ${JSON.stringify(fake.requests)}\n${output()}`,
     });
     expect(fake.sockets.size).toBe(1);
     // 1000 when the server closes it; 1006 when it is dropped (the process died with it open).
@@ -160,7 +179,7 @@ describe('graceful shutdown (SIGTERM on node dist/main.js)', () => {
     );
     expect(await serverConnections()).toBeGreaterThan(0);
 
-    child.kill('SIGTERM');
+    server.child.kill('SIGTERM');
 
     // Streams end at once, cleanly, with the reconnect hint; the requests are still held.
     for (const stream of [agentStream, memoryStream]) {
@@ -175,10 +194,10 @@ describe('graceful shutdown (SIGTERM on node dist/main.js)', () => {
           () => undefined,
           (error: NodeJS.ErrnoException) => error.code,
         ),
-      { what: () => `server still accepting: ${output}` },
+      { what: () => `server still accepting: ${output()}` },
     );
     expect(refused).toBe('ECONNREFUSED');
-    expect(child.exitCode).toBeNull();
+    expect(server.child.exitCode).toBeNull();
 
     release();
     const answers = await Promise.all(inFlight);
@@ -189,16 +208,52 @@ describe('graceful shutdown (SIGTERM on node dist/main.js)', () => {
       });
     }
 
-    const exit = await Promise.race([
-      exited,
-      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000).unref()),
-    ]);
-    expect({ exit, output: exit === 'timeout' || exit.code !== 0 ? output : '' }).toEqual({
+    const exit = await exitWithin(exited, 15_000);
+    expect({ exit, output: exit === 'timeout' || exit.code !== 0 ? output() : '' }).toEqual({
       exit: { code: 0, signal: null },
       output: '',
     });
     expect(await socketClosed).toBe(1000);
     // A closed client's backend leaves pg_stat_activity a moment after the process exits.
+    await waitUntil(async () => (await serverConnections()) === 0, {
+      what: () => 'server connections left in pg_stat_activity',
+    });
+  });
+
+  it('drops a request still running after SHUTDOWN_GRACE_MS and still exits 0, closing everything', async () => {
+    const setup = await createTestApp({}, { sharedDatabaseUrl: databaseUrl });
+    const { owner, orgId } = await signInOwnerOfNewOrganization(
+      setup.http,
+      setup.dataSource,
+      'Grace',
+    );
+    const gateway = await buildGateway(setup.dataSource, orgId, gatewayFieldsFor(fake));
+    const board = await buildBoard(setup.dataSource, orgId, gateway.id);
+    await setup.close();
+    // Never answered: the request outlives the grace period.
+    fake.methods['sessions.list'] = () => NEVER;
+    const calls = fake.requests.length;
+
+    const server = await startServer('500');
+    const stuck = get(`/api/v1/gateways/sessions?board_id=${board.id}`, owner.headers).then(
+      (answer) => answer.status,
+      (error: NodeJS.ErrnoException) => error.code ?? error.message,
+    );
+    await waitUntil(() => fake.requests.slice(calls).some((r) => r.method === 'sessions.list'));
+    const socketClosed = new Promise<number>((resolveClose) =>
+      [...fake.sockets][0].once('close', (code: number) => resolveClose(code)),
+    );
+    server.child.kill('SIGTERM');
+
+    // Its connection is dropped once the grace period is over (no answer was ever made).
+    expect(await stuck).toMatch(/ECONNRESET|socket hang up/);
+    const exit = await exitWithin(server.exited, 15_000);
+    expect({ exit, output: exit === 'timeout' || exit.code !== 0 ? server.output() : '' }).toEqual({
+      exit: { code: 0, signal: null },
+      output: '',
+    });
+    expect(server.output()).toContain('still running after SHUTDOWN_GRACE_MS=500');
+    expect(await socketClosed).toBe(1000);
     await waitUntil(async () => (await serverConnections()) === 0, {
       what: () => 'server connections left in pg_stat_activity',
     });
