@@ -14,6 +14,7 @@ import { GatewayExceptionFilter } from './common/filters/gateway-exception.filte
 import { REQUEST_ID_HEADER, requestIdMiddleware } from './common/http/request-id.middleware';
 import { rejectUnsafeInput, UnsafeBodyInterceptor } from './common/http/unsafe-input.middleware';
 import { RequestValidationPipe } from './common/validation/request-validation.pipe';
+import { trackInFlightRequests } from './shutdown';
 
 export const API_PREFIX = 'api/v1';
 const PROBES = ['health', 'healthz', 'readyz'];
@@ -110,6 +111,8 @@ export async function createApp(
     },
   );
   app.disable('x-powered-by');
+  // First: a graceful shutdown (src/shutdown.ts) waits for every request this counts.
+  trackInFlightRequests(app);
   app.set('query parser', 'simple');
   app.use(requestIdMiddleware);
   app.use(successIsAlways200);

@@ -1,14 +1,49 @@
 /**
  * Production entry point (`npm run start:prod`): runs against DATABASE_URL, never an embedded
- * database. Configuration problems are reported and the process exits 1.
+ * database. Configuration problems are reported and the process exits 1. SIGTERM/SIGINT shut
+ * it down gracefully (src/shutdown.ts) and it exits 0.
  */
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { createApp, listen } from './bootstrap';
 import { ConfigError, loadConfig } from './config/app-config';
+import { closeGracefully } from './shutdown';
+
+/** How long the process may take to exit by itself once shut down. */
+const EXIT_WATCHDOG_MS = 5_000;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const app = await createApp(config);
+  // Signals are handled here, not by Nest's hooks: Nest closes the modules (gateway sockets,
+  // pools) before it stops the listener and kills the process with the signal (exit 143).
+  const app = await createApp(config, { shutdownHooks: false });
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    const logger = new Logger('Shutdown');
+    if (closing) {
+      logger.warn(`${signal} again: already shutting down`);
+      return;
+    }
+    closing = true;
+    logger.log(`${signal}: shutting down`);
+    closeGracefully(app, config).then(
+      () => {
+        // Exit by itself: nothing may still hold the event loop (a socket, a pool, a timer).
+        // Something that does is a leak: say so and exit 1 rather than hang.
+        process.exitCode = 0;
+        setTimeout(() => {
+          logger.error('still running after the shutdown (an open handle): exiting');
+          process.exit(1);
+        }, EXIT_WATCHDOG_MS).unref();
+      },
+      (error: unknown) => {
+        logger.error(`shutdown failed: ${error instanceof Error ? error.stack : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
   await listen(app, config);
 }
 

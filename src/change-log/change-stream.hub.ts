@@ -132,6 +132,8 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
   protected readonly logger: Logger;
   private readonly clients = new Set<C>();
   private unsubscribe: (() => void) | null = null;
+  /** Set by {@link drain}: the instance is shutting down, a stream starting now ends at once. */
+  private draining = false;
   /** Observability (and tests): clients closed, by reason. */
   readonly closed: Record<CloseReason, number> = {
     behind: 0,
@@ -199,8 +201,23 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
 
   onModuleDestroy(): void {
     this.unsubscribe?.();
-    for (const client of this.clients) client.connection.close();
+    this.drain();
+  }
+
+  /**
+   * Ends every stream of this hub with a reconnect hint (`retry:`, SHUTDOWN_STREAM_RETRY_MS) and
+   * every stream that starts from now on as soon as its headers are out: the instance is going
+   * away (graceful shutdown, src/shutdown.ts). Clients resume with their Last-Event-ID wherever
+   * they reconnect; nothing is lost.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const client of this.clients) this.drainConnection(client.connection);
     this.clients.clear();
+  }
+
+  private drainConnection(connection: SseConnection): void {
+    connection.drain(this.config.shutdown.streamRetryMs, 'server shutting down, reconnect');
   }
 
   get clientCount(): number {
@@ -225,6 +242,10 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
       start.kind === 'live' ? { kind: 'live', at: await this.frontier() } : start;
     const connection = new SseConnection(res);
     connection.open(this.config.stream.keepAliveMs);
+    if (this.draining) {
+      this.drainConnection(connection);
+      return;
+    }
     // The response's close: the client went away (or we ended it).
     res.on('close', () => this.remove(connection));
     try {
@@ -299,6 +320,11 @@ export abstract class ChangeStreamHub<C extends StreamClient, E extends StreamEv
       if (comparePositions(client.position, upTo) < 0) client.position = upTo;
     }
     if (client.connection.closed) return;
+    if (this.draining) {
+      // Shutdown began while this stream was starting: what it caught up with is sent.
+      this.drainConnection(client.connection);
+      return;
+    }
     this.clients.add(client);
   }
 

@@ -267,6 +267,20 @@ class EnvironmentVariables {
   STREAM_KEEPALIVE_MS: number = 15_000;
 
   @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  SHUTDOWN_GRACE_MS: number = 20_000;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  SHUTDOWN_STREAM_RETRY_MS: number = 1_000;
+
+  @IsOptional()
   @Transform(trimmedOrUndefined)
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
@@ -361,6 +375,13 @@ export interface AppConfig {
     readonly maxPendingEvents: number;
     /** Keep-alive comment interval. */
     readonly keepAliveMs: number;
+  };
+  /** SIGTERM/SIGINT (src/shutdown.ts). */
+  readonly shutdown: {
+    /** In-flight requests get this long to finish once the listener stopped accepting. */
+    readonly graceMs: number;
+    /** The `retry:` hint (reconnect delay) sent to every stream ended by the shutdown. */
+    readonly streamRetryMs: number;
   };
 }
 
@@ -501,6 +522,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     stream: {
       maxPendingEvents: raw.STREAM_MAX_PENDING_EVENTS,
       keepAliveMs: raw.STREAM_KEEPALIVE_MS,
+    },
+    shutdown: {
+      graceMs: raw.SHUTDOWN_GRACE_MS,
+      streamRetryMs: raw.SHUTDOWN_STREAM_RETRY_MS,
     },
   };
 }

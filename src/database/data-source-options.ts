@@ -21,6 +21,9 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     // gen_random_uuid() is built into PostgreSQL >= 13; uuid-ossp needs an extension.
     uuidExtension: 'pgcrypto',
     synchronize: false,
+    // Names this service's connections in pg_stat_activity (the listener and the provisioning
+    // lock pool name theirs too).
+    applicationName: 'mission-control',
     extra: { max: settings.poolSize ?? 10 },
   };
 }

@@ -103,6 +103,7 @@ export class AgentRunLock implements OnModuleDestroy {
       connectionTimeoutMillis: this.waitBudgetMs,
       idleTimeoutMillis: 30_000,
       allowExitOnIdle: true,
+      application_name: 'mission-control provision lock',
       // A lock connection is idle for a whole run: notice a dead peer, and bound every statement
       // on the server (a timed-out statement must not keep running, holding row locks) as well
       // as in the client (a half-open socket answers nothing), the server's bound first.

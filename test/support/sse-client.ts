@@ -18,8 +18,14 @@ export class SseClient {
   status = 0;
   body = '';
   ended = false;
+  /** The server ended the response properly (the final chunk arrived), not a dropped socket. */
+  completed = false;
   lastEventId: string | undefined;
   comments = 0;
+  /** The last `retry:` field (the server's reconnect delay hint, ms). */
+  retry: number | undefined;
+  /** The text of every comment line, in order. */
+  readonly commentTexts: string[] = [];
   private request: http.ClientRequest | null = null;
   private response: http.IncomingMessage | null = null;
   private buffer = '';
@@ -59,7 +65,10 @@ export class SseClient {
           const end = () => {
             this.ended = true;
           };
-          res.on('end', end);
+          res.on('end', () => {
+            this.completed = true;
+            end();
+          });
           res.on('close', end);
           res.on('error', end);
           if (this.status === 200) resolve();
@@ -93,6 +102,7 @@ export class SseClient {
         this.pending = { data: [] };
       } else if (line.startsWith(':')) {
         this.comments++;
+        this.commentTexts.push(line.slice(1).trim());
       } else {
         const colon = line.indexOf(':');
         const field = colon < 0 ? line : line.slice(0, colon);
@@ -100,6 +110,7 @@ export class SseClient {
         if (field === 'id') this.pending.id = value;
         else if (field === 'event') this.pending.event = value;
         else if (field === 'data') this.pending.data.push(value);
+        else if (field === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
       }
     }
   }

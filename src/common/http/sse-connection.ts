@@ -55,6 +55,17 @@ export class SseConnection {
     }
   }
 
+  /**
+   * Ends the stream cleanly with a reconnect hint: the SSE `retry:` field (EventSource waits
+   * that long before it reconnects, with its Last-Event-ID) and a comment saying why. For a
+   * server going away (shutdown): the client resumes on another instance, nothing lost.
+   */
+  drain(retryMs: number, reason: string): void {
+    if (this.closed) return;
+    this.write(`retry: ${Math.max(0, Math.round(retryMs))}\n: ${reason}\n\n`, false);
+    this.close();
+  }
+
   /** Stops the stream; `abort` drops the connection without flushing (a client that fell behind). */
   close(abort = false): void {
     if (this.keepAlive) clearInterval(this.keepAlive);
