@@ -32,8 +32,11 @@ export async function startBenchDatabase() {
   });
 }
 
-/** The application on a bench database (local auth, quiet logs), initialised, not listening. */
-export async function createBenchApp(databaseUrl) {
+/**
+ * The application on a bench database (local auth, quiet logs), initialised, not listening;
+ * `env` overrides the configuration (e.g. AUTH_MODE=jwt with AUTH_JWT_SECRET to act as many users).
+ */
+export async function createBenchApp(databaseUrl, env = {}) {
   require('reflect-metadata');
   const { randomBytes } = require('node:crypto');
   const { createApp } = require('../dist/bootstrap.js');
@@ -44,6 +47,7 @@ export async function createBenchApp(databaseUrl) {
     LOCAL_AUTH_TOKEN: randomBytes(48).toString('base64url'),
     LOG_LEVEL: 'error',
     PORT: '0',
+    ...env,
   });
   const app = await createApp(config, { shutdownHooks: false });
   await app.init();

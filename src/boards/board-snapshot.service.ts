@@ -24,7 +24,7 @@ const APPROVAL_PENDING = 'pending';
 
 /**
  * GET /boards/{id}/snapshot: the board page in one response. Five reads in one REPEATABLE READ
- * transaction (so the lists and counts agree), whatever the number of tasks, agents or
+ * (read-only) transaction (so the lists and counts agree), whatever the number of tasks, agents or
  * approvals: the tasks carry their assignee's name and approval counts from the same query.
  */
 @Injectable()
@@ -32,7 +32,7 @@ export class BoardSnapshotService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   snapshot(board: Board): Promise<BoardSnapshot> {
-    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+    return this.inReadOnlySnapshot(async (manager) => {
       const tasks = await this.taskCards(manager, board);
       const agents = await manager
         .createQueryBuilder(Agent, 'agent')
@@ -71,6 +71,28 @@ export class BoardSnapshotService {
         pending_approvals_count: pending,
       };
     });
+  }
+
+  /**
+   * `read` in one REPEATABLE READ, READ ONLY transaction opened by a single statement (TypeORM's
+   * transaction() sends START TRANSACTION and SET TRANSACTION separately: a round trip more).
+   */
+  private async inReadOnlySnapshot<T>(read: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      try {
+        const result = await read(runner.manager);
+        await runner.query('COMMIT');
+        return result;
+      } catch (error) {
+        await runner.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await runner.release();
+    }
   }
 
   /** Newest first, each with its assignee's name and its approval counts (one query). */
