@@ -24,7 +24,7 @@ const AGENTS = size('agents', 200, 200);
 const TASKS = size('tasks', 500, 500);
 const CHAT = size('chat', 100, 100);
 const REQUESTS = size('requests', 500, 100);
-const CONCURRENCY = size('concurrency', 4, 4);
+const CONCURRENCY = size('concurrency', 1, 1);
 
 const db = await startBenchDatabase();
 let app;
