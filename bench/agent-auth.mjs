@@ -2,19 +2,26 @@
 // Agent authentication cost: our digest lookup (one unique-index query) over HTTP, with many
 // agents in the table, against upstream's scheme (PBKDF2-SHA256, 200k iterations, random salt
 // per agent, every hash tried in turn). Prints figures; asserts nothing.
-// Usage: npm run bench:agent-auth [-- --agents 10000 --requests 2000]
+// Usage: npm run bench:agent-auth [-- --agents 10000 --requests 2000 --concurrency 8 --quick]
 import { createRequire } from 'node:module';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { arg, createBenchApp, pct, startBenchDatabase } from './support.mjs';
+import {
+  createBenchApp,
+  latencyStats,
+  printTable,
+  size,
+  startBenchDatabase,
+  writeResult,
+} from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
 const { agentTokenDigest, generateAgentToken } = require('../dist/auth/agent-token.js');
 
-const AGENTS = arg('agents', 10_000);
-const REQUESTS = arg('requests', 2_000);
-const CONCURRENCY = arg('concurrency', 8);
+const AGENTS = size('agents', 10_000, 1_000);
+const REQUESTS = size('requests', 2_000, 300);
+const CONCURRENCY = size('concurrency', 8, 8);
 
 const db = await startBenchDatabase();
 let app;
@@ -66,23 +73,37 @@ try {
   const wall0 = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const wall = performance.now() - wall0;
-  latencies.sort((a, b) => a - b);
+  const latency = latencyStats(latencies);
+  const requestsPerSecond = REQUESTS / (wall / 1000);
 
   const salt = randomBytes(16);
   const h0 = performance.now();
   for (let i = 0; i < 5; i++) pbkdf2Sync('x'.repeat(43), salt, 200_000, 32, 'sha256');
   const pbkdf2Ms = (performance.now() - h0) / 5;
+  const upstreamAverageScanMs = (pbkdf2Ms * AGENTS) / 2;
 
   console.log(`agents in table: ${AGENTS}, requests: ${REQUESTS}, concurrency: ${CONCURRENCY}`);
-  console.log(
-    `GET /api/v1/agent/boards with X-Agent-Token: p50 ${pct(latencies, 50).toFixed(2)} ms, ` +
-      `p95 ${pct(latencies, 95).toFixed(2)} ms, ${(REQUESTS / (wall / 1000)).toFixed(0)} req/s`,
-  );
+  printTable([
+    {
+      what: 'GET /api/v1/agent/boards (X-Agent-Token)',
+      ...latency,
+      'req/s': Math.round(requestsPerSecond),
+    },
+  ]);
   console.log(`upstream PBKDF2 (200k iterations), one hash: ${pbkdf2Ms.toFixed(1)} ms`);
   console.log(
-    `upstream scan for one request with ${AGENTS} agents: ~${((pbkdf2Ms * AGENTS) / 2 / 1000).toFixed(1)} s on average ` +
+    `upstream scan for one request with ${AGENTS} agents: ~${(upstreamAverageScanMs / 1000).toFixed(1)} s on average ` +
       `(half the table), ${((pbkdf2Ms * AGENTS) / 1000).toFixed(1)} s for an unknown token`,
   );
+  writeResult('agent-auth', {
+    params: { agents: AGENTS, requests: REQUESTS, concurrency: CONCURRENCY },
+    results: {
+      agentBoards: { ...latency, requestsPerSecond: Math.round(requestsPerSecond) },
+      upstreamPbkdf2OneHashMs: pbkdf2Ms,
+      upstreamAverageScanMs,
+    },
+    targets: [],
+  });
 } finally {
   await app?.close();
   await db.stop();

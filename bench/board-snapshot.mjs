@@ -3,19 +3,28 @@
 // (half with an approval) and chat messages, and the number of SQL statements one request sends
 // (every pg client of this process counted, so it includes authentication). Prints figures;
 // asserts nothing.
-// Usage: npm run bench:board-snapshot [-- --agents 200 --tasks 500 --chat 100 --requests 500]
+// Usage: npm run bench:board-snapshot [-- --agents 200 --tasks 500 --chat 100 --requests 500 --quick]
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { arg, createBenchApp, pct, startBenchDatabase } from './support.mjs';
+import {
+  check,
+  createBenchApp,
+  latencyStats,
+  printTable,
+  size,
+  startBenchDatabase,
+  writeResult,
+} from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const { Client } = require('pg');
 
-const AGENTS = arg('agents', 200);
-const TASKS = arg('tasks', 500);
-const CHAT = arg('chat', 100);
-const REQUESTS = arg('requests', 500);
-const CONCURRENCY = arg('concurrency', 4);
+// Quick mode keeps the board's size (the target is about it) and sends fewer requests.
+const AGENTS = size('agents', 200, 200);
+const TASKS = size('tasks', 500, 500);
+const CHAT = size('chat', 100, 100);
+const REQUESTS = size('requests', 500, 100);
+const CONCURRENCY = size('concurrency', 1, 1);
 
 const db = await startBenchDatabase();
 let app;
@@ -107,18 +116,38 @@ try {
   const wall0 = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const wall = performance.now() - wall0;
-  latencies.sort((a, b) => a - b);
+  const latency = latencyStats(latencies);
+  const requestsPerSecond = REQUESTS / (wall / 1000);
+  const statements = Math.min(...counts);
 
   console.log(
     `board: ${AGENTS} agents, ${TASKS} tasks, ${CHAT} chat messages; ` +
       `${REQUESTS} requests at concurrency ${CONCURRENCY}; response ${(bytes / 1024).toFixed(0)} KiB`,
   );
-  console.log(
-    `GET /boards/{id}/snapshot: p50 ${pct(latencies, 50).toFixed(1)} ms, ` +
-      `p95 ${pct(latencies, 95).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, ` +
-      `${(REQUESTS / (wall / 1000)).toFixed(0)} req/s`,
-  );
-  console.log(`SQL statements per request (incl. auth and transaction control): ${Math.min(...counts)}`);
+  printTable([
+    {
+      what: 'GET /boards/{id}/snapshot',
+      ...latency,
+      'req/s': Math.round(requestsPerSecond),
+      statements,
+    },
+  ]);
+  console.log(`SQL statements per request (incl. auth and transaction control): ${statements}`);
+  writeResult('board-snapshot', {
+    params: {
+      agents: AGENTS,
+      tasks: TASKS,
+      chat: CHAT,
+      requests: REQUESTS,
+      concurrency: CONCURRENCY,
+    },
+    results: {
+      snapshot: { ...latency, requestsPerSecond: Math.round(requestsPerSecond) },
+      responseBytes: bytes,
+      statementsPerRequest: statements,
+    },
+    targets: [check(`snapshot p95 ms (c=${CONCURRENCY})`, latency.p95, { below: 40 })],
+  });
 } finally {
   await app?.close();
   await db.stop();

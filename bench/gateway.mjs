@@ -6,11 +6,11 @@
 // all sequential `sessions.list`, plus 100 concurrent calls on the pooled client.
 // Prints figures; asserts nothing. Uses a running gateway when OPENCLAW_GATEWAY_URL and
 // OPENCLAW_GATEWAY_TOKEN are set, else starts (and stops) one.
-// Usage: npm run bench:gateway [-- --calls 300 --concurrent 100]
+// Usage: npm run bench:gateway [-- --calls 300 --concurrent 100 --quick]
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { arg, pct, useGateway } from './support.mjs';
+import { check, pct, printTable, size, useGateway, writeResult } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -20,9 +20,9 @@ const { DeviceIdentity } = require('../dist/openclaw/device-identity.js');
 const { OPERATOR_SCOPES } = require('../dist/openclaw/protocol.js');
 require('@nestjs/common').Logger.overrideLogger(['error', 'warn']);
 
-const CALLS = arg('calls', 300);
-const CONCURRENT = arg('concurrent', 100);
-const WARMUP = 30;
+const CALLS = size('calls', 300, 60);
+const CONCURRENT = size('concurrent', 100, 50);
+const WARMUP = size('warmup', 30, 10);
 
 const stats = (samples) => {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -154,20 +154,45 @@ try {
     `\nOpenClaw gateway ${server.version} (protocol ${server.protocol}) at ${gatewayUrl}; ` +
       `${CALLS} sequential sessions.list per pattern after ${WARMUP} warm-up calls\n`,
   );
-  console.log('pattern                              p50          p95          mean');
-  for (const row of [perCall, pool, floor, concurrent]) {
-    console.log(
-      `${row.label.padEnd(36)} ${fmt(row.p50).padEnd(12)} ${fmt(row.p95).padEnd(12)} ${fmt(row.mean)}`,
-    );
-  }
+  printTable(
+    [perCall, pool, floor, concurrent].map(({ label, n, p50, p95, mean }) => ({
+      pattern: label,
+      n,
+      'p50 ms': p50,
+      'p95 ms': p95,
+      'mean ms': mean,
+    })),
+  );
+  const perCallOverPooled = perCall.p50 / pool.p50;
+  const pooledOverFloor = pool.p50 / floor.p50;
   console.log(
     `\n${CONCURRENT} concurrent calls on one pooled socket: ${fmt(wall)} wall, ` +
       `${(CONCURRENT / (wall / 1000)).toFixed(0)} calls/s; dials made by the pooled client: ${pooled.dialCount}`,
   );
   console.log(
-    `connect-per-call p50 / pooled p50 = ${(perCall.p50 / pool.p50).toFixed(2)}x (target >= 3x)`,
+    `connect-per-call p50 / pooled p50 = ${perCallOverPooled.toFixed(2)}x (target >= 3x)`,
   );
-  console.log(`pooled p50 / floor p50 = ${(pool.p50 / floor.p50).toFixed(2)}x (target <= 1.5x)`);
+  console.log(`pooled p50 / floor p50 = ${pooledOverFloor.toFixed(2)}x (target <= 1.5x)`);
+  writeResult('gateway', {
+    params: {
+      calls: CALLS,
+      concurrent: CONCURRENT,
+      warmup: WARMUP,
+      gatewayVersion: server.version,
+    },
+    results: {
+      connectPerCall: perCall,
+      pooled: pool,
+      floor,
+      pooledConcurrent: { ...concurrent, wallMs: wall, dials: pooled.dialCount },
+      perCallOverPooledP50: perCallOverPooled,
+      pooledOverFloorP50: pooledOverFloor,
+    },
+    targets: [
+      check('connect-per-call p50 / pooled p50', perCallOverPooled, { atLeast: 3 }),
+      check('pooled p50 / floor p50', pooledOverFloor, { atMost: 1.5 }),
+    ],
+  });
 } finally {
   pooled.close();
   bare.close();

@@ -4,20 +4,29 @@
 // heartbeat (config patched, files rewritten, new token) and updated again with nothing changed.
 // Prints per-run wall time (p50/p95) and the gateway calls each run made, by method; asserts
 // nothing. The wake-up message is off so no model run competes with the measurement.
-// Usage: npm run bench:provision [-- --agents 10]
+// Usage: npm run bench:provision [-- --agents 10 --quick]
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { arg, createBenchApp, pct, startBenchDatabase, useGateway } from './support.mjs';
+import {
+  check,
+  createBenchApp,
+  latencyStats,
+  printTable,
+  size,
+  startBenchDatabase,
+  useGateway,
+  writeResult,
+} from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
 const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
 const { ProvisioningService } = require('../dist/provisioning/provisioning.service.js');
 
-const AGENTS = arg('agents', 10);
+const AGENTS = size('agents', 10, 2);
 
 // Count every gateway call by method (the pooled client is the only way calls leave).
 const calls = new Map();
@@ -32,11 +41,7 @@ const takeCalls = () => {
   return snapshot;
 };
 
-const stats = (samples) => {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p) => pct(sorted, p);
-  return `p50 ${at(50).toFixed(0)} ms, p95 ${at(95).toFixed(0)} ms, max ${sorted.at(-1).toFixed(0)} ms`;
-};
+const phases = [];
 
 const gateway = useGateway();
 const gatewayUrl = gateway.url;
@@ -80,7 +85,7 @@ try {
     .health();
   takeCalls();
 
-  const phase = async (label, request, before) => {
+  const phase = async (key, label, request, before) => {
     const times = [];
     let configPatches = 0;
     for (const agentId of agentIds) {
@@ -95,20 +100,48 @@ try {
       Object.entries(takeCalls()).map(([method, n]) => [method, +(n / AGENTS).toFixed(1)]),
     );
     const total = Object.values(perRun).reduce((sum, n) => sum + n, 0);
-    console.log(`\n${label} (${AGENTS} agents): ${stats(times)}`);
-    console.log(`  config patches (gateway reloads): ${configPatches}/${AGENTS}`);
-    console.log(`  gateway calls per run: ${total.toFixed(1)} ${JSON.stringify(perRun)}`);
+    const { p50, p95, max } = latencyStats(times);
+    phases.push({ label, key, p50, p95, max, configPatches, callsPerRun: total, perRun });
+    console.log(`${label}: done`);
   };
 
-  await phase('first provision (creates the gateway agent)', { action: 'provision', wake: false });
+  await phase('firstProvision', 'first provision (creates the gateway agent)', {
+    action: 'provision',
+    wake: false,
+  });
   await phase(
+    'updateChanged',
     'update with a changed heartbeat (patch + files + new token)',
     { action: 'update', wake: false },
     (agentId) =>
       ds.query(`UPDATE agents SET heartbeat_config = '{"every": "20m"}' WHERE id = $1`, [agentId]),
   );
-  await phase('update with nothing changed', { action: 'update', wake: false });
-  await phase('update with the wake-up message (chat.send)', { action: 'update' });
+  await phase('updateUnchanged', 'update with nothing changed', { action: 'update', wake: false });
+  await phase('updateWithWake', 'update with the wake-up message (chat.send)', {
+    action: 'update',
+  });
+
+  printTable(
+    phases.map(({ label, p50, p95, max, configPatches, callsPerRun, perRun }) => ({
+      [`run (${AGENTS} agents)`]: label,
+      'p50 ms': p50,
+      'p95 ms': p95,
+      'max ms': max,
+      'config patches': `${configPatches}/${AGENTS}`,
+      'gateway calls/run': callsPerRun,
+      'by method': perRun,
+    })),
+  );
+  const unchanged = phases.find((entry) => entry.key === 'updateUnchanged');
+  writeResult('provision', {
+    params: { agents: AGENTS },
+    results: Object.fromEntries(phases.map(({ key, label: _label, ...rest }) => [key, rest])),
+    targets: [
+      check('config patches on an update with nothing changed', unchanged.configPatches, {
+        equals: 0,
+      }),
+    ],
+  });
 
   // Remove what the bench created from the gateway (the rows go with the database).
   const { Agent } = require('../dist/agents/entities/agent.entity.js');

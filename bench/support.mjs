@@ -1,9 +1,9 @@
 // Shared by the bench scripts: arguments, percentiles, a throwaway PostgreSQL and a gateway.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -34,7 +34,7 @@ export async function startBenchDatabase() {
 
 /**
  * The application on a bench database (local auth, quiet logs), initialised, not listening;
- * `env` adds or overrides configuration variables.
+ * `env` overrides the configuration (e.g. AUTH_MODE=jwt with AUTH_JWT_SECRET to act as many users).
  */
 export async function createBenchApp(databaseUrl, env = {}) {
   require('reflect-metadata');
@@ -89,5 +89,114 @@ export function useGateway() {
         cwd: ROOT,
         stdio: ['ignore', 'ignore', 'inherit'],
       }),
+  };
+}
+
+/** Quick mode (`--quick` or BENCH_QUICK=1): small sizes so a bench finishes in well under a minute (CI). */
+export const isQuick = () => process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+
+/** `--name value` as a number, else `full`, or `quick` in quick mode. */
+export const size = (name, full, quick) => arg(name, isQuick() ? quick : full);
+
+/** When this bench process started (the `startedAt` of its result). */
+const STARTED_AT = new Date().toISOString();
+
+/**
+ * Where results go: `bench/results/<name>.json` for a full run (may be committed),
+ * `bench/results/quick/<name>.json` for a quick one (git-ignored), so a quick run never
+ * overwrites the figures of a full one.
+ */
+export const resultPath = (name, quick = isQuick()) =>
+  join(ROOT, 'bench/results', ...(quick ? ['quick'] : []), `${name}.json`);
+
+/**
+ * A target line for a result: `check('p95 ms', 21.3, { below: 25 })` →
+ * `{ what, target: '< 25', value, met }`. One of below / atMost / atLeast / equals.
+ */
+export function check(what, value, { below, atMost, atLeast, equals }) {
+  const [target, met] =
+    below !== undefined
+      ? [`< ${below}`, value < below]
+      : atMost !== undefined
+        ? [`<= ${atMost}`, value <= atMost]
+        : atLeast !== undefined
+          ? [`>= ${atLeast}`, value >= atLeast]
+          : [`= ${JSON.stringify(equals)}`, JSON.stringify(value) === JSON.stringify(equals)];
+  return { what, target, value: typeof value === 'number' ? round(value) : value, met };
+}
+
+const round = (x) => (Number.isInteger(x) ? x : Number(x.toFixed(Math.abs(x) >= 100 ? 1 : 3)));
+
+/**
+ * Writes the result of bench `name` as JSON ({ name, quick, startedAt, finishedAt, node, cpus,
+ * params, results, targets }) and returns its path. `targets`: [{ what, target, value, met }]
+ * (see `check`); run-all prints them in its summary.
+ */
+export function writeResult(name, { params = {}, results = {}, targets = [], startedAt } = {}) {
+  const path = resultPath(name);
+  mkdirSync(dirname(path), { recursive: true });
+  const data = {
+    name,
+    quick: isQuick(),
+    startedAt: startedAt ?? STARTED_AT,
+    finishedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? null,
+    params,
+    results,
+    targets,
+  };
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+  console.log(`\nresult written to ${relative(ROOT, path)}`);
+  return path;
+}
+
+const cell = (value) =>
+  value === undefined || value === null
+    ? ''
+    : typeof value === 'number'
+      ? String(round(value))
+      : typeof value === 'boolean'
+        ? value
+          ? 'yes'
+          : 'NO'
+        : typeof value === 'object'
+          ? JSON.stringify(value)
+          : String(value);
+
+/** Prints rows (objects) as an aligned text table; columns are the union of the keys, in order. */
+export function printTable(rows, { title } = {}) {
+  if (title) console.log(`\n${title}`);
+  if (rows.length === 0) {
+    console.log('(no rows)');
+    return;
+  }
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const cells = rows.map((row) => columns.map((column) => cell(row[column])));
+  const widths = columns.map((column, i) =>
+    Math.max(column.length, ...cells.map((line) => line[i].length)),
+  );
+  const line = (values) =>
+    values
+      .map((value, i) => value.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  console.log(line(columns));
+  console.log(line(widths.map((width) => '-'.repeat(width))));
+  for (const values of cells) console.log(line(values));
+}
+
+/** Latency summary of samples in ms: { n, p50, p95, p99, max, mean }. */
+export function latencyStats(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, x) => sum + x, 0) / Math.max(1, sorted.length);
+  return {
+    n: sorted.length,
+    p50: round(pct(sorted, 50)),
+    p95: round(pct(sorted, 95)),
+    p99: round(pct(sorted, 99)),
+    max: round(sorted.at(-1)),
+    mean: round(mean),
   };
 }

@@ -140,19 +140,22 @@ export class AgentsService {
         throw new ForbiddenError();
       }
       qb.andWhere('agent.board_id = :boardId', { boardId: board.id });
+    } else if (member.allBoardsRead || member.allBoardsWrite) {
+      // Every board agent; an admin sees the gateway main agents too, so then every agent: no
+      // condition beyond the organization (a tautology here would keep the planner off the
+      // (organization_id, created_at, id) index and scan the table).
+      if (!isOrgAdmin(member)) qb.andWhere('agent.board_id IS NOT NULL');
     } else {
+      // `= ANY(ARRAY(subquery))` is evaluated once and, unlike `IN (subquery)` under an OR,
+      // lets the board_id index serve both branches (a bitmap OR) instead of a table scan.
       qb.andWhere(
         new Brackets((where) => {
-          if (member.allBoardsRead || member.allBoardsWrite) {
-            where.where('agent.board_id IS NOT NULL');
-          } else {
-            where.where(
-              `agent.board_id IN (SELECT access.board_id FROM organization_board_access access
-                 WHERE access.organization_member_id = :memberId
-                   AND (access.can_read OR access.can_write))`,
-              { memberId: member.id },
-            );
-          }
+          where.where(
+            `agent.board_id = ANY(ARRAY(SELECT access.board_id FROM organization_board_access access
+               WHERE access.organization_member_id = :memberId
+                 AND (access.can_read OR access.can_write)))`,
+            { memberId: member.id },
+          );
           if (isOrgAdmin(member)) where.orWhere('agent.board_id IS NULL');
         }),
       );

@@ -59,12 +59,20 @@ export class MembershipService {
     return this.dataSource.manager;
   }
 
-  /** The member row (with its organization) of `userId` in `organizationId`, if any. */
+  /**
+   * The member row (with its organization) of `userId` in `organizationId`, if any. One query:
+   * (user, organization) is unique, so no LIMIT (findOne with a relation sends two, a DISTINCT
+   * id query and then the rows, on every authenticated request).
+   */
   memberOf(userId: string, organizationId: string, manager = this.manager) {
-    return manager.findOne(OrganizationMember, {
-      where: { userId, organizationId },
-      relations: { organization: true },
-    });
+    return manager
+      .createQueryBuilder(OrganizationMember, 'member')
+      .innerJoinAndSelect('member.organization', 'organization')
+      .where('member.user_id = :userId AND member.organization_id = :organizationId', {
+        userId,
+        organizationId,
+      })
+      .getOne();
   }
 
   private oldestMembership(userId: string, manager: EntityManager) {
@@ -142,14 +150,22 @@ export class MembershipService {
 
   /**
    * §3.5 require_board_access: the membership in the *board's* organization (not the active one)
-   * must grant access. Returns that membership.
+   * must grant access. Returns that membership. `activeMember`: the caller's active membership
+   * already loaded for this request, used (no query) when it is in the board's organization.
    */
   async requireBoardAccess(
     user: User,
     board: Pick<Board, 'id' | 'organizationId'>,
     write: boolean,
+    activeMember?: OrganizationMember | null,
   ): Promise<OrganizationMember> {
-    const member = await this.memberOf(user.id, board.organizationId);
+    // The request's active membership (read by the auth guard moments ago) when it is the one.
+    const member =
+      activeMember &&
+      activeMember.userId === user.id &&
+      activeMember.organizationId === board.organizationId
+        ? activeMember
+        : await this.memberOf(user.id, board.organizationId);
     if (!member) throw new ForbiddenError('No org access');
     if (!(await hasBoardAccess(this.manager, member, board, write))) {
       throw new ForbiddenError('Board access denied');

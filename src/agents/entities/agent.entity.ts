@@ -28,6 +28,8 @@ export const AGENT_ROLE_INDEX = {
 // first one's gateway agent. Also makes concurrent ensure-calls from several instances safe.
 @Index('ux_agents_gateway_main', ['gatewayId'], { unique: true, where: '"board_id" IS NULL' })
 @Index('ux_agents_board_lead', ['boardId'], { unique: true, where: '"is_board_lead"' })
+// The agent list's order (newest first) within an organization: its default page is an index scan.
+@Index('ix_agents_organization_created', ['organizationId', 'createdAt', 'id'])
 // Agent names are unique ignoring case on a board (lead included) and among the board agents of
 // one gateway (leads excepted: every board's lead may keep the default "Lead Agent"). Expression
 // indexes TypeORM cannot describe: created by migration AgentNameUniqueness, not synchronised.

@@ -58,6 +58,7 @@ export class BoardAccessGuard implements CanActivate {
       auth.user,
       board,
       level === 'write',
+      auth.member,
     );
   }
 }

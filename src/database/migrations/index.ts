@@ -1,4 +1,5 @@
 import { OnboardingTenancy1796400000000 } from './1796400000000-OnboardingTenancy';
+import { AgentListIndex1796800000000 } from './1796800000000-AgentListIndex';
 import { BoardSettings1796300000000 } from './1796300000000-BoardSettings';
 import { BoardMemoryTenancy1796200000000 } from './1796200000000-BoardMemoryTenancy';
 import { BoardDeletionChangeLog1796210000000 } from './1796210000000-BoardDeletionChangeLog';
@@ -27,4 +28,5 @@ export const MIGRATIONS: (new () => unknown)[] = [
   BoardDeletionChangeLog1796210000000,
   BoardSettings1796300000000,
   OnboardingTenancy1796400000000,
+  AgentListIndex1796800000000,
 ];
