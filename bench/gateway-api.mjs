@@ -19,8 +19,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { isQuick, printTable, writeResult } from './results-lite.mjs';
-import { arg, createBenchApp, pct, startBenchDatabase, useGateway } from './support.mjs';
+import {
+  arg,
+  createBenchApp,
+  isQuick,
+  pct,
+  printTable,
+  startBenchDatabase,
+  useGateway,
+  writeResult,
+} from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');

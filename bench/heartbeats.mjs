@@ -8,20 +8,20 @@
 //        node bench/heartbeats.mjs --profile [--seconds 10]   (API at c=32 under --cpu-prof)
 import { fork } from 'node:child_process';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatTop, topSelfTime } from './cpuprofile-top.mjs';
-import { ROOT, arg, pct, startBenchDatabase } from './support.mjs';
+import { ROOT, arg, isQuick, pct, startBenchDatabase, writeResult } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
 const { Pool } = require('pg');
 const { agentTokenDigest, generateAgentToken } = require('../dist/auth/agent-token.js');
 
-const QUICK = process.argv.includes('--quick');
+const QUICK = isQuick();
 const PROFILE = process.argv.includes('--profile');
 const AGENTS = arg('agents', QUICK ? 500 : 10_000);
 const BOARDS = arg('boards', QUICK ? 10 : 100);
@@ -255,8 +255,6 @@ if (PROFILE) {
 } else {
   const api32 = results.find((r) => r.phase === 'api' && r.c === 32);
   const data = {
-    name: 'heartbeats',
-    quick: QUICK,
     startedAt,
     params: {
       agents: AGENTS,
@@ -276,9 +274,7 @@ if (PROFILE) {
       { what: 'API p99 at c=32 (ms)', target: '< 50', value: api32.p99, met: api32.p99 < 50 },
     ],
   };
-  // Local stand-in for support.mjs's writeResult until the harness lands.
-  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/heartbeats.json'), `${JSON.stringify(data, null, 2)}\n`);
+  writeResult('heartbeats', data);
   for (const t of data.targets) {
     console.log(
       `target ${t.what} ${t.target}: ${typeof t.value === 'number' ? t.value.toFixed(2) : t.value} ${t.met ? 'met' : 'NOT met'}`,

@@ -18,8 +18,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { isQuick, printTable, writeResult } from './results-lite.mjs';
-import { ROOT, arg, pct } from './support.mjs';
+import { ROOT, arg, isQuick, pct, printTable, writeResult } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const SELF = fileURLToPath(import.meta.url);

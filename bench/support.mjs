@@ -132,7 +132,10 @@ const round = (x) => (Number.isInteger(x) ? x : Number(x.toFixed(Math.abs(x) >= 
  * params, results, targets }) and returns its path. `targets`: [{ what, target, value, met }]
  * (see `check`); run-all prints them in its summary.
  */
-export function writeResult(name, { params = {}, results = {}, targets = [], startedAt } = {}) {
+export function writeResult(
+  name,
+  { params = {}, results = {}, targets = [], startedAt, ...extra } = {},
+) {
   const path = resultPath(name);
   mkdirSync(dirname(path), { recursive: true });
   const data = {
@@ -145,6 +148,7 @@ export function writeResult(name, { params = {}, results = {}, targets = [], sta
     cpuModel: cpus()[0]?.model ?? null,
     params,
     results,
+    ...extra,
     targets,
   };
   writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);

@@ -12,8 +12,15 @@ import { createRequire } from 'node:module';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { isQuick, printTable, writeResult } from './results-lite.mjs';
-import { arg, createBenchApp, startBenchDatabase, useGateway } from './support.mjs';
+import {
+  arg,
+  createBenchApp,
+  isQuick,
+  printTable,
+  startBenchDatabase,
+  useGateway,
+  writeResult,
+} from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
