@@ -116,6 +116,11 @@ class ResumingStream {
     this.collect();
   }
 
+  /** Drops the connection (as a network blip would): the client resumes by id. */
+  cut(): void {
+    this.current?.close();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -141,6 +146,9 @@ describe('PostgreSQL drops every connection mid-run', () => {
       // Sweeps run only when the test asks; runs are not swept mid-test.
       PRESENCE_SWEEP_INTERVAL_MS: '600000',
       CHANGE_LOG_LISTENER_PING_MS: '1000',
+      // A read stalled by the outage gives up (and closes its streams) within the test's waits.
+      CHANGE_LOG_READ_TIMEOUT_MS: '5000',
+      LOG_LEVEL: process.env.MC_DEBUG_LOG ?? 'error',
     });
     baseUrl = await listen(t.app);
     ({ fake } = await startOpenClawFake());
@@ -306,6 +314,8 @@ describe('PostgreSQL drops every connection mid-run', () => {
           [databaseName],
         );
         readiness.push(await readyz());
+        // The client loses its stream while the database is away; it resumes by id.
+        resuming.cut();
         await moreAnswers(503, 5);
         readiness.push(await readyz());
       } finally {
@@ -392,19 +402,36 @@ describe('PostgreSQL drops every connection mid-run', () => {
     // after the start, the client received that agent at that position or a later one.
     const marker = `after ${randomUUID()}`;
     await sql('UPDATE agents SET last_provision_error = $2 WHERE id = $1', [beaters[0].id, marker]);
-    await waitUntil(
-      () =>
-        resuming.events.some(
-          (event) =>
-            (event.data as { agent?: { last_provision_error?: string } }).agent
-              ?.last_provision_error === marker,
-        ),
-      {
-        ...WAIT,
-        what: () =>
-          `stream opens ${resuming.opens}, events ${resuming.events.length}, listener ${JSON.stringify(listener.stats)}, last ${JSON.stringify(resuming.events.at(-1))}`,
-      },
-    );
+    try {
+      await waitUntil(
+        () =>
+          resuming.events.some(
+            (event) =>
+              (event.data as { agent?: { last_provision_error?: string } }).agent
+                ?.last_provision_error === marker,
+          ),
+        {
+          ...WAIT,
+          what: () =>
+            `stream opens ${resuming.opens}, events ${resuming.events.length}, listener ${JSON.stringify(listener.stats)}, last ${JSON.stringify(resuming.events.at(-1))}`,
+        },
+      );
+    } catch (error) {
+      const holders = await sql(
+        `SELECT pid, datname, application_name, state, backend_xid::text, backend_xmin::text,
+                left(query, 80) AS query FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL`,
+      );
+      const tail = await sql(
+        `SELECT id, txid::text, entity_id, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+           FROM change_log ORDER BY id DESC LIMIT 3`,
+      );
+      process.stderr.write(
+        `xid holders: ${JSON.stringify(holders)}; tail: ${JSON.stringify(tail)}; ` +
+          `listener cursor: ${JSON.stringify(Reflect.get(listener, 'cursor'))}\n`,
+      );
+      throw error;
+    }
     await resuming.stop();
     const ids = resuming.events.map((event) => event.id);
     expect(ids.every((id) => id !== undefined)).toBe(true);
