@@ -57,6 +57,10 @@ const TERMINATE_ALL = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 class ResumingStream {
   readonly events: SseEvent[] = [];
   opens = 0;
+  /** Failed reopen attempts and the last one's error; whether a reopen is awaiting its answer. */
+  failedOpens = 0;
+  lastOpenError = '';
+  opening = false;
   private current: SseClient | null = null;
   private consumed = 0;
   private stopped = false;
@@ -102,13 +106,18 @@ class ResumingStream {
   private async watch(): Promise<void> {
     while (!this.stopped) {
       this.collect();
-      if (this.current?.ended) {
+      if (this.current === null || this.current.ended) {
         this.collect();
         this.current = null;
+        this.opening = true;
         try {
           await this.open();
-        } catch {
+        } catch (error) {
           // The database is still away (the stream's access check answers 503): try again.
+          this.failedOpens++;
+          this.lastOpenError = String(error);
+        } finally {
+          this.opening = false;
         }
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -413,7 +422,7 @@ describe('PostgreSQL drops every connection mid-run', () => {
         {
           ...WAIT,
           what: () =>
-            `stream opens ${resuming.opens}, events ${resuming.events.length}, listener ${JSON.stringify(listener.stats)}, last ${JSON.stringify(resuming.events.at(-1))}`,
+            `stream opens ${resuming.opens} (failed ${resuming.failedOpens}: ${resuming.lastOpenError}; opening ${resuming.opening}), events ${resuming.events.length}, listener ${JSON.stringify(listener.stats)}, last ${JSON.stringify(resuming.events.at(-1))}`,
         },
       );
     } catch (error) {
@@ -428,7 +437,8 @@ describe('PostgreSQL drops every connection mid-run', () => {
       );
       process.stderr.write(
         `xid holders: ${JSON.stringify(holders)}; tail: ${JSON.stringify(tail)}; ` +
-          `listener cursor: ${JSON.stringify(Reflect.get(listener, 'cursor'))}\n`,
+          `listener cursor: ${JSON.stringify(Reflect.get(listener, 'cursor'))} ` +
+          `stats ${JSON.stringify(listener.stats)}\n`,
       );
       throw error;
     }
