@@ -5,6 +5,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import type { SqlSession } from '../auth/agent-token';
 import { withDeadline } from '../common/async/deadline';
 import { ConflictError } from '../common/errors/app-error';
+import { isDatabaseUnavailable } from '../common/errors/database-unavailable';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { sleep } from '../openclaw/retry';
 
@@ -223,6 +224,8 @@ export class AgentRunLock implements OnModuleDestroy {
     try {
       client = await withinDeadline(connecting, giveUpAt);
     } catch (error) {
+      // Refused, not waited for: the database is away (503), nothing waited 300 s for a slot.
+      if (isDatabaseUnavailable(error)) throw error;
       throw new RunNotStartedError(
         `No provisioning slot for agent ${agentId} within ` +
           `${Math.round(this.waitBudgetMs / 1000)} s (${(error as Error).message})`,

@@ -9,6 +9,7 @@ import {
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { AppError, AppErrorKind, RequestValidationError } from '../errors/app-error';
+import { DATABASE_UNAVAILABLE_DETAIL, isDatabaseUnavailable } from '../errors/database-unavailable';
 import { reasonPhrase, requestForLog, sendErrorEnvelope } from './error-envelope';
 
 /**
@@ -36,7 +37,7 @@ const APP_ERROR_STATUS: Record<AppErrorKind, number> = {
 /**
  * The catch-all: domain errors, validation errors and Nest's own HTTP exceptions become the
  * upstream envelope; anything else is logged and answered 500 "Internal Server Error" with no
- * internals. Gateway errors are handled by GatewayExceptionFilter, registered after this one.
+ * internals; a lost or refused database connection is 503 with a Retry-After. Gateway errors are handled by GatewayExceptionFilter, registered after this one.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -75,6 +76,16 @@ export class AllExceptionsFilter implements ExceptionFilter {
         'The request conflicted with a concurrent change and was rolled back; retry it.',
         { 'Retry-After': '1' },
       );
+      return;
+    }
+
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(
+        `${requestForLog(req)}: database unavailable: ${(exception as Error).message}`,
+      );
+      sendErrorEnvelope(req, res, HttpStatus.SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE_DETAIL, {
+        'Retry-After': '1',
+      });
       return;
     }
 

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { DATABASE_UNAVAILABLE_DETAIL, isDatabaseUnavailable } from '../errors/database-unavailable';
 import { GatewayError, GatewayOperationError, ProvisioningError } from '../errors/gateway-errors';
 import { requestForLog, sendErrorEnvelope } from './error-envelope';
 
@@ -8,6 +9,11 @@ export function gatewayErrorResponse(
   error: GatewayError | GatewayOperationError | ProvisioningError,
 ): { status: number; detail: string } {
   if (error instanceof ProvisioningError) {
+    // A run that lost its database connection (its run lock, or a write): not our fault, and
+    // the same request may succeed once the database is back.
+    if (isDatabaseUnavailable(error.cause)) {
+      return { status: HttpStatus.SERVICE_UNAVAILABLE, detail: DATABASE_UNAVAILABLE_DETAIL };
+    }
     return { status: HttpStatus.INTERNAL_SERVER_ERROR, detail: error.message };
   }
   // The gateway (not this service) failed: 502, with the text naming what failed.
@@ -30,6 +36,11 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const { status, detail } = gatewayErrorResponse(exception);
+    if (status === Number(HttpStatus.SERVICE_UNAVAILABLE)) {
+      this.logger.warn(`${requestForLog(req)}: ${detail} (${exception.message})`);
+      sendErrorEnvelope(req, res, status, detail, { 'Retry-After': '1' });
+      return;
+    }
     if (exception instanceof ProvisioningError) {
       this.logger.error(`${requestForLog(req)}: ${detail}`, describeCause(exception));
     } else {

@@ -1,0 +1,62 @@
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
+import { gatewayErrorResponse } from '../filters/gateway-exception.filter';
+import { isDatabaseUnavailable } from './database-unavailable';
+import {
+  GatewayOperationError,
+  GatewayUnavailableError,
+  ProvisioningError,
+} from './gateway-errors';
+
+/** An error as node-postgres raises it: a message and, from the server, a SQLSTATE. */
+function pgError(message: string, code?: string): Error {
+  return Object.assign(new Error(message), code === undefined ? {} : { code });
+}
+
+const failedQuery = (driverError: Error) => new QueryFailedError('SELECT 1', [], driverError);
+
+describe('isDatabaseUnavailable', () => {
+  it('recognises a terminated, refused or lost database connection', () => {
+    const terminated = pgError('terminating connection due to administrator command', '57P01');
+    expect(isDatabaseUnavailable(terminated)).toBe(true);
+    expect(isDatabaseUnavailable(failedQuery(terminated))).toBe(true);
+    expect(isDatabaseUnavailable(failedQuery(pgError('Connection terminated unexpectedly')))).toBe(
+      true,
+    );
+    expect(isDatabaseUnavailable(pgError('connection failure', '08006'))).toBe(true);
+    expect(isDatabaseUnavailable(pgError('sorry, too many clients already', '53300'))).toBe(true);
+    expect(
+      isDatabaseUnavailable(pgError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')),
+    ).toBe(true);
+    expect(isDatabaseUnavailable(new QueryRunnerAlreadyReleasedError())).toBe(true);
+    // Raised while connecting (ALLOW_CONNECTIONS false); a statement's 55000 is something else.
+    const closed = pgError('database "x" is not currently accepting connections', '55000');
+    expect(isDatabaseUnavailable(closed)).toBe(true);
+    expect(isDatabaseUnavailable(failedQuery(pgError('currval not yet defined', '55000')))).toBe(
+      false,
+    );
+    // Found through the cause chain (a provision run that lost its run lock).
+    expect(isDatabaseUnavailable(new Error('run lock lost', { cause: terminated }))).toBe(true);
+  });
+
+  it('leaves statement errors, our own bugs and gateway failures alone', () => {
+    expect(isDatabaseUnavailable(failedQuery(pgError('duplicate key', '23505')))).toBe(false);
+    expect(isDatabaseUnavailable(failedQuery(pgError('deadlock detected', '40P01')))).toBe(false);
+    expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
+    expect(isDatabaseUnavailable('Connection terminated')).toBe(false);
+    const refused = Object.assign(new GatewayUnavailableError('connect ECONNREFUSED'), {
+      code: 'ECONNREFUSED',
+    });
+    expect(isDatabaseUnavailable(refused)).toBe(false);
+    expect(isDatabaseUnavailable(new GatewayOperationError('update', refused))).toBe(false);
+  });
+
+  it('makes a provisioning failure caused by the database a 503, others stay 500', () => {
+    const lost = new Error('sessions.patch: the provision run lost its run lock', {
+      cause: pgError('terminating connection due to administrator command', '57P01'),
+    });
+    expect(gatewayErrorResponse(new ProvisioningError('update', lost)).status).toBe(503);
+    expect(gatewayErrorResponse(new ProvisioningError('update', new Error('boom'))).status).toBe(
+      500,
+    );
+  });
+});

@@ -1,0 +1,72 @@
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
+import { GatewayError, GatewayOperationError } from './gateway-errors';
+
+/**
+ * SQLSTATEs that say the database connection is gone or cannot be made, not that the statement
+ * was wrong: class 08 (connection exception), admin / crash shutdown and "cannot connect now"
+ * (57P01-57P03: `pg_terminate_backend`, a restart), too many connections (53300).
+ */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/**
+ * Raised while connecting only: "database … is not currently accepting connections"
+ * (`ALLOW_CONNECTIONS false`). TypeORM wraps statement errors in QueryFailedError, so a bare
+ * error carrying it comes from the pool acquiring a connection.
+ */
+const CONNECT_ONLY_SQLSTATES = new Set(['55000']);
+/** Socket failures reaching the database server. */
+const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/**
+ * node-postgres reports a connection that ended under a query, or a pool wait that timed out,
+ * without any code: its messages are all there is to go by.
+ */
+const PG_CONNECTION_MESSAGES = [
+  /^Connection terminated( unexpectedly| due to connection timeout)?$/,
+  /^timeout exceeded when trying to connect$/,
+  /^Client has encountered a connection error and is not queryable$/,
+];
+
+function codeOf(error: object): unknown {
+  return (error as { code?: unknown }).code;
+}
+
+function isUnavailableLink(error: unknown, wrapped: boolean): boolean {
+  if (!(error instanceof Error)) return false;
+  // TypeORM releases a query runner whose connection failed; the transaction's next statement
+  // (its COMMIT included) then throws this without reaching the server.
+  if (error instanceof QueryRunnerAlreadyReleasedError) return true;
+  const code = codeOf(error);
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code)) return true;
+    if (!wrapped && CONNECT_ONLY_SQLSTATES.has(code)) return true;
+    if (UNAVAILABLE_SYSTEM_CODES.has(code)) return true;
+  }
+  return PG_CONNECTION_MESSAGES.some((pattern) => pattern.test(error.message));
+}
+
+/**
+ * Whether `error` (or what caused it) is the database being unreachable: a terminated or
+ * refused connection rather than a fault of the request or of this service. Such a request is
+ * answered 503 with a Retry-After: the statement in flight did not commit (a transaction whose
+ * connection is gone is rolled back by the server), and the same request may succeed once the
+ * database is back. A gateway failure in the chain is the gateway's, never the database's.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current instanceof Error && !seen.has(current)) {
+    seen.add(current);
+    if (current instanceof GatewayError || current instanceof GatewayOperationError) return false;
+    if (current instanceof QueryFailedError) {
+      const driverError = (current as QueryFailedError & { driverError?: unknown }).driverError;
+      if (isUnavailableLink(driverError, true)) return true;
+    } else if (isUnavailableLink(current, false)) {
+      return true;
+    }
+    current = current.cause;
+  }
+  return false;
+}
+
+/** The 503 detail for {@link isDatabaseUnavailable} errors. */
+export const DATABASE_UNAVAILABLE_DETAIL =
+  'The database is unavailable (its connection was lost or refused); retry the request.';
