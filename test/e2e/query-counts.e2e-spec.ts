@@ -3,8 +3,10 @@
  * data: the agent list (GET /agents, default page) for an admin who sees every board and for one
  * whose access is one board, and the board snapshot (GET /boards/{id}/snapshot) for the owner and
  * for a member who may read that one board. Statements are attributed to the request that sent
- * them (test/support/statement-counter.ts), so background work cannot change a count; the
- * statement texts are in the failure message.
+ * them (test/support/statement-counter.ts), so background work cannot change a count. When a
+ * list or a count is off, the failure message is a line diff of the statement lists (`-` expected,
+ * `+` received) with the statements background work sent meanwhile, so a CI log is enough to see
+ * which statement came or went.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -16,7 +18,11 @@ import {
   SignedInUser,
   signInMember,
 } from '../support/builders';
-import { countStatementsPerRequest, StatementCounter } from '../support/statement-counter';
+import {
+  countStatementsPerRequest,
+  diffStatements,
+  StatementCounter,
+} from '../support/statement-counter';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const API = '/api/v1';
@@ -40,13 +46,71 @@ describe('SQL statements per request', () => {
     await t.close();
   });
 
-  /** The statements of one GET by `caller`, after checking it answered 200. */
+  /** What background work sent during each measured request, for failure messages. */
+  const background = new Map<string[], string[]>();
+
+  /**
+   * The statements of one GET by `caller`, after checking it answered 200, that it was the only
+   * request, and that nothing was sent in its context after its response.
+   */
   async function statementsOf(caller: SignedInUser, path: string): Promise<string[]> {
-    const requests = await counter.during(() =>
+    const recording = await counter.during(() =>
       t.http.get(`${API}${path}`).set(caller.headers).expect(200),
     );
-    expect(requests).toHaveLength(1);
-    return requests[0].statements;
+    const describe = () =>
+      recording.requests
+        .map((r) => `${r.method} ${r.url}\n${[...r.statements, ...r.late].join('\n')}`)
+        .join('\n\n');
+    if (recording.requests.length !== 1) {
+      throw new Error(
+        `GET ${path}: expected 1 request, the server saw ${recording.requests.length}:\n${describe()}`,
+      );
+    }
+    const [request] = recording.requests;
+    if (request.late.length > 0) {
+      throw new Error(
+        `GET ${path}: statements sent in the request's context after its response ` +
+          `(work it left running):\n${diffStatements([], request.late)}\n\nanswered with:\n` +
+          request.statements.join('\n'),
+      );
+    }
+    background.set(request.statements, recording.background);
+    return request.statements;
+  }
+
+  /** `received` must be `expected`, statement for statement; the failure shows a line diff. */
+  function expectSameStatements(
+    what: string,
+    received: Record<string, string[]>,
+    expected: Record<string, string[]>,
+  ) {
+    const diffs = Object.keys(expected)
+      .map((key) => {
+        const diff = diffStatements(expected[key], received[key] ?? []);
+        if (!diff) return '';
+        const noise = [
+          ...(background.get(expected[key]) ?? []),
+          ...(background.get(received[key]) ?? []),
+        ];
+        return (
+          `${key}: ${expected[key].length} expected, ${received[key]?.length ?? 0} received\n${diff}` +
+          (noise.length > 0
+            ? `\n  (background statements meanwhile, not counted:\n  ${noise.join('\n  ')})`
+            : '')
+        );
+      })
+      .filter(Boolean);
+    if (diffs.length > 0) throw new Error(`${what}:\n${diffs.join('\n\n')}`);
+  }
+
+  /** `statements` must number `count`; the failure lists them. */
+  function expectCount(what: string, statements: string[], count: number) {
+    if (statements.length !== count) {
+      throw new Error(
+        `${what}: ${count} statements expected, ${statements.length} sent:\n` +
+          statements.map((s, i) => `${String(i + 1).padStart(2)}. ${s.slice(0, 160)}`).join('\n'),
+      );
+    }
   }
 
   /** `n` more agents on the board (one statement; names unique on the board). */
@@ -57,6 +121,14 @@ describe('SQL statements per request', () => {
       [orgId, gatewayId, boardId, `agent-${randomUUID().slice(0, 8)}`, n],
     );
   }
+
+  it('reports a statement that came or went as a line diff (the failure message format)', () => {
+    expect(diffStatements(['SELECT 1', 'SELECT 2'], ['SELECT 1', 'SELECT 2'])).toBe('');
+    expect(diffStatements(['SELECT 1', 'SELECT 2'], ['SELECT 1', 'SELECT 3', 'SELECT 2'])).toBe(
+      '  SELECT 1\n+ SELECT 3\n  SELECT 2',
+    );
+    expect(diffStatements(['SELECT 1', 'SELECT 2'], ['SELECT 2'])).toBe('- SELECT 1\n  SELECT 2');
+  });
 
   describe('GET /agents (default page)', () => {
     let admin: SignedInUser;
@@ -92,10 +164,10 @@ describe('SQL statements per request', () => {
         admin: await statementsOf(admin, '/agents'),
         oneBoard: await statementsOf(oneBoardAdmin, '/agents'),
       };
-      expect(large).toEqual(small);
+      expectSameStatements('GET /agents, 300 agents against 10 (- 10, + 300)', large, small);
       // The user, the membership with its organization, the count, the page.
-      expect(small.admin).toHaveLength(4);
-      expect(small.oneBoard).toHaveLength(4);
+      expectCount('GET /agents, all-boards admin', small.admin, 4);
+      expectCount('GET /agents, one-board admin', small.oneBoard, 4);
     });
   });
 
@@ -152,14 +224,13 @@ describe('SQL statements per request', () => {
       });
       const smallCounts = await counts(small);
       const largeCounts = await counts(large);
-      console.log(
-        smallCounts.owner.map((s) => s.slice(0, 150)).join('\n'),
-        '\n---\n',
-        smallCounts.reader.map((s) => s.slice(0, 150)).join('\n'),
+      expectSameStatements(
+        'GET /boards/{id}/snapshot, 150 agents against 1 (- 1, + 150)',
+        largeCounts,
+        smallCounts,
       );
-      expect(largeCounts).toEqual(smallCounts);
-      expect(smallCounts.owner.length).toBe(EXPECTED_SNAPSHOT_STATEMENTS.owner);
-      expect(smallCounts.reader.length).toBe(EXPECTED_SNAPSHOT_STATEMENTS.reader);
+      expectCount('snapshot, owner', smallCounts.owner, EXPECTED_SNAPSHOT_STATEMENTS.owner);
+      expectCount('snapshot, reader', smallCounts.reader, EXPECTED_SNAPSHOT_STATEMENTS.reader);
     });
   });
 });
