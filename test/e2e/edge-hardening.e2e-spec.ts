@@ -322,10 +322,12 @@ describe('edge hardening (issue 9)', () => {
           .send({ status });
         expectIssueAt(res, ['body', 'status']);
       }
-      // Authentication itself marks the agent seen (online); none of the refused ones stuck.
+      // None of the refused ones stuck, and a refused heartbeat records nothing: the heartbeat
+      // route skips authentication's presence write (its own write records presence), so the
+      // agent is still where it was.
       expect(
         (await t.dataSource.getRepository(Agent).findOneByOrFail({ id: agent.id })).status,
-      ).toBe('online');
+      ).toBe('provisioning');
       for (const status of ['busy', ' Online ']) {
         await t.http
           .post(`${API}/agent/heartbeat`)

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { gatewayErrorResponse } from '../filters/gateway-exception.filter';
 import { isDatabaseUnavailable } from './database-unavailable';
@@ -15,6 +16,19 @@ function pgError(message: string, code?: string): Error {
 const failedQuery = (driverError: Error) => new QueryFailedError('SELECT 1', [], driverError);
 
 describe('isDatabaseUnavailable', () => {
+  it('recognises a socket error from another realm (Node core raises them outside a test sandbox)', () => {
+    // A `read ECONNRESET` is created by Node's net internals, not by the code that catches it:
+    // under jest (a vm context per file) it is not `instanceof Error` there. Seen in CI as a 500.
+    const reset = runInNewContext(
+      'Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", syscall: "read" })',
+    ) as Error;
+    expect(reset instanceof Error).toBe(false);
+    expect(isDatabaseUnavailable(reset)).toBe(true);
+    expect(isDatabaseUnavailable(new QueryFailedError('START TRANSACTION', [], reset))).toBe(true);
+    const wrapped = new Error('provision run failed', { cause: reset });
+    expect(isDatabaseUnavailable(wrapped)).toBe(true);
+  });
+
   it('recognises a terminated, refused or lost database connection', () => {
     const terminated = pgError('terminating connection due to administrator command', '57P01');
     expect(isDatabaseUnavailable(terminated)).toBe(true);

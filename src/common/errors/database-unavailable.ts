@@ -29,8 +29,21 @@ function codeOf(error: object): unknown {
   return (error as { code?: unknown }).code;
 }
 
+/**
+ * Error-like by shape, not `instanceof Error`: socket errors are created by Node's core, which
+ * is another realm than code running in a vm context (as under jest), where they would fail
+ * `instanceof` and a lost connection would be answered 500.
+ */
+function isErrorLike(value: unknown): value is Error {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { message?: unknown }).message === 'string'
+  );
+}
+
 function isUnavailableLink(error: unknown, wrapped: boolean): boolean {
-  if (!(error instanceof Error)) return false;
+  if (!isErrorLike(error)) return false;
   // TypeORM releases a query runner whose connection failed; the transaction's next statement
   // (its COMMIT included) then throws this without reaching the server.
   if (error instanceof QueryRunnerAlreadyReleasedError) return true;
@@ -53,7 +66,7 @@ function isUnavailableLink(error: unknown, wrapped: boolean): boolean {
 export function isDatabaseUnavailable(error: unknown): boolean {
   const seen = new Set<unknown>();
   let current: unknown = error;
-  while (current instanceof Error && !seen.has(current)) {
+  while (isErrorLike(current) && !seen.has(current)) {
     seen.add(current);
     if (current instanceof GatewayError || current instanceof GatewayOperationError) return false;
     if (current instanceof QueryFailedError) {
