@@ -26,7 +26,7 @@ require('reflect-metadata');
 const { GatewayClient } = require('../dist/openclaw/gateway-client.js');
 const { ProvisioningService } = require('../dist/provisioning/provisioning.service.js');
 
-const AGENTS = size('agents', 10, 2);
+const AGENTS = size('agents', 10, 1);
 
 // Count every gateway call by method (the pooled client is the only way calls leave).
 const calls = new Map();

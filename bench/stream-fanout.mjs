@@ -166,7 +166,7 @@ async function runMain() {
       ? [1, 10, 50]
       : [1, 100, 500];
   const RATE = arg('rate', 50);
-  const SECONDS = arg('seconds', quick ? 5 : 30);
+  const SECONDS = arg('seconds', quick ? 3 : 30);
   const AGENTS = arg('agents', 500);
   const CLIENTS_PER_PROCESS = 250;
   const profile = process.argv.includes('--profile');

@@ -57,8 +57,8 @@ function gatewayCpuSeconds(pid) {
 }
 
 const quick = isQuick();
-const AGENTS = arg('agents', quick ? 5 : 50);
-const ROUNDS = arg('rounds', 3);
+const AGENTS = arg('agents', quick ? 2 : 50);
+const ROUNDS = arg('rounds', quick ? 1 : 3);
 const CONCURRENCIES = [1, 4, 8];
 const startedAt = new Date().toISOString();
 

@@ -11,6 +11,8 @@ import { closeGracefully } from './shutdown';
 
 /** How long the process may take to exit by itself once shut down. */
 const EXIT_WATCHDOG_MS = 5_000;
+/** How long closing may take after SHUTDOWN_GRACE_MS before the process gives up and exits 1. */
+const SHUTDOWN_HARD_LIMIT_MS = 30_000;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -21,11 +23,20 @@ async function main(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals): void => {
     const logger = new Logger('Shutdown');
     if (closing) {
-      logger.warn(`${signal} again: already shutting down`);
-      return;
+      // A second signal is the operator insisting (Ctrl-C twice): stop now.
+      logger.warn(`${signal} again while shutting down: exiting now`);
+      process.exit(1);
     }
     closing = true;
     logger.log(`${signal}: shutting down`);
+    // Bound the whole shutdown, not only the wait for requests: closing pools and hooks waits on
+    // the database and the gateways, which may not answer.
+    setTimeout(() => {
+      logger.error(
+        `shutdown still running ${SHUTDOWN_HARD_LIMIT_MS / 1000} s after the grace period: exiting`,
+      );
+      process.exit(1);
+    }, config.shutdown.graceMs + SHUTDOWN_HARD_LIMIT_MS).unref();
     closeGracefully(app, config).then(
       () => {
         // Exit by itself: nothing may still hold the event loop (a socket, a pool, a timer).

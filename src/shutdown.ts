@@ -8,7 +8,6 @@ import {
   type StreamEvent,
 } from './change-log/change-stream.hub';
 import type { AppConfig } from './config/app-config';
-import { OpenClawGatewayService } from './openclaw/openclaw-gateway.service';
 
 /**
  * Requests of one app instance that have not finished yet (streams included), so a shutdown
@@ -100,9 +99,9 @@ function stopAccepting(server: Server): void {
  * 1. stop accepting connections (new ones are refused; keep-alive clients are told to close);
  * 2. end every live stream with a `retry:` hint (clients resume elsewhere with Last-Event-ID);
  * 3. wait for the in-flight requests, at most SHUTDOWN_GRACE_MS, then drop what is left;
- * 4. close the gateway sockets (nothing is using them any more);
- * 5. close the app: background workers, the change-log listener, the provisioning lock pool,
- *    the database pool (Nest's lifecycle hooks).
+ * 4. close the app (Nest's lifecycle hooks): background workers and notifiers finish, queued
+ *    heartbeats are written, then the gateway sockets, the change-log listener, the provisioning
+ *    lock pool and the database pool close.
  * Never rejects on the way; the caller decides the exit code from the returned error, if any.
  */
 export async function closeGracefully(app: INestApplication, config: AppConfig): Promise<void> {
@@ -123,7 +122,9 @@ export async function closeGracefully(app: INestApplication, config: AppConfig):
     );
   }
   server.closeAllConnections();
-  app.get(OpenClawGatewayService, { strict: false }).onApplicationShutdown();
+  // Nest's hooks close the rest in order: module destroy hooks first (the board chat notifier
+  // gets to send what the last requests queued, over the still-open gateway sockets), the
+  // heartbeat flush, then the gateway sockets, the listener and the pools.
   await app.close();
   logger.log('Shut down');
 }

@@ -184,8 +184,15 @@ export class AgentsService {
     } else {
       // A gateway's main agent acts on its gateway's boards only (agentMayActOnBoard) and lists
       // those boards (GET /agent/boards): it lists their agents and itself, not the agents of
-      // another gateway of the organization.
-      qb.andWhere('agent.gateway_id = :gatewayId', { gatewayId: agent.gatewayId });
+      // another gateway of the organization. "Its boards" by the board's gateway, as those two
+      // decide: a board moved to another gateway keeps its agents' rows naming the old one.
+      qb.andWhere(
+        `((agent.board_id IS NULL AND agent.gateway_id = :gatewayId)
+          OR agent.board_id = ANY(ARRAY(SELECT board.id FROM boards board
+                                         WHERE board.gateway_id = :gatewayId
+                                           AND board.organization_id = :organizationId)))`,
+        { gatewayId: agent.gatewayId },
+      );
       if (query.board_id) qb.andWhere('agent.board_id = :boardId', { boardId: query.board_id });
     }
     return this.pageOf(qb, query);

@@ -26,6 +26,13 @@ interface Waiter {
 const WRITE_BATCH_SQL = `
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[]) AS input(id, status)
+), locked AS (
+  -- The batch's rows locked in id order first: two batches (or a batch and a multi-row delete)
+  -- sharing rows then wait for each other instead of deadlocking on opposite plan orders.
+  SELECT agent.id FROM agents AS agent
+   WHERE agent.id = ANY($1::uuid[])
+   ORDER BY agent.id
+     FOR NO KEY UPDATE
 ), updated AS (
   UPDATE agents AS agent
      SET status = CASE
@@ -38,6 +45,7 @@ WITH input AS (
          updated_at = now()
     FROM input
    WHERE agent.id = input.id
+     AND agent.id IN (SELECT locked.id FROM locked)
 RETURNING agent.*
 ), logged AS (
   INSERT INTO activity_events (organization_id, event_type, message, agent_id, board_id)

@@ -633,6 +633,29 @@ describe('agents (in-process gateway)', () => {
       expect((await list(`?board_id=${boardId}`)).body).toMatchObject({ items: [], total: 0 });
     });
 
+    it('a main agent lists the agents of the boards its gateway has now, not of a board moved away', async () => {
+      const gatewayA = (await buildGateway(t.dataSource, orgId)).id;
+      const gatewayB = (await buildGateway(t.dataSource, orgId)).id;
+      const { agent: mainA, token: mainAToken } = await buildAgent(t.dataSource, gatewayA, null);
+      const { token: mainBToken } = await buildAgent(t.dataSource, gatewayB, null);
+      const moved = await buildBoard(t.dataSource, orgId, gatewayA);
+      const { agent: worker } = await buildAgent(t.dataSource, gatewayA, moved.id);
+      await t.http
+        .patch(`${API}/boards/${moved.id}`)
+        .set(admin.headers)
+        .send({ gateway_id: gatewayB })
+        .expect(200);
+      const idsOf = async (token: string, query = '') =>
+        (
+          (await t.http.get(`${API}/agent/agents${query}`).set('X-Agent-Token', token).expect(200))
+            .body.items as { id: string }[]
+        ).map((a) => a.id);
+      // The board is gateway B's now: B's main agent may act on it (GET /agent/boards agrees),
+      // A's may not, whatever gateway the worker row still names.
+      expect(await idsOf(mainAToken)).toEqual([mainA.id]);
+      expect(await idsOf(mainBToken, `?board_id=${moved.id}`)).toEqual([worker.id]);
+    });
+
     it('a lead deletes a worker of its board, never a lead, a main agent or another board’s agent', async () => {
       const board = await buildBoard(t.dataSource, orgId, gatewayId);
       const { agent: lead, token: leadToken } = await buildAgent(

@@ -32,6 +32,9 @@ describe('isDatabaseUnavailable', () => {
   it('recognises a terminated, refused or lost database connection', () => {
     const terminated = pgError('terminating connection due to administrator command', '57P01');
     expect(isDatabaseUnavailable(terminated)).toBe(true);
+    for (const code of ['08006', '57P05', 'EHOSTUNREACH', 'EAI_AGAIN']) {
+      expect(isDatabaseUnavailable(failedQuery(pgError(`lost (${code})`, code)))).toBe(true);
+    }
     expect(isDatabaseUnavailable(failedQuery(terminated))).toBe(true);
     expect(isDatabaseUnavailable(failedQuery(pgError('Connection terminated unexpectedly')))).toBe(
       true,
@@ -55,6 +58,13 @@ describe('isDatabaseUnavailable', () => {
   it('leaves statement errors, our own bugs and gateway failures alone', () => {
     expect(isDatabaseUnavailable(failedQuery(pgError('duplicate key', '23505')))).toBe(false);
     expect(isDatabaseUnavailable(failedQuery(pgError('deadlock detected', '40P01')))).toBe(false);
+    // A protocol violation is a malformed message of ours (e.g. too many bind parameters), not an
+    // outage: retrying cannot cure it, so it must not be a 503 with Retry-After.
+    const bind = pgError(
+      'bind message supplies 4464 parameters, but prepared statement "" requires 70000',
+      '08P01',
+    );
+    expect(isDatabaseUnavailable(failedQuery(bind))).toBe(false);
     expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
     expect(isDatabaseUnavailable('Connection terminated')).toBe(false);
     const refused = Object.assign(new GatewayUnavailableError('connect ECONNREFUSED'), {

@@ -3,10 +3,25 @@ import { GatewayError, GatewayOperationError } from './gateway-errors';
 
 /**
  * SQLSTATEs that say the database connection is gone or cannot be made, not that the statement
- * was wrong: class 08 (connection exception), admin / crash shutdown and "cannot connect now"
+ * was wrong: class 08 (connection exceptions, listed below), admin / crash shutdown and "cannot connect now"
  * (57P01-57P03: `pg_terminate_backend`, a restart), too many connections (53300).
  */
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_SQLSTATES = new Set([
+  // class 08, connection exceptions, except 08P01 (protocol violation): that one is raised for a
+  // malformed message (e.g. a bind with more parameters than the protocol carries), a bug of
+  // ours that a retry cannot cure, so it stays a 500.
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '08007',
+  '57P01',
+  '57P02',
+  '57P03',
+  '57P05',
+  '53300',
+]);
 /**
  * Raised while connecting only: "database … is not currently accepting connections"
  * (`ALLOW_CONNECTIONS false`). TypeORM wraps statement errors in QueryFailedError, so a bare
@@ -14,7 +29,16 @@ const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
  */
 const CONNECT_ONLY_SQLSTATES = new Set(['55000']);
 /** Socket failures reaching the database server. */
-const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+const UNAVAILABLE_SYSTEM_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 /**
  * node-postgres reports a connection that ended under a query, or a pool wait that timed out,
  * without any code: its messages are all there is to go by.
@@ -49,7 +73,7 @@ function isUnavailableLink(error: unknown, wrapped: boolean): boolean {
   if (error instanceof QueryRunnerAlreadyReleasedError) return true;
   const code = codeOf(error);
   if (typeof code === 'string') {
-    if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code)) return true;
+    if (UNAVAILABLE_SQLSTATES.has(code)) return true;
     if (!wrapped && CONNECT_ONLY_SQLSTATES.has(code)) return true;
     if (UNAVAILABLE_SYSTEM_CODES.has(code)) return true;
   }
