@@ -51,8 +51,10 @@ try {
     tokens.push(...batch);
     await ds.query(
       `INSERT INTO agents (organization_id, gateway_id, board_id, name, agent_token_hash, last_seen_at)
-       SELECT $1, $2, $3, 'agent-' || n, h, now() FROM unnest($4::text[]) WITH ORDINALITY AS t(h, n)`,
-      [orgId, gatewayId, boardId, batch.map(agentTokenDigest)],
+       SELECT $1, $2, $3, 'agent-' || ($5::int + n), h, now()
+         FROM unnest($4::text[]) WITH ORDINALITY AS t(h, n)`,
+      // Names are unique on a board (ignoring case): number them across batches.
+      [orgId, gatewayId, boardId, batch.map(agentTokenDigest), start],
     );
   }
 
