@@ -4,6 +4,7 @@ import { DataSource, EntityNotFoundError } from 'typeorm';
 import { agentFromRow } from './agent-row';
 import { Agent } from './entities/agent.entity';
 import { HeartbeatQueue, type QueuedHeartbeat } from './heartbeat-queue';
+import { CoalescedFlush } from '../common/async/coalesced-flush';
 
 /** Most heartbeats one statement writes. */
 export const HEARTBEAT_MAX_BATCH = 256;
@@ -68,7 +69,7 @@ export class HeartbeatBatcher implements BeforeApplicationShutdown {
   private readonly queue = new HeartbeatQueue<Waiter>(HEARTBEAT_MAX_BATCH, HEARTBEAT_MAX_WAITING);
   private readonly roomWaiters: (() => void)[] = [];
   private readonly batchesInFlight = new Set<Promise<void>>();
-  private flushScheduled = false;
+  private readonly flushSoon = new CoalescedFlush(() => this.flush());
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -80,7 +81,7 @@ export class HeartbeatBatcher implements BeforeApplicationShutdown {
     const written = new Promise<Agent>((resolve, reject) =>
       this.queue.push({ agentId, status, waiter: { resolve, reject } }),
     );
-    this.scheduleFlush();
+    this.flushSoon.request();
     return written;
   }
 
@@ -95,19 +96,6 @@ export class HeartbeatBatcher implements BeforeApplicationShutdown {
     }
   }
 
-  /**
-   * Heartbeats arriving in the same turn of the event loop, and those arriving while the
-   * maximum number of batches is being written, join the next batch (natural batching: no timer).
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
   private flush(): void {
     while (this.batchesInFlight.size < HEARTBEAT_MAX_CONCURRENT_BATCHES) {
       const batch = this.queue.take();
@@ -116,7 +104,7 @@ export class HeartbeatBatcher implements BeforeApplicationShutdown {
       const written: Promise<void> = this.write(batch).finally(() => {
         this.batchesInFlight.delete(written);
         this.queue.settle(batch);
-        if (this.queue.size > 0) this.scheduleFlush();
+        if (this.queue.size > 0) this.flushSoon.request();
       });
       this.batchesInFlight.add(written);
     }

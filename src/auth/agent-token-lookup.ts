@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { agentFromRow } from '../agents/agent-row';
 import type { Agent } from '../agents/entities/agent.entity';
+import { CoalescedFlush } from '../common/async/coalesced-flush';
 
 /** Most digests one lookup statement resolves. */
 const MAX_LOOKUP_BATCH = 256;
@@ -38,7 +39,7 @@ interface LookupWaiter {
 export class AgentTokenLookup {
   private waiting = new Map<string, LookupWaiter[]>();
   private inFlight = 0;
-  private flushScheduled = false;
+  private readonly flushSoon = new CoalescedFlush(() => this.flush());
 
   constructor(private readonly dataSource: DataSource) {}
 
@@ -51,16 +52,7 @@ export class AgentTokenLookup {
       const waiters = this.waiting.get(digest);
       if (waiters) waiters.push({ resolve, reject });
       else this.waiting.set(digest, [{ resolve, reject }]);
-      this.scheduleFlush();
-    });
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
+      this.flushSoon.request();
     });
   }
 
@@ -75,7 +67,7 @@ export class AgentTokenLookup {
       this.inFlight += 1;
       void this.answer(batch).finally(() => {
         this.inFlight -= 1;
-        if (this.waiting.size > 0) this.scheduleFlush();
+        if (this.waiting.size > 0) this.flushSoon.request();
       });
     }
   }
