@@ -14,7 +14,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatTop, topSelfTime } from './cpuprofile-top.mjs';
-import { ROOT, arg, isQuick, pct, startBenchDatabase, writeResult } from './support.mjs';
+import {
+  ROOT,
+  arg,
+  isQuick,
+  pct,
+  postmasterPid,
+  processTreeCpuMs,
+  startBenchDatabase,
+  writeResult,
+} from './support.mjs';
 
 const require = createRequire(import.meta.url);
 require('reflect-metadata');
@@ -34,7 +43,10 @@ const startedAt = new Date().toISOString();
 const db = await startBenchDatabase();
 const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'mc-hb-prof-')) : null;
 const child = fork(join(ROOT, 'bench/server-child.mjs'), [db.url], {
-  execArgv: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+  execArgv: [
+    ...(process.env.HB_FLAGS ? process.env.HB_FLAGS.split(' ') : []),
+    ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+  ],
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 });
 const fromChild = (type) =>
@@ -95,8 +107,14 @@ try {
   const digests = tokens.map(agentTokenDigest);
 
   // Heartbeats every few minutes: each agent was last seen long ago when a phase starts.
-  const ageAgents = () =>
-    pool.query(`UPDATE agents SET last_seen_at = now() - interval '10 minutes'`);
+  // Every phase starts from the same database state: the previous phase's dead row versions
+  // vacuumed and its dirty pages written, so no phase pays for autovacuum or a checkpoint the
+  // one before it caused (the floor runs first and writes five times the statements).
+  const ageAgents = async () => {
+    await pool.query(`UPDATE agents SET last_seen_at = now() - interval '10 minutes'`);
+    await pool.query('VACUUM ANALYZE agents, activity_events');
+    await pool.query('CHECKPOINT');
+  };
   const bodyOf = (i) => (i % 2 === 0 ? '{}' : '{"status":"online"}');
 
   const httpAgents = new Map();
@@ -194,11 +212,25 @@ try {
       p99: pct(latencies, 99),
     };
   };
+  // CPU per heartbeat of each party on this shared machine: the load generator (this process:
+  // HTTP client for the API, pg client for the floor), the API server, PostgreSQL.
+  const pgPid = await postmasterPid(pool);
+  const cpuNow = () => ({
+    loadGenerator: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    server: processTreeCpuMs(child.pid),
+    postgres: processTreeCpuMs(pgPid),
+  });
   const measured = async (kind, c, seconds) => {
     await ageAgents();
     const s0 = kind === 'api' ? await childStats() : null;
+    const cpu0 = cpuNow();
     const figures = await run(kind, c, seconds);
+    const cpu1 = cpuNow();
     const s1 = kind === 'api' ? await childStats() : null;
+    const cpuMsPerHeartbeat = Object.fromEntries(
+      Object.keys(cpu0).map((party) => [party, (cpu1[party] - cpu0[party]) / figures.requests]),
+    );
+    cpuMsPerHeartbeat.total = Object.values(cpuMsPerHeartbeat).reduce((a, b) => a + b, 0);
     // The floor sends BEGIN, SELECT, UPDATE, INSERT, COMMIT: five statements, one transaction.
     const statements = s1 ? (s1.statements - s0.statements) / figures.requests : 5;
     const transactions = s1 ? (s1.transactions - s0.transactions) / figures.requests : 1;
@@ -208,6 +240,7 @@ try {
       ...figures,
       statementsPerHeartbeat: statements,
       transactionsPerHeartbeat: transactions,
+      cpuMsPerHeartbeat,
     };
   };
 
@@ -230,11 +263,13 @@ try {
 const floorOf = (c) => results.find((r) => r.phase === 'floor' && r.c === c);
 console.log(`agents ${AGENTS} over ${BOARDS} boards, ${SECONDS} s per phase, pg pool ${POOL_SIZE}`);
 console.log(
-  'phase  c    req/s   p50 ms  p95 ms  p99 ms  API/floor  statements/hb  transactions/hb',
+  'phase  c    req/s   p50 ms  p95 ms  p99 ms  API/floor  statements/hb  transactions/hb' +
+    '   CPU ms/hb: load gen  server  postgres  total',
 );
 for (const r of results) {
   const ratio = r.phase === 'api' && floorOf(r.c) ? r.rps / floorOf(r.c).rps : null;
   r.ratio = ratio;
+  const cpu = r.cpuMsPerHeartbeat;
   console.log(
     `${r.phase.padEnd(6)} ${String(r.c).padStart(2)} ${r.rps.toFixed(0).padStart(8)} ${r.p50
       .toFixed(2)
@@ -244,7 +279,9 @@ for (const r of results) {
       : ratio.toFixed(2)
     ).padStart(10)} ${r.statementsPerHeartbeat.toFixed(2).padStart(14)} ${r.transactionsPerHeartbeat
       .toFixed(2)
-      .padStart(16)}`,
+      .padStart(16)} ${cpu.loadGenerator.toFixed(3).padStart(20)} ${cpu.server
+      .toFixed(3)
+      .padStart(7)} ${cpu.postgres.toFixed(3).padStart(9)} ${cpu.total.toFixed(3).padStart(6)}`,
   );
 }
 

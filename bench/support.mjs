@@ -1,6 +1,6 @@
 // Shared by the bench scripts: arguments, percentiles, a throwaway PostgreSQL and a gateway.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -203,4 +203,43 @@ export function latencyStats(samples) {
     max: round(sorted.at(-1)),
     mean: round(mean),
   };
+}
+
+// CPU time from /proc (Linux): utime + stime of a process and of every living process whose
+// parent it is, plus what its waited-for children used (cutime + cstime). In clock ticks of
+// 1/100 s (the USER_HZ every Linux build reports), converted to ms.
+const TICK_MS = 10;
+const procStat = (pid) => {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return {
+      ppid: Number(fields[1]),
+      cpuMs:
+        (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) *
+        TICK_MS,
+    };
+  } catch {
+    return null; // gone (or not Linux)
+  }
+};
+
+/** CPU ms used so far by `pid` and its direct children (e.g. a postmaster and its backends). */
+export function processTreeCpuMs(pid) {
+  let total = procStat(pid)?.cpuMs ?? 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+    const stat = procStat(entry);
+    if (stat?.ppid === pid) total += stat.cpuMs;
+  }
+  return total;
+}
+
+/** The postmaster's PID of the database behind `pool` (from its data directory's pid file). */
+export async function postmasterPid(pool) {
+  const {
+    rows: [{ setting }],
+  } = await pool.query(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
+  return Number(readFileSync(join(setting, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }

@@ -12,7 +12,7 @@ import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { sendErrorEnvelope } from './common/filters/error-envelope';
 import { GatewayExceptionFilter } from './common/filters/gateway-exception.filter';
 import { REQUEST_ID_HEADER, requestIdMiddleware } from './common/http/request-id.middleware';
-import { rejectUnsafeInput, UnsafeBodyInterceptor } from './common/http/unsafe-input.middleware';
+import { rejectUnsafeInput } from './common/http/unsafe-input.middleware';
 import { RequestValidationPipe } from './common/validation/request-validation.pipe';
 import { trackInFlightRequests } from './shutdown';
 
@@ -29,12 +29,17 @@ function logLevelsFrom(level: AppConfig['logLevel']): LogLevel[] {
 /**
  * Upstream answers 200 to every successful request, POST included, and its frontend checks for
  * exactly 200. Nest defaults POST to 201; this keeps every route on 200 without relying on each
- * handler remembering `@HttpCode(200)`.
+ * handler remembering `@HttpCode(200)`. Patched once on this app's response prototype (Express
+ * gives each app its own), not wrapped per request.
  */
-function successIsAlways200(_req: Request, res: Response, next: NextFunction): void {
-  const setStatus = res.status.bind(res);
-  res.status = (code: number) => setStatus(code === 201 ? 200 : code);
-  next();
+function successIsAlways200(app: NestExpressApplication): void {
+  const { response } = app.getHttpAdapter().getInstance();
+  const { status } = Object.getPrototypeOf(response) as {
+    status: (this: Response, code: number) => Response;
+  };
+  response.status = function successIs200(this: Response, code: number) {
+    return status.call(this, code === 201 ? 200 : code);
+  };
 }
 
 /** Malformed JSON, a wrong content type or an oversized body: a 422/413 envelope, not Express's HTML. */
@@ -111,11 +116,14 @@ export async function createApp(
     },
   );
   app.disable('x-powered-by');
+  // No ETag: Express would hash every response body (a SHA-1 of a 500 KB board snapshot) for
+  // conditional requests no client of this API makes; upstream sends none either.
+  app.set('etag', false);
   // First: a graceful shutdown (src/shutdown.ts) waits for every request this counts.
   trackInFlightRequests(app);
   app.set('query parser', 'simple');
   app.use(requestIdMiddleware);
-  app.use(successIsAlways200);
+  successIsAlways200(app);
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(bodyParseErrors);
   app.use(rejectUnsafeInput);
@@ -125,9 +133,9 @@ export async function createApp(
     exposedHeaders: [REQUEST_ID_HEADER],
   });
   app.setGlobalPrefix(API_PREFIX, { exclude: PROBES });
+  // Also raises the body issues rejectUnsafeInput found (after the guards). No interceptors,
+  // global or per route: one makes Nest wrap every request in rxjs and AsyncResource.bind.
   app.useGlobalPipes(new RequestValidationPipe());
-  // After the guards, before any pipe: the body issues rejectUnsafeInput found.
-  app.useGlobalInterceptors(new UnsafeBodyInterceptor());
   // The catch-all first, the specific filter second: Nest tries the most recently bound first.
   app.useGlobalFilters(new AllExceptionsFilter(), new GatewayExceptionFilter());
   if (options.shutdownHooks ?? true) app.enableShutdownHooks();

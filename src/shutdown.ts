@@ -32,7 +32,7 @@ export class InFlightRequests {
       this.count--;
       if (this.count === 0) for (const wake of this.idleWaiters) wake();
     };
-    res.once('finish', finished);
+    // 'close' comes last in every case: after 'finish', or alone when the connection dropped.
     res.once('close', finished);
     // A keep-alive client must not send its next request to an instance that is going away.
     if (this.closing) res.setHeader('Connection', 'close');

@@ -1,4 +1,6 @@
 import { Logger } from '@nestjs/common';
+import { INTERCEPTORS_METADATA } from '@nestjs/common/constants';
+import { ApplicationConfig, ModulesContainer } from '@nestjs/core';
 import { Client } from 'pg';
 import { waitUntil } from '../support/eventually';
 import { ProbeModule } from '../support/probe.module';
@@ -41,6 +43,38 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       expect(blank.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
       const huge = await t.http.get('/healthz').set('X-Request-Id', 'x'.repeat(500)).expect(200);
       expect(huge.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    });
+  });
+
+  describe('request pipeline', () => {
+    it('has no interceptor, global or on any controller or route', () => {
+      // Any interceptor makes Nest run every request of the app through rxjs and
+      // AsyncResource.bind: a third of the per-request CPU (bench/heartbeats.mjs, README).
+      expect(t.app.get(ApplicationConfig).getGlobalInterceptors()).toEqual([]);
+      const intercepted: string[] = [];
+      for (const module of t.app.get(ModulesContainer).values()) {
+        for (const { metatype } of module.controllers.values()) {
+          if (typeof metatype !== 'function') continue;
+          const controller = metatype as new () => object;
+          if (Reflect.getMetadata(INTERCEPTORS_METADATA, controller))
+            intercepted.push(controller.name);
+          for (const key of Object.getOwnPropertyNames(controller.prototype)) {
+            const handler = (controller.prototype as Record<string, unknown>)[key];
+            if (
+              typeof handler === 'function' &&
+              Reflect.getMetadata(INTERCEPTORS_METADATA, handler)
+            ) {
+              intercepted.push(`${controller.name}.${key}`);
+            }
+          }
+        }
+      }
+      expect(intercepted).toEqual([]);
+    });
+
+    it('sends no ETag (no body is hashed for conditional requests nobody makes)', async () => {
+      const res = await t.http.get('/healthz').expect(200);
+      expect(res.headers.etag).toBeUndefined();
     });
   });
 

@@ -1,6 +1,4 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { Observable } from 'rxjs';
 import { RequestValidationError, ValidationIssue } from '../errors/app-error';
 import { sendErrorEnvelope } from '../filters/error-envelope';
 import { MAX_INPUT_ARRAY_ITEMS, MAX_INPUT_DEPTH } from '../validation/limits';
@@ -101,8 +99,11 @@ export function findUnsafeInput(root: unknown, prefix: Loc): ValidationIssue[] {
   return issues;
 }
 
-/** Body issues found at the edge, raised once authentication has answered (see below). */
-const deferredBodyIssues = new WeakMap<Request, ValidationIssue[]>();
+/**
+ * Body issues found at the edge, keyed by the parsed body itself (what `@Body()` hands the
+ * validation pipe), raised once authentication has answered (see below).
+ */
+const deferredBodyIssues = new WeakMap<object, ValidationIssue[]>();
 
 /**
  * One check at the edge, before routing to a handler or validation: a body, query or path holding
@@ -110,8 +111,10 @@ const deferredBodyIssues = new WeakMap<Request, ValidationIssue[]>();
  * upstream (pydantic) shape. Nothing behind it has to handle such input.
  *
  * The path and query are refused here, before authentication, because guards read them (board
- * and member ids). The body is only walked here and refused by UnsafeBodyInterceptor, which runs
- * after the guards (no guard reads the body): so 401/403/404 come before 422 for it, as upstream.
+ * and member ids). The body is only walked here and refused by the global validation pipe
+ * ({@link raiseUnsafeBodyIssues}), which runs after the guards (no guard reads the body): so
+ * 401/403/404 come before 422 for it, as upstream. A route that takes no body never reads it,
+ * so nothing there refuses it (as upstream ignores a body its route does not declare).
  */
 export function rejectUnsafeInput(req: Request, res: Response, next: NextFunction): void {
   const rawPath = req.originalUrl.split('?', 1)[0];
@@ -122,22 +125,24 @@ export function rejectUnsafeInput(req: Request, res: Response, next: NextFunctio
     sendErrorEnvelope(req, res, 422, issues.slice(0, MAX_REPORTED_ISSUES));
     return;
   }
-  if (req.body !== undefined) {
-    const bodyIssues = findUnsafeInput(req.body, ['body']);
-    if (bodyIssues.length > 0) deferredBodyIssues.set(req, bodyIssues);
+  const body: unknown = req.body;
+  // The JSON parser is strict: a parsed body is an object or an array, never a bare value.
+  if (body !== null && typeof body === 'object') {
+    const bodyIssues = findUnsafeInput(body, ['body']);
+    if (bodyIssues.length > 0) deferredBodyIssues.set(body, bodyIssues);
   }
   next();
 }
 
 /**
- * Raises the body issues rejectUnsafeInput found, after the guards and before any pipe or
- * handler sees the body. Registered globally, so no route can skip it.
+ * Raises the issues rejectUnsafeInput found in this body; called by the global validation pipe
+ * for every `@Body()` before anything else looks at it, so no route that reads a body can skip
+ * it. A pipe, not an interceptor: pipes run after the guards as an interceptor would, but any
+ * interceptor makes Nest wrap every request of the app in rxjs and AsyncResource.bind, which
+ * measured at a third of the per-request CPU (`node bench/heartbeats.mjs`, README).
  */
-@Injectable()
-export class UnsafeBodyInterceptor implements NestInterceptor {
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const issues = deferredBodyIssues.get(context.switchToHttp().getRequest<Request>());
-    if (issues) throw new RequestValidationError(issues);
-    return next.handle();
-  }
+export function raiseUnsafeBodyIssues(body: unknown): void {
+  if (body === null || typeof body !== 'object') return;
+  const issues = deferredBodyIssues.get(body);
+  if (issues) throw new RequestValidationError(issues);
 }

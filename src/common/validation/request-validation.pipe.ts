@@ -2,6 +2,7 @@ import { ArgumentMetadata, Injectable, PipeTransform } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate, ValidationError } from 'class-validator';
 import { RequestValidationError, ValidationIssue } from '../errors/app-error';
+import { raiseUnsafeBodyIssues } from '../http/unsafe-input.middleware';
 import { MODEL_RULE } from './decorators';
 
 type Location = 'body' | 'query' | 'path';
@@ -60,6 +61,8 @@ function isOptionalBody(metatype: unknown): boolean {
 @Injectable()
 export class RequestValidationPipe implements PipeTransform<unknown> {
   async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    // First, whatever the body's declared type: what the edge found unsafe in it.
+    if (metadata.type === 'body') raiseUnsafeBodyIssues(value);
     const location = LOCATION[metadata.type];
     const metatype = metadata.metatype;
     if (!location || !metatype || PRIMITIVES.has(metatype)) return value;
