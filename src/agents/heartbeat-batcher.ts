@@ -1,10 +1,11 @@
-import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityNotFoundError } from 'typeorm';
 import { agentFromRow } from './agent-row';
 import { Agent } from './entities/agent.entity';
 import { HeartbeatQueue, type QueuedHeartbeat } from './heartbeat-queue';
 import { CoalescedFlush } from '../common/async/coalesced-flush';
+import { ServiceBusyError } from '../common/errors/app-error';
 
 /** Most heartbeats one statement writes. */
 export const HEARTBEAT_MAX_BATCH = 256;
@@ -12,6 +13,21 @@ export const HEARTBEAT_MAX_BATCH = 256;
 export const HEARTBEAT_MAX_WAITING = 4096;
 /** Batches written at once (each holds one pool connection for one statement). */
 export const HEARTBEAT_MAX_CONCURRENT_BATCHES = 2;
+/** Longest a heartbeat waits for room in a full queue before it is answered 503 (retry). */
+export const HEARTBEAT_ROOM_WAIT_MS = 5_000;
+
+/** The bounds above; tests shrink them (HEARTBEAT_LIMITS provider). */
+export interface HeartbeatLimits {
+  readonly maxBatch: number;
+  readonly maxWaiting: number;
+  readonly roomWaitMs: number;
+}
+export const HEARTBEAT_LIMITS = Symbol('HEARTBEAT_LIMITS');
+const DEFAULT_LIMITS: HeartbeatLimits = {
+  maxBatch: HEARTBEAT_MAX_BATCH,
+  maxWaiting: HEARTBEAT_MAX_WAITING,
+  roomWaitMs: HEARTBEAT_ROOM_WAIT_MS,
+};
 
 interface Waiter {
   resolve(agent: Agent): void;
@@ -66,18 +82,29 @@ SELECT * FROM updated`;
 @Injectable()
 export class HeartbeatBatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(HeartbeatBatcher.name);
-  private readonly queue = new HeartbeatQueue<Waiter>(HEARTBEAT_MAX_BATCH, HEARTBEAT_MAX_WAITING);
-  private readonly roomWaiters: (() => void)[] = [];
+  private readonly queue: HeartbeatQueue<Waiter>;
+  private readonly limits: HeartbeatLimits;
+  /** Callers waiting for room, oldest first; each leaves at its deadline. */
+  private readonly roomWaiters = new Set<() => void>();
   private readonly batchesInFlight = new Set<Promise<void>>();
   private readonly flushSoon = new CoalescedFlush(() => this.flush());
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Optional() @Inject(HEARTBEAT_LIMITS) limits?: Partial<HeartbeatLimits>,
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.queue = new HeartbeatQueue<Waiter>(this.limits.maxBatch, this.limits.maxWaiting);
+  }
 
-  /** Writes the heartbeat with the next batch; the agent row as updated by it. */
+  /**
+   * Writes the heartbeat with the next batch; the agent row as updated by it. When the queue is
+   * full (the database writes slower than heartbeats arrive) the caller waits for room, at most
+   * `roomWaitMs`; then it is told to retry (503), so neither the waiting nor the waiters grow
+   * without bound.
+   */
   async record(agentId: string, status: string | null): Promise<Agent> {
-    while (!this.queue.hasRoom()) {
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-    }
+    if (!this.queue.hasRoom()) await this.waitForRoom();
     const written = new Promise<Agent>((resolve, reject) =>
       this.queue.push({ agentId, status, waiter: { resolve, reject } }),
     );
@@ -110,8 +137,38 @@ export class HeartbeatBatcher implements BeforeApplicationShutdown {
     }
   }
 
+  private async waitForRoom(): Promise<void> {
+    const deadline = Date.now() + this.limits.roomWaitMs;
+    while (!this.queue.hasRoom()) {
+      const remaining = deadline - Date.now();
+      const gotRoom = await new Promise<boolean>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(
+          () => {
+            this.roomWaiters.delete(wake);
+            resolve(false);
+          },
+          Math.max(0, remaining),
+        );
+        this.roomWaiters.add(wake);
+      });
+      if (!gotRoom) {
+        throw new ServiceBusyError(
+          `Too many heartbeats are waiting to be written (${this.limits.maxWaiting}); retry shortly.`,
+        );
+      }
+    }
+  }
+
   private releaseRoomWaiters(): void {
-    while (this.roomWaiters.length > 0 && this.queue.hasRoom()) this.roomWaiters.shift()!();
+    for (const wake of this.roomWaiters) {
+      if (!this.queue.hasRoom()) return;
+      this.roomWaiters.delete(wake);
+      wake();
+    }
   }
 
   /** Never rejects: every outcome goes to the batch's waiters. */

@@ -61,6 +61,22 @@ class EnvironmentVariables {
   @Max(200)
   DATABASE_POOL_SIZE: number = 10;
 
+  /** Longest a request waits for a pool connection (pool busy, or the database unreachable). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  DATABASE_CONNECT_TIMEOUT_MS: number = 10_000;
+
+  /** Longest one statement of the app may run (lock waits included); 0: no limit. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  DATABASE_STATEMENT_TIMEOUT_MS: number = 30_000;
+
   @IsOptional()
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' ? value.trim().toLowerCase() || undefined : value,
@@ -289,7 +305,12 @@ class EnvironmentVariables {
 export interface AppConfig {
   readonly port: number;
   readonly host: string;
-  readonly database: { readonly url: string; readonly poolSize: number };
+  readonly database: {
+    readonly url: string;
+    readonly poolSize: number;
+    readonly connectTimeoutMs: number;
+    readonly statementTimeoutMs: number;
+  };
   readonly auth:
     | { readonly mode: 'local'; readonly localToken: string }
     | {
@@ -480,7 +501,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port,
     host: raw.HOST,
-    database: { url: raw.DATABASE_URL as string, poolSize: raw.DATABASE_POOL_SIZE },
+    database: {
+      url: raw.DATABASE_URL as string,
+      poolSize: raw.DATABASE_POOL_SIZE,
+      connectTimeoutMs: raw.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: raw.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
     auth,
     corsOrigins: (raw.CORS_ORIGINS ?? '')
       .split(',')

@@ -6,6 +6,10 @@ import { SnakeNamingStrategy } from './snake-naming.strategy';
 export interface DatabaseSettings {
   url: string;
   poolSize?: number;
+  /** Longest wait for a pool connection (a busy pool or an unreachable server); none if unset. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL's statement_timeout for every connection of the pool; none if unset or 0. */
+  statementTimeoutMs?: number;
 }
 
 /** The one place TypeORM is configured: used by the app, the migration CLI (ormconfig.ts) and tests. */
@@ -24,6 +28,10 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     // Names this service's connections in pg_stat_activity (the listener and the provisioning
     // lock pool name theirs too).
     applicationName: 'mission-control',
-    extra: { max: settings.poolSize ?? 10 },
+    extra: {
+      max: settings.poolSize ?? 10,
+      ...(settings.connectTimeoutMs ? { connectionTimeoutMillis: settings.connectTimeoutMs } : {}),
+      ...(settings.statementTimeoutMs ? { statement_timeout: settings.statementTimeoutMs } : {}),
+    },
   };
 }

@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 
 /** Arbitrary, fixed key of the advisory lock that serialises migrations across app instances. */
-const MIGRATION_LOCK_KEY = 7_231_904_118;
+export const MIGRATION_LOCK_KEY = 7_231_904_118;
 
 /**
  * Applies pending migrations while holding a PostgreSQL advisory lock, so several app instances

@@ -11,6 +11,8 @@ import {
 import { waitUntil } from '../support/eventually';
 import { ISO_Z, REQUEST_ID } from '../support/expectations';
 import { createTestApp, TestApp } from '../support/test-app';
+import { Client } from 'pg';
+import { ServiceBusyError } from '../../src/common/errors/app-error';
 
 const HEARTBEAT = '/api/v1/agent/heartbeat';
 
@@ -274,6 +276,61 @@ describe('POST /agent/heartbeat (C3) and pending provision tokens', () => {
       expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
       const counts = await activityCounts(ids.map(({ id }) => id));
       expect([...counts.values()].filter((n) => n === 1)).toHaveLength(ids.length);
+    });
+
+    it('a heartbeat finding the queue full past the room wait is told to retry, nothing written', async () => {
+      // Small bounds on the real batcher and database: batches of one, one waiting, 300 ms.
+      const batcher = new HeartbeatBatcher(t.dataSource, {
+        maxBatch: 1,
+        maxWaiting: 1,
+        roomWaitMs: 300,
+      });
+      const agents = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          buildAgent(t.dataSource, gatewayId, boardId, { status: 'online', lastSeenAt: LONG_AGO }),
+        ),
+      );
+      const ids = agents.map(({ agent }) => agent.id);
+      // Another session holds the rows: both batches in flight wait on it.
+      const holder = new Client({ connectionString: t.databaseUrl });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM agents WHERE id = ANY($1) FOR UPDATE', [ids]);
+      const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+      let outcomes: PromiseSettledResult<Agent>[];
+      let refused: unknown;
+      let waitedMs: number;
+      try {
+        const inFlight = [batcher.record(ids[0], null)];
+        await nextTurn();
+        inFlight.push(batcher.record(ids[1], null));
+        await nextTurn();
+        // The queue's one place.
+        inFlight.push(batcher.record(ids[2], null));
+        const started = Date.now();
+        refused = await batcher.record(ids[3], null).then(
+          () => null,
+          (error: unknown) => error,
+        );
+        waitedMs = Date.now() - started;
+        await holder.query('ROLLBACK');
+        outcomes = await Promise.allSettled(inFlight);
+      } finally {
+        await holder.end();
+      }
+      expect(refused).toBeInstanceOf(ServiceBusyError);
+      expect(waitedMs).toBeGreaterThanOrEqual(290);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      const counts = await activityCounts(ids);
+      expect(ids.map((id) => counts.get(id) ?? 0)).toEqual([1, 1, 1, 0]);
+      expect((await reload(ids[3])).lastSeenAt).toEqual(LONG_AGO);
+      // Room again: the refused agent's next heartbeat is written.
+      await batcher.record(ids[3], null);
+      expect((await activityCounts([ids[3]])).get(ids[3])).toBe(1);
     });
   });
 });

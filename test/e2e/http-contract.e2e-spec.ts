@@ -90,6 +90,15 @@ describe('HTTP contract: error envelope, request ids, validation, probes, OpenAP
       expect(JSON.stringify(res.body)).not.toContain('hunter2');
     });
 
+    it('an instance too busy to take the request is 503 with Retry-After', async () => {
+      const res = await t.http.get('/api/v1/probe/busy').expect(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(res.body).toEqual({
+        detail: 'Too many things are waiting; retry shortly.',
+        request_id: res.headers['x-request-id'],
+      });
+    });
+
     it('a transaction PostgreSQL aborts as a deadlock is 503 "retry", not 500', async () => {
       // A real deadlock: this connection holds lock 2 and then asks for lock 1 while the probe's
       // transaction holds 1 and waits for 2. This side's deadlock_timeout is long, so the app's

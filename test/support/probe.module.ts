@@ -11,6 +11,7 @@ import type { Actor } from '../../src/auth/auth-context';
 import { AgentAuth, UserOrAgent } from '../../src/auth/decorators/access.decorators';
 import { CurrentActor, CurrentAgent } from '../../src/auth/decorators/context.decorators';
 import type { Agent } from '../../src/agents/entities/agent.entity';
+import { ServiceBusyError } from '../../src/common/errors/app-error';
 import {
   GatewayOperationError,
   GatewayRpcError,
@@ -40,6 +41,11 @@ export class ProbeController {
       await manager.query('SELECT pg_advisory_xact_lock(912002)');
     });
     return { ok: true };
+  }
+
+  @Get('busy')
+  busy(): never {
+    throw new ServiceBusyError('Too many things are waiting; retry shortly.');
   }
 
   @Get('boom')

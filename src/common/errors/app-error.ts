@@ -2,7 +2,8 @@
  * Domain errors thrown by services and guards. They carry no HTTP status: the
  * exception filters decide the status at the edge (see common/filters).
  */
-export type AppErrorKind = 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'invalid';
+export type AppErrorKind =
+  'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'invalid' | 'busy';
 
 export abstract class AppError extends Error {
   abstract readonly kind: AppErrorKind;
@@ -28,6 +29,14 @@ export class NotFoundError extends AppError {
 
 export class ConflictError extends AppError {
   readonly kind = 'conflict';
+}
+
+/**
+ * This instance is too busy to take the request now (a bounded queue stayed full for as long as
+ * a caller may wait): HTTP 503 with a Retry-After; nothing of the request was done.
+ */
+export class ServiceBusyError extends AppError {
+  readonly kind = 'busy';
 }
 
 /** A request that is well-formed but breaks a business rule (HTTP 422 with a string detail). */

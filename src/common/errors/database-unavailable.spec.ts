@@ -1,7 +1,12 @@
 import { runInNewContext } from 'node:vm';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { gatewayErrorResponse } from '../filters/gateway-exception.filter';
-import { isDatabaseUnavailable } from './database-unavailable';
+import {
+  DATABASE_UNAVAILABLE_DETAIL,
+  databaseRetryDetail,
+  isDatabaseUnavailable,
+  STATEMENT_TIMEOUT_DETAIL,
+} from './database-unavailable';
 import {
   GatewayOperationError,
   GatewayUnavailableError,
@@ -82,5 +87,30 @@ describe('isDatabaseUnavailable', () => {
     expect(gatewayErrorResponse(new ProvisioningError('update', new Error('boom'))).status).toBe(
       500,
     );
+  });
+});
+
+describe('databaseRetryDetail', () => {
+  it('names a cancelled statement (statement timeout, 57014) apart from a lost connection', () => {
+    const canceled = pgError('canceling statement due to statement timeout', '57014');
+    expect(databaseRetryDetail(failedQuery(canceled))).toBe(STATEMENT_TIMEOUT_DETAIL);
+    expect(databaseRetryDetail(new Error('run failed', { cause: failedQuery(canceled) }))).toBe(
+      STATEMENT_TIMEOUT_DETAIL,
+    );
+    expect(databaseRetryDetail(pgError('timeout exceeded when trying to connect'))).toBe(
+      DATABASE_UNAVAILABLE_DETAIL,
+    );
+    expect(databaseRetryDetail(failedQuery(pgError('duplicate key', '23505')))).toBeNull();
+    expect(
+      databaseRetryDetail(new GatewayUnavailableError('down', { cause: canceled })),
+    ).toBeNull();
+  });
+
+  it('makes a provisioning failure on a cancelled statement a 503', () => {
+    const canceled = failedQuery(pgError('canceling statement due to statement timeout', '57014'));
+    expect(gatewayErrorResponse(new ProvisioningError('update', canceled))).toEqual({
+      status: 503,
+      detail: STATEMENT_TIMEOUT_DETAIL,
+    });
   });
 });

@@ -107,3 +107,41 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 /** The 503 detail for {@link isDatabaseUnavailable} errors. */
 export const DATABASE_UNAVAILABLE_DETAIL =
   'The database is unavailable (its connection was lost or refused); retry the request.';
+
+/**
+ * query_canceled: a statement ran past DATABASE_STATEMENT_TIMEOUT_MS (a lock held elsewhere, an
+ * overloaded server) or an operator cancelled it. PostgreSQL aborted the statement, and with it
+ * the transaction around it; the same request may succeed when retried.
+ */
+const STATEMENT_CANCELED_SQLSTATE = '57014';
+
+function isStatementCanceled(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (isErrorLike(current) && !seen.has(current)) {
+    seen.add(current);
+    if (current instanceof GatewayError || current instanceof GatewayOperationError) return false;
+    const code =
+      current instanceof QueryFailedError
+        ? codeOf((current as QueryFailedError & { driverError?: object }).driverError ?? {})
+        : codeOf(current);
+    if (code === STATEMENT_CANCELED_SQLSTATE) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/** The 503 detail for a statement PostgreSQL cancelled ({@link databaseRetryDetail}). */
+export const STATEMENT_TIMEOUT_DETAIL =
+  'The database did not complete the request in time (its statement was cancelled); retry the request.';
+
+/**
+ * The 503 detail when `error` (or its cause) is the database failing this request in a way a
+ * retry may cure: unreachable (a lost, refused or unobtainable connection) or a cancelled
+ * statement. Null for anything else.
+ */
+export function databaseRetryDetail(error: unknown): string | null {
+  if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE_DETAIL;
+  if (isStatementCanceled(error)) return STATEMENT_TIMEOUT_DETAIL;
+  return null;
+}

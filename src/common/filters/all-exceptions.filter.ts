@@ -9,7 +9,7 @@ import {
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { AppError, AppErrorKind, RequestValidationError } from '../errors/app-error';
-import { DATABASE_UNAVAILABLE_DETAIL, isDatabaseUnavailable } from '../errors/database-unavailable';
+import { databaseRetryDetail } from '../errors/database-unavailable';
 import { reasonPhrase, requestForLog, sendErrorEnvelope } from './error-envelope';
 
 /**
@@ -32,12 +32,19 @@ const APP_ERROR_STATUS: Record<AppErrorKind, number> = {
   not_found: HttpStatus.NOT_FOUND,
   conflict: HttpStatus.CONFLICT,
   invalid: HttpStatus.UNPROCESSABLE_ENTITY,
+  busy: HttpStatus.SERVICE_UNAVAILABLE,
+};
+
+const APP_ERROR_HEADERS: Partial<Record<AppErrorKind, Record<string, string>>> = {
+  unauthorized: { 'WWW-Authenticate': 'Bearer' },
+  busy: { 'Retry-After': '1' },
 };
 
 /**
  * The catch-all: domain errors, validation errors and Nest's own HTTP exceptions become the
  * upstream envelope; anything else is logged and answered 500 "Internal Server Error" with no
- * internals; a lost or refused database connection is 503 with a Retry-After. Gateway errors are handled by GatewayExceptionFilter, registered after this one.
+ * internals; a lost, refused or unobtainable database connection, or a statement the database
+ * cancelled (statement timeout), is 503 with a Retry-After. Gateway errors are handled by GatewayExceptionFilter, registered after this one.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -54,8 +61,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     if (exception instanceof AppError) {
       const status = APP_ERROR_STATUS[exception.kind];
-      const headers: Record<string, string> =
-        exception.kind === 'unauthorized' ? { 'WWW-Authenticate': 'Bearer' } : {};
+      const headers = APP_ERROR_HEADERS[exception.kind] ?? {};
       sendErrorEnvelope(req, res, status, exception.detail ?? reasonPhrase(status), headers);
       return;
     }
@@ -79,11 +85,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return;
     }
 
-    if (isDatabaseUnavailable(exception)) {
-      this.logger.warn(
-        `${requestForLog(req)}: database unavailable: ${(exception as Error).message}`,
-      );
-      sendErrorEnvelope(req, res, HttpStatus.SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE_DETAIL, {
+    const retryDetail = databaseRetryDetail(exception);
+    if (retryDetail) {
+      this.logger.warn(`${requestForLog(req)}: ${retryDetail} (${(exception as Error).message})`);
+      sendErrorEnvelope(req, res, HttpStatus.SERVICE_UNAVAILABLE, retryDetail, {
         'Retry-After': '1',
       });
       return;

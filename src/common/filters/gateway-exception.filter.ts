@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DATABASE_UNAVAILABLE_DETAIL, isDatabaseUnavailable } from '../errors/database-unavailable';
+import { databaseRetryDetail } from '../errors/database-unavailable';
 import { GatewayError, GatewayOperationError, ProvisioningError } from '../errors/gateway-errors';
 import { requestForLog, sendErrorEnvelope } from './error-envelope';
 
@@ -9,11 +9,10 @@ export function gatewayErrorResponse(
   error: GatewayError | GatewayOperationError | ProvisioningError,
 ): { status: number; detail: string } {
   if (error instanceof ProvisioningError) {
-    // A run that lost its database connection (its run lock, or a write): not our fault, and
-    // the same request may succeed once the database is back.
-    if (isDatabaseUnavailable(error.cause)) {
-      return { status: HttpStatus.SERVICE_UNAVAILABLE, detail: DATABASE_UNAVAILABLE_DETAIL };
-    }
+    // A run that lost its database connection (its run lock, or a write) or had a statement
+    // cancelled: not our fault, and the same request may succeed once the database answers.
+    const retryDetail = databaseRetryDetail(error.cause);
+    if (retryDetail) return { status: HttpStatus.SERVICE_UNAVAILABLE, detail: retryDetail };
     return { status: HttpStatus.INTERNAL_SERVER_ERROR, detail: error.message };
   }
   // The gateway (not this service) failed: 502, with the text naming what failed.
