@@ -43,11 +43,27 @@ async function lockBoard(databaseUrl: string, boardId: string): Promise<() => Pr
   await client.connect();
   await client.query('BEGIN');
   await client.query('SELECT 1 FROM boards WHERE id = $1 FOR UPDATE', [boardId]);
+  let released = false;
   return async () => {
+    if (released) return;
+    released = true;
     await client.query('ROLLBACK');
     await client.end();
   };
 }
+
+/** Sessions of the client's database that match `condition` (a pg_stat_activity filter). */
+async function countSessions(client: Client, condition: string): Promise<number> {
+  const {
+    rows: [{ sessions }],
+  } = await client.query<{ sessions: number }>(
+    `SELECT count(*)::int AS sessions FROM pg_stat_activity
+      WHERE datname = current_database() AND ${condition}`,
+  );
+  return sessions;
+}
+
+const APP_WAITING_ON_A_LOCK = `application_name = 'mission-control' AND wait_event_type = 'Lock'`;
 
 describe('bounded database waits', () => {
   let t: TestApp;
@@ -78,16 +94,6 @@ describe('bounded database waits', () => {
   const storedName = async () =>
     (await t.dataSource.getRepository(Board).findOneByOrFail({ id: board.id })).name;
 
-  /** App connections of this test's database waiting on a lock. */
-  const appBackendsWaitingOnLocks = async (): Promise<number> => {
-    const [{ waiting }] = await t.dataSource.query<{ waiting: number }[]>(
-      `SELECT count(*)::int AS waiting FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name = 'mission-control'
-          AND wait_event_type = 'Lock'`,
-    );
-    return waiting;
-  };
-
   it('a statement blocked past the statement timeout is a 503 "retry", nothing written', async () => {
     const release = await lockBoard(t.databaseUrl, board.id);
     try {
@@ -109,6 +115,9 @@ describe('bounded database waits', () => {
   });
 
   it('a request finding every pool connection busy past the connect timeout is a 503', async () => {
+    // Counts through a session of its own: the app's pool has no connection to spare.
+    const observer = new Client({ connectionString: t.databaseUrl });
+    await observer.connect();
     const release = await lockBoard(t.databaseUrl, board.id);
     let blocked: Promise<{ status: number; body: unknown }>[] = [];
     try {
@@ -116,26 +125,10 @@ describe('bounded database waits', () => {
       blocked = Array.from({ length: POOL_SIZE }, (_, i) =>
         rename(`Blocked ${i}`).then((res) => ({ status: res.status, body: res.body })),
       );
-      // Counted through a session of its own: the app's pool has no connection to spare.
-      const observer = new Client({ connectionString: t.databaseUrl });
-      await observer.connect();
-      try {
-        await waitUntil(
-          async () => {
-            const {
-              rows: [{ waiting }],
-            } = await observer.query<{ waiting: number }>(
-              `SELECT count(*)::int AS waiting FROM pg_stat_activity
-                WHERE datname = current_database() AND application_name = 'mission-control'
-                  AND wait_event_type = 'Lock'`,
-            );
-            return waiting === POOL_SIZE;
-          },
-          { timeoutMs: STATEMENT_TIMEOUT_MS, intervalMs: 20 },
-        );
-      } finally {
-        await observer.end();
-      }
+      await waitUntil(
+        async () => (await countSessions(observer, APP_WAITING_ON_A_LOCK)) === POOL_SIZE,
+        { timeoutMs: STATEMENT_TIMEOUT_MS, intervalMs: 20 },
+      );
       const started = Date.now();
       const res = await t.http
         .get(`${API}/boards/${board.id}`)
@@ -150,13 +143,15 @@ describe('bounded database waits', () => {
       });
       // It gave up on the pool, not on a statement: before the blocked ones were cancelled.
       expect(waited).toBeLessThan(STATEMENT_TIMEOUT_MS);
+      await release();
+      for (const answer of await Promise.all(blocked)) {
+        expect(answer.status === 200 || answer.status === 503).toBe(true);
+      }
+      expect(await countSessions(observer, APP_WAITING_ON_A_LOCK)).toBe(0);
     } finally {
       await release();
+      await observer.end();
     }
-    for (const answer of await Promise.all(blocked)) {
-      expect(answer.status === 200 || answer.status === 503).toBe(true);
-    }
-    expect(await appBackendsWaitingOnLocks()).toBe(0);
     await t.http.get(`${API}/boards/${board.id}`).set(owner.headers).expect(200);
   });
 });
@@ -178,18 +173,9 @@ describe('migrations and the statement timeout', () => {
         () => 'started',
         (error: Error) => `failed: ${error.message}`,
       );
-      await waitUntil(
-        async () => {
-          const {
-            rows: [{ waiting }],
-          } = await holder.query<{ waiting: number }>(
-            `SELECT count(*)::int AS waiting FROM pg_stat_activity
-              WHERE datname = current_database() AND wait_event = 'advisory'`,
-          );
-          return waiting === 1;
-        },
-        { timeoutMs: 20_000 },
-      );
+      await waitUntil(async () => (await countSessions(holder, `wait_event = 'advisory'`)) === 1, {
+        timeoutMs: 20_000,
+      });
       // Well past the statement timeout, and the start is still waiting, not failed.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
