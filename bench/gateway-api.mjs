@@ -14,14 +14,13 @@
 // prints what the worker's session holds afterwards), so no model run competes.
 // Usage: npm run bench:gateway-api [-- --quick] [-- --requests 200]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   arg,
+  callApi,
   createBenchApp,
+  gatewayBenchTenant,
   isQuick,
   pct,
   printTable,
@@ -71,38 +70,17 @@ try {
     await app.listen(0, '127.0.0.1');
     instances.push({ mode, app, base: await app.getUrl() });
   }
-  const request = async (base, method, path, { body, agentToken } = {}) => {
-    const res = await fetch(`${base}/api/v1${path}`, {
-      method,
-      headers: {
-        'Content-Type': 'application/json',
-        ...(agentToken
-          ? { 'X-Agent-Token': agentToken }
-          : { Authorization: `Bearer ${localToken}` }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  };
-  const base0 = instances[0].base;
-  await request(base0, 'POST', '/auth/bootstrap');
-  const org = await request(base0, 'POST', '/organizations', { body: { name: 'bench' } });
-  const ds = instances[0].app.get(require('typeorm').DataSource);
-  const workspaceRoot = join(
-    gateway.runDir ?? mkdtempSync(join(tmpdir(), 'mc-ws-')),
-    'bench-api-workspaces',
-  );
-  const [{ id: gatewayId }] = await ds.query(
-    `INSERT INTO gateways (organization_id, name, url, token, workspace_root)
-     VALUES ($1, 'bench', $2, $3, $4) RETURNING id`,
-    [org.id, gateway.url, gateway.token, workspaceRoot],
-  );
-  const [{ id: boardId }] = await ds.query(
-    `INSERT INTO boards (organization_id, gateway_id, name, slug, board_type, objective)
-     VALUES ($1, $2, 'API board', 'api-board', 'goal', 'Measure gateway calls') RETURNING id`,
-    [org.id, gatewayId],
+  const request = (base, method, path, options = {}) =>
+    callApi(base, method, path, { token: localToken, ...options });
+  const { ds, orgId, gatewayId, boardId } = await gatewayBenchTenant(
+    instances[0].app,
+    instances[0].base,
+    localToken,
+    gateway,
+    {
+      workspaceDir: 'bench-api-workspaces',
+      board: { name: 'API board', slug: 'api-board', objective: 'Measure gateway calls' },
+    },
   );
   const { Gateway } = require('../dist/gateways/entities/gateway.entity.js');
   const gatewayRow = await ds.getRepository(Gateway).findOneByOrFail({ id: gatewayId });
@@ -116,7 +94,7 @@ try {
   });
   if (main.status !== 'provisioned') throw new Error(`main agent: ${main.error}`);
   const lead = await provisioning.ensureBoardLead(
-    { organizationId: org.id, boardId },
+    { organizationId: orgId, boardId },
     { agentName: 'Bench Lead' },
   );
   if (lead.outcome?.status !== 'provisioned') throw new Error(`lead: ${lead.outcome?.error}`);
@@ -124,10 +102,10 @@ try {
   const [{ id: workerId }] = await ds.query(
     `INSERT INTO agents (organization_id, board_id, gateway_id, name, status)
      VALUES ($1, $2, $3, 'Bench Worker', 'provisioning') RETURNING id`,
-    [org.id, boardId, gatewayId],
+    [orgId, boardId, gatewayId],
   );
   const worker = await provisioning.provisionAgent(
-    { organizationId: org.id, agentId: workerId },
+    { organizationId: orgId, agentId: workerId },
     { action: 'provision', wake: false },
   );
   if (worker.status !== 'provisioned') throw new Error(`worker: ${worker.error}`);

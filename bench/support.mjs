@@ -243,3 +243,44 @@ export async function postmasterPid(pool) {
   } = await pool.query(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
   return Number(readFileSync(join(setting, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
+
+/**
+ * One JSON call to the API at `base`: as the local user (`token`) or, with `agentToken`, as an
+ * agent. The parsed answer; throws on a non-2xx answer, naming the call.
+ */
+export async function callApi(base, method, path, { token, agentToken, body } = {}) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: {
+      'Content-Type': 'application/json',
+      ...(agentToken ? { 'X-Agent-Token': agentToken } : { Authorization: `Bearer ${token}` }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/**
+ * Where a real-gateway bench works: an organization made through the API by the local user of
+ * `app` (listening at `base`), a gateway row for `gateway` whose agent workspaces go under
+ * `workspaceDir` in the gateway's run dir (or a temp dir), and one goal board on it.
+ */
+export async function gatewayBenchTenant(app, base, token, gateway, { workspaceDir, board }) {
+  await callApi(base, 'POST', '/auth/bootstrap', { token });
+  const org = await callApi(base, 'POST', '/organizations', { token, body: { name: 'bench' } });
+  const ds = app.get(require('typeorm').DataSource);
+  const workspaceRoot = join(gateway.runDir ?? mkdtempSync(join(tmpdir(), 'mc-ws-')), workspaceDir);
+  const [{ id: gatewayId }] = await ds.query(
+    `INSERT INTO gateways (organization_id, name, url, token, workspace_root)
+     VALUES ($1, 'bench', $2, $3, $4) RETURNING id`,
+    [org.id, gateway.url, gateway.token, workspaceRoot],
+  );
+  const [{ id: boardId }] = await ds.query(
+    `INSERT INTO boards (organization_id, gateway_id, name, slug, board_type, objective, max_agents)
+     VALUES ($1, $2, $3, $4, 'goal', $5, $6) RETURNING id`,
+    [org.id, gatewayId, board.name, board.slug, board.objective, board.maxAgents ?? 1],
+  );
+  return { ds, orgId: org.id, gatewayId, boardId };
+}

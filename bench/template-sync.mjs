@@ -7,16 +7,19 @@
 // against one-at-a-time; asserts only that every agent was updated.
 // Usage: npm run bench:template-sync [-- --quick] [-- --agents 50 --rounds 3]
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os, { tmpdir } from 'node:os';
+import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   arg,
+  callApi,
   createBenchApp,
+  gatewayBenchTenant,
   isQuick,
   printTable,
+  processTreeCpuMs,
   startBenchDatabase,
   useGateway,
   writeResult,
@@ -35,26 +38,8 @@ GatewayClient.prototype.call = function countedCall(method, params, options) {
   return originalCall.call(this, method, params, options);
 };
 
-/** CPU seconds the gateway process (and its live children) used so far; null when unknown. */
-function gatewayCpuSeconds(pid) {
-  if (!pid) return null;
-  const ticks = (p) => {
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(fields[11]) + Number(fields[12]);
-    } catch {
-      return 0;
-    }
-  };
-  let children = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
-  } catch {
-    // No children file: the process alone.
-  }
-  // USER_HZ is 100 on Linux.
-  return [pid, ...children.filter(Boolean)].reduce((sum, p) => sum + ticks(p), 0) / 100;
-}
+/** CPU seconds the gateway process and its children used so far; null when unknown. */
+const gatewayCpuSeconds = (pid) => (pid ? processTreeCpuMs(Number(pid)) / 1000 : null);
 
 const quick = isQuick();
 const AGENTS = arg('agents', quick ? 2 : 50);
@@ -82,38 +67,28 @@ try {
     await app.listen(0, '127.0.0.1');
     apps.push({ concurrency, app, base: await app.getUrl() });
   }
-  const call = async (base, method, path, body) => {
-    const res = await fetch(`${base}/api/v1${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${localToken}`, 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-  await call(apps[0].base, 'POST', '/auth/bootstrap');
-  const org = await call(apps[0].base, 'POST', '/organizations', { name: 'bench' });
-  const ds = apps[0].app.get(require('typeorm').DataSource);
-  const workspaceRoot = join(
-    gateway.runDir ?? mkdtempSync(join(tmpdir(), 'mc-ws-')),
-    'bench-sync-workspaces',
-  );
-  const [{ id: gatewayId }] = await ds.query(
-    `INSERT INTO gateways (organization_id, name, url, token, workspace_root)
-     VALUES ($1, 'bench', $2, $3, $4) RETURNING id`,
-    [org.id, gateway.url, gateway.token, workspaceRoot],
-  );
-  const [{ id: boardId }] = await ds.query(
-    `INSERT INTO boards (organization_id, gateway_id, name, slug, board_type, objective, max_agents)
-     VALUES ($1, $2, 'Sync board', 'sync-board', 'goal', 'Measure template sync', $3) RETURNING id`,
-    [org.id, gatewayId, AGENTS + 1],
+  const call = (base, method, path) => callApi(base, method, path, { token: localToken });
+  const { ds, orgId, gatewayId, boardId } = await gatewayBenchTenant(
+    apps[0].app,
+    apps[0].base,
+    localToken,
+    gateway,
+    {
+      workspaceDir: 'bench-sync-workspaces',
+      board: {
+        name: 'Sync board',
+        slug: 'sync-board',
+        objective: 'Measure template sync',
+        maxAgents: AGENTS + 1,
+      },
+    },
   );
   const agentIds = [];
   for (let i = 0; i < AGENTS; i += 1) {
     const [{ id }] = await ds.query(
       `INSERT INTO agents (organization_id, board_id, gateway_id, name, status)
        VALUES ($1, $2, $3, $4, 'provisioning') RETURNING id`,
-      [org.id, boardId, gatewayId, `Sync agent ${i + 1}`],
+      [orgId, boardId, gatewayId, `Sync agent ${i + 1}`],
     );
     agentIds.push(id);
   }
@@ -123,7 +98,7 @@ try {
   const provisionStarted = performance.now();
   for (const agentId of agentIds) {
     const outcome = await provisioning.provisionAgent(
-      { organizationId: org.id, agentId },
+      { organizationId: orgId, agentId },
       { action: 'provision', wake: false },
     );
     if (outcome.status !== 'provisioned') throw new Error(`provision: ${outcome.error}`);
