@@ -267,6 +267,39 @@ describe('organization and account deletion', () => {
       expect(await ownedRows(t.dataSource, orgId)).toMatchObject({ agents: 0, organizations: 0 });
     });
 
+    it('an attempt cut off at the budget starts no other, even when its timer fires early', async () => {
+      // The cut-off timers run on the event loop's millisecond clock, Date.now() on the wall
+      // clock: about one timer in twenty fires just before Date.now() reaches the deadline, and
+      // the freed slot started a fifth attempt (seen in CI). Forty short rounds of four timers
+      // each make that all but certain to happen here at least once.
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Early');
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        for (let i = 0; i < 6; i++) {
+          const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
+          placeOnFake(state, agent, gateway);
+        }
+        gate.close('agents.delete');
+        const service = t.app.get(OrganizationDeletionService);
+        const targets = await service.agentsOnGateways(t.dataSource.manager, [orgId]);
+        const rounds: string[] = [];
+        for (let round = 0; round < 40; round++) {
+          const report = await service.removeFromGateways(targets, [orgId], 20);
+          const errors = report.failed.map((f) => f.error);
+          const started = errors.filter((e) => e.startsWith('not finished within')).length;
+          const skipped = errors.filter((e) => e.startsWith('not attempted within')).length;
+          rounds.push(`${started}+${skipped}`);
+        }
+        expect(rounds).toEqual(Array.from({ length: 40 }, () => '4+2'));
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
+    });
+
     it('a gateway that never answers ends the clean-up at its time budget, every agent reported', async () => {
       const gate = new Gate();
       const { fake, state } = await startOpenClawFake({ gate });
