@@ -267,22 +267,40 @@ describe('organization and account deletion', () => {
       expect(await ownedRows(t.dataSource, orgId)).toMatchObject({ agents: 0, organizations: 0 });
     });
 
+    /**
+     * An organization whose six agents sit on a fake gateway that never answers `agents.delete`;
+     * `run` gets the organization and the agent ids; the gateway is released and stopped after.
+     */
+    const withHungGateway = async (
+      prefix: string,
+      run: (orgId: string, agentIds: string[], gate: Gate) => Promise<void>,
+    ): Promise<void> => {
+      const gate = new Gate();
+      const { fake, state } = await startOpenClawFake({ gate });
+      try {
+        const { orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, prefix);
+        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
+        const board = await buildBoard(t.dataSource, orgId, gateway.id);
+        const agentIds: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
+          placeOnFake(state, agent, gateway);
+          agentIds.push(agent.id);
+        }
+        gate.close('agents.delete');
+        await run(orgId, agentIds, gate);
+      } finally {
+        gate.open();
+        await fake.stop();
+      }
+    };
+
     it('an attempt cut off at the budget starts no other, even when its timer fires early', async () => {
       // The cut-off timers run on the event loop's millisecond clock, Date.now() on the wall
       // clock: about one timer in twenty fires just before Date.now() reaches the deadline, and
       // the freed slot started a fifth attempt (seen in CI). Forty short rounds of four timers
       // each make that all but certain to happen here at least once.
-      const gate = new Gate();
-      const { fake, state } = await startOpenClawFake({ gate });
-      try {
-        const { orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Early');
-        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
-        const board = await buildBoard(t.dataSource, orgId, gateway.id);
-        for (let i = 0; i < 6; i++) {
-          const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
-          placeOnFake(state, agent, gateway);
-        }
-        gate.close('agents.delete');
+      await withHungGateway('Early', async (orgId) => {
         const service = t.app.get(OrganizationDeletionService);
         const targets = await service.agentsOnGateways(t.dataSource.manager, [orgId]);
         const rounds: string[] = [];
@@ -294,42 +312,23 @@ describe('organization and account deletion', () => {
           rounds.push(`${started}+${skipped}`);
         }
         expect(rounds).toEqual(Array.from({ length: 40 }, () => '4+2'));
-      } finally {
-        gate.open();
-        await fake.stop();
-      }
+      });
     });
 
     it('a gateway that never answers ends the clean-up at its time budget, every agent reported', async () => {
-      const gate = new Gate();
-      const { fake, state } = await startOpenClawFake({ gate });
-      try {
-        const { orgId } = await signInOwnerOfNewOrganization(t.http, t.dataSource, 'Hung');
-        const gateway = await buildGateway(t.dataSource, orgId, gatewayFieldsFor(fake));
-        const board = await buildBoard(t.dataSource, orgId, gateway.id);
-        const agents = [];
-        for (let i = 0; i < 6; i++) {
-          const { agent } = await buildAgent(t.dataSource, gateway.id, board.id);
-          placeOnFake(state, agent, gateway);
-          agents.push(agent.id);
-        }
-        gate.close('agents.delete');
-
+      await withHungGateway('Hung', async (orgId, agentIds, gate) => {
         const report = await t.app
           .get(OrganizationDeletionService)
           .removeAgentsFromGateways([orgId], 300);
 
         expect(report.removed).toEqual([]);
-        expect(report.failed.map((f) => f.agent_id).sort()).toEqual([...agents].sort());
+        expect(report.failed.map((f) => f.agent_id).sort()).toEqual([...agentIds].sort());
         const errors = report.failed.map((f) => f.error);
         // Four were started (the concurrency) and cut off; the other two never started.
         expect(errors.filter((e) => e.startsWith('not finished within'))).toHaveLength(4);
         expect(errors.filter((e) => e.startsWith('not attempted within'))).toHaveLength(2);
         expect(gate.held).toBeGreaterThan(0);
-      } finally {
-        gate.open();
-        await fake.stop();
-      }
+      });
     });
 
     it('a task being created on one of its boards meanwhile is deleted too, not a 500', async () => {
