@@ -232,7 +232,12 @@ export class OpenClawGatewayService implements OnApplicationShutdown {
       if (now - endedAt >= this.configSettleMs) this.lastConfigWriteEnd.delete(key);
     }
     const endedAt = this.lastConfigWriteEnd.get(gatewayKey);
-    if (endedAt !== undefined) await sleep(endedAt + this.configSettleMs - now);
+    if (endedAt !== undefined) {
+      // Until the wall clock says so: a timer runs on the event loop's millisecond clock and can
+      // fire a fraction of a millisecond before Date.now() gets there.
+      const notBefore = endedAt + this.configSettleMs;
+      for (let left = notBefore - now; left > 0; left = notBefore - Date.now()) await sleep(left);
+    }
     try {
       return await write();
     } finally {
