@@ -16,7 +16,7 @@ export const HEARTBEAT_MAX_CONCURRENT_BATCHES = 2;
 /** Longest a heartbeat waits for room in a full queue before it is answered 503 (retry). */
 export const HEARTBEAT_ROOM_WAIT_MS = 5_000;
 
-/** The bounds above; tests shrink them (HEARTBEAT_LIMITS provider). */
+/** The bounds above; a test constructs a batcher with smaller ones (or provides HEARTBEAT_LIMITS). */
 export interface HeartbeatLimits {
   readonly maxBatch: number;
   readonly maxWaiting: number;

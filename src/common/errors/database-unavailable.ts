@@ -88,6 +88,18 @@ function isUnavailableLink(error: unknown, wrapped: boolean): boolean {
  * database is back. A gateway failure in the chain is the gateway's, never the database's.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  return someDatabaseCause(error, (cause, wrapped) => isUnavailableLink(cause, wrapped));
+}
+
+/**
+ * Whether `test` holds for `error` or an error in its `cause` chain, as the database driver
+ * raised it: a QueryFailedError is tested through its driver error (`wrapped` true). A gateway
+ * failure in the chain is the gateway's, never the database's: the walk stops there.
+ */
+function someDatabaseCause(
+  error: unknown,
+  test: (cause: unknown, wrapped: boolean) => boolean,
+): boolean {
   const seen = new Set<unknown>();
   let current: unknown = error;
   while (isErrorLike(current) && !seen.has(current)) {
@@ -95,8 +107,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (current instanceof GatewayError || current instanceof GatewayOperationError) return false;
     if (current instanceof QueryFailedError) {
       const driverError = (current as QueryFailedError & { driverError?: unknown }).driverError;
-      if (isUnavailableLink(driverError, true)) return true;
-    } else if (isUnavailableLink(current, false)) {
+      if (test(driverError, true)) return true;
+    } else if (test(current, false)) {
       return true;
     }
     current = current.cause;
@@ -116,19 +128,10 @@ export const DATABASE_UNAVAILABLE_DETAIL =
 const STATEMENT_CANCELED_SQLSTATE = '57014';
 
 function isStatementCanceled(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  let current: unknown = error;
-  while (isErrorLike(current) && !seen.has(current)) {
-    seen.add(current);
-    if (current instanceof GatewayError || current instanceof GatewayOperationError) return false;
-    const code =
-      current instanceof QueryFailedError
-        ? codeOf((current as QueryFailedError & { driverError?: object }).driverError ?? {})
-        : codeOf(current);
-    if (code === STATEMENT_CANCELED_SQLSTATE) return true;
-    current = current.cause;
-  }
-  return false;
+  return someDatabaseCause(
+    error,
+    (cause) => isErrorLike(cause) && codeOf(cause) === STATEMENT_CANCELED_SQLSTATE,
+  );
 }
 
 /** The 503 detail for a statement PostgreSQL cancelled ({@link databaseRetryDetail}). */
